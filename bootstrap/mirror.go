@@ -1,0 +1,141 @@
+package bootstrap
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// maxRelease bounds a Release file download; real ones are under 1 MiB.
+const maxRelease = 16 << 20
+
+// CheckMirror makes sure mirror serves suite with the wanted architecture
+// and components, reading its Release file (InRelease first, as APT does).
+func CheckMirror(ctx context.Context, client *http.Client, mirror, suite, arch string, components []string) error {
+	u, err := url.Parse(mirror)
+	if err != nil || mirror == "" {
+		return fmt.Errorf("%w: invalid mirror URL %q", ErrMirror, mirror)
+	}
+	var body []byte
+	var lastErr error
+	for _, name := range []string{"InRelease", "Release"} {
+		body, lastErr = fetch(ctx, client, u, "dists/"+suite+"/"+name)
+		if lastErr == nil {
+			break
+		}
+		if !errors.Is(lastErr, os.ErrNotExist) {
+			return lastErr
+		}
+	}
+	if lastErr != nil {
+		return fmt.Errorf("%w: %s has no dists/%s/InRelease or Release; archived suites such as lenny are only on Debian's archive mirror: set the recipe's mirror, --mirror or KRGIMAGE_MIRROR", ErrUnknownSuite, mirror, suite)
+	}
+	fields := releaseFields(body)
+	if archs := strings.Fields(fields["architectures"]); len(archs) > 0 && arch != "" && !contains(archs, arch) {
+		return fmt.Errorf("%w: %s on %s has no %s packages (it has %s)", ErrUnknownSuite, suite, mirror, arch, strings.Join(archs, " "))
+	}
+	if comps := strings.Fields(fields["components"]); len(comps) > 0 {
+		for _, c := range components {
+			if !contains(comps, c) && !contains(comps, "updates/"+c) {
+				return fmt.Errorf("%w: %s on %s has no component %s (it has %s)", ErrUnknownSuite, suite, mirror, c, strings.Join(comps, " "))
+			}
+		}
+	}
+	return nil
+}
+
+func fetch(ctx context.Context, client *http.Client, base *url.URL, rel string) ([]byte, error) {
+	switch base.Scheme {
+	case "file":
+		b, err := os.ReadFile(filepath.Join(base.Path, rel))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %v", ErrMirror, err)
+		}
+		return b, err
+	case "http", "https":
+	default:
+		return nil, fmt.Errorf("%w: unsupported URL scheme %q (http, https or file)", ErrMirror, base.Scheme)
+	}
+	ref := base.JoinPath(rel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ref.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMirror, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMirror, base.Redacted(), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return nil, os.ErrNotExist
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%w: GET %s: %s", ErrMirror, ref.Redacted(), resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRelease+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %v", ErrMirror, ref.Redacted(), err)
+	}
+	if len(b) > maxRelease {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrMirror, ref.Redacted(), maxRelease)
+	}
+	return b, nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// releaseFields reads the top-level fields of a Release or InRelease file
+// (keys lowercased). Multi-line fields such as SHA256 are skipped: only
+// single-line fields are needed here.
+func releaseFields(b []byte) map[string]string {
+	out := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	inHeader := false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "-----BEGIN PGP SIGNED MESSAGE-----":
+			inHeader = true
+			continue
+		case inHeader:
+			// Armor headers ("Hash: SHA256") end at the first blank line.
+			if line == "" {
+				inHeader = false
+			}
+			continue
+		case strings.HasPrefix(line, "-----BEGIN PGP SIGNATURE-----"):
+			return out
+		case line == "" || line[0] == ' ' || line[0] == '\t':
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if ok {
+			out[strings.ToLower(k)] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

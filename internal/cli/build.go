@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/krgimage/krgimage/internal/run"
+	"github.com/krgimage/krgimage/pipeline"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+type buildOptions struct {
+	recipe     string
+	out        string
+	mirror     string
+	dryRun     bool
+	keepFailed bool
+	flags      recipeFlags
+}
+
+func (a *app) newBuildCmd() *cobra.Command {
+	o := &buildOptions{}
+	cmd := &cobra.Command{
+		Use:   "build [recipe]",
+		Short: "Build a node image from a recipe",
+		Long: `Build a node image: bootstrap the base system and run every step of the
+recipe. The result goes to the output directory (./out): rootfs/ (the image
+root, unless the recipe places it elsewhere) and build.json (what was built
+and how long each step took).
+
+The output is written to a staging directory next to it and moved into place
+only when the whole build succeeded; a failed or interrupted build leaves the
+previous output untouched. Two builds cannot write one output at once.
+
+The recipe is a file, or the name of a shipped recipe (` + shippedList() + `);
+without one, the embedded ` + recipes.DefaultRecipe + ` recipe is built.
+
+The Debian mirror is, in order: --mirror, $KRGIMAGE_MIRROR, the recipe's
+mirror:, the host's own APT sources. Must run as root.`,
+		Example: `  krgimage build                          # the default recipe into ./out
+  krgimage build recipes/kerrighed-lenny.yaml -o /srv/images/krg --set LENNY_MIRROR=http://mirror/debian
+  krgimage build my.yaml --dry-run        # print the plan only`,
+		Args: oneOptionalArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.recipe = firstArg(args)
+			return a.runBuild(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.out, "output", "o", "out", "output directory")
+	f.StringVar(&o.mirror, "mirror", "", "Debian mirror URL (overrides KRGIMAGE_MIRROR and the recipe)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the plan without building")
+	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a failed build's staging directory for inspection")
+	o.flags.add(cmd)
+	return cmd
+}
+
+func shippedList() string {
+	s := ""
+	for i, n := range recipes.Shipped() {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
+
+// pipelineOptions loads the recipe and resolves everything a build or a
+// plan needs.
+func (a *app) pipelineOptions(recipe, out, mirror string, flags *recipeFlags) (pipeline.Options, error) {
+	r, err := a.loadRecipe(recipe, flags)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	m, err := pipeline.ResolveMirror(pipeline.MirrorInputs{Flag: mirror, Env: a.getenv("KRGIMAGE_MIRROR"), HostRoot: "/"}, r)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	bt, err := a.buildTime()
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	return pipeline.Options{
+		Recipe:    r,
+		OutDir:    out,
+		Mirror:    m,
+		Log:       a.log,
+		Progress:  a.progress,
+		Runner:    run.New(a.log),
+		Version:   Version(),
+		Clock:     a.now,
+		BuildTime: bt,
+	}, nil
+}
+
+func (a *app) runBuild(ctx context.Context, o *buildOptions) error {
+	po, err := a.pipelineOptions(o.recipe, o.out, o.mirror, &o.flags)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		return pipeline.Plan(ctx, po, a.stdout)
+	}
+	po.KeepFailed = o.keepFailed
+	a.log.Info("building", "recipe", po.Recipe.Source, "mirror", po.Mirror.URL, "path", o.out)
+	rep, err := pipeline.Build(ctx, po)
+	if rep != nil {
+		a.progress.Wait()
+		fmt.Fprintln(a.stderr)
+		rep.WriteSummary(a.stderr)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s\n", rep.Output.Dir)
+	return nil
+}
+
+func (a *app) newPlanCmd() *cobra.Command {
+	o := &buildOptions{}
+	cmd := &cobra.Command{
+		Use:   "plan [recipe]",
+		Short: "Validate a recipe and print the steps a build would run",
+		Long: `Validate every step of a build and print what each would do, without building
+anything or needing root. Same as "krgimage build --dry-run".`,
+		Args: oneOptionalArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			po, err := a.pipelineOptions(firstArg(args), o.out, o.mirror, &o.flags)
+			if err != nil {
+				return err
+			}
+			return pipeline.Plan(cmd.Context(), po, a.stdout)
+		},
+	}
+	cmd.Flags().StringVarP(&o.out, "output", "o", "out", "output directory the plan is for")
+	cmd.Flags().StringVar(&o.mirror, "mirror", "", "Debian mirror URL")
+	o.flags.add(cmd)
+	return cmd
+}
+
+func (a *app) newValidateCmd() *cobra.Command {
+	var flags recipeFlags
+	var print bool
+	cmd := &cobra.Command{
+		Use:   "validate [recipe...]",
+		Short: "Check recipes and report every problem with its line and column",
+		Long: `Check recipes: unknown keys, wrong types, invalid addresses, duplicate nodes,
+relative paths where absolute ones are needed... Every problem is reported,
+each with file, line and column. --print shows the recipe as krgimage
+understands it, defaults filled in and secrets redacted.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{""}
+			}
+			failed := 0
+			for _, arg := range args {
+				r, err := a.loadRecipe(arg, &flags)
+				if err != nil {
+					if len(args) == 1 {
+						return err
+					}
+					fmt.Fprintf(a.stderr, "%v\n", err)
+					failed++
+					continue
+				}
+				if print {
+					out, err := recipes.Marshal(r)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(a.stdout, "%s", out)
+				} else {
+					fmt.Fprintf(a.stdout, "%s: ok\n", r.Source)
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d recipes are invalid", failed, len(args))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&print, "print", false, "print the normalized recipe")
+	flags.add(cmd)
+	return cmd
+}

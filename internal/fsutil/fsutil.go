@@ -1,0 +1,112 @@
+// Package fsutil holds the file operations every krgimage writer relies on:
+// atomic replacement, an exclusive lock on an output, and a removal that
+// refuses to descend into a mounted filesystem.
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/krgimage/krgimage/internal/mounts"
+)
+
+// ErrMounted is returned by RemoveAll when something is mounted below the
+// tree: deleting through a bind mount of /dev or /proc would destroy the
+// host.
+var ErrMounted = errors.New("filesystems are still mounted")
+
+// ErrLocked is returned by Lock when another process holds the lock.
+var ErrLocked = errors.New("locked by another process")
+
+// WriteFileAtomic writes data to path through a temporary file in the same
+// directory, synced and renamed into place, so readers see the old content
+// or the new one, never a mix.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return WriteAtomic(path, perm, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic is WriteFileAtomic for content produced by fill. On any error
+// the temporary file is removed and path is left as it was.
+func WriteAtomic(path string, perm os.FileMode, fill func(*os.File) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = fill(f); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}
+
+// SyncDir makes a rename in dir durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// RemoveAll deletes path like os.RemoveAll, but first checks that nothing
+// is mounted at or below it.
+func RemoveAll(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	under, err := mounts.Under(path)
+	if err != nil {
+		return fmt.Errorf("reading mount table: %w", err)
+	}
+	if len(under) > 0 {
+		return fmt.Errorf("not removing %s: %w: %s", path, ErrMounted, strings.Join(under, ", "))
+	}
+	return os.RemoveAll(path)
+}
+
+// IsEmptyDir reports whether dir exists and has no entries. A missing dir
+// counts as empty.
+func IsEmptyDir(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	return false, err
+}

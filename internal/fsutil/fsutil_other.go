@@ -1,0 +1,20 @@
+//go:build !linux
+
+package fsutil
+
+import "errors"
+
+// Lock is an exclusive lock on a lock file.
+type Lock struct{}
+
+// TryLock is only implemented on Linux.
+func TryLock(string) (*Lock, error) { return nil, errors.ErrUnsupported }
+
+// WaitLock is only implemented on Linux.
+func WaitLock(string) (*Lock, error) { return nil, errors.ErrUnsupported }
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error { return nil }
+
+// Exchange is only implemented on Linux.
+func Exchange(a, b string) error { return errors.ErrUnsupported }

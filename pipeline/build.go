@@ -1,0 +1,372 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/krgimage/krgimage/internal/fsutil"
+	"github.com/krgimage/krgimage/internal/progress"
+	"github.com/krgimage/krgimage/internal/run"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// Errors Build returns that callers branch on.
+var (
+	// ErrUnsupported: the recipe uses a section this krgimage cannot
+	// build yet.
+	ErrUnsupported = errors.New("not supported by this krgimage")
+	// ErrRefuseReplace: the output path holds something krgimage did not
+	// build, which it will not delete.
+	ErrRefuseReplace = errors.New("refusing to replace")
+	// ErrInvalid: a step's validation failed.
+	ErrInvalid = errors.New("invalid build")
+	// ErrPreflight: a host precondition is not met.
+	ErrPreflight = errors.New("preflight checks failed")
+)
+
+// ReportFile is the name of the build report in the output directory.
+const ReportFile = "build.json"
+
+// Options configure one build.
+type Options struct {
+	Recipe *recipes.Recipe
+	// OutDir is the output directory (./out by default in the CLI).
+	OutDir   string
+	Mirror   Mirror
+	Log      *slog.Logger
+	Progress *progress.Display
+	Runner   *run.Runner
+	Version  string
+	// Clock measures step durations; BuildTime is what outputs record.
+	Clock     func() time.Time
+	BuildTime time.Time
+	// KeepFailed leaves a failed build's staging directory for
+	// inspection instead of removing it.
+	KeepFailed bool
+	// Steps overrides the recipe's steps (tests).
+	Steps []Step
+}
+
+func (o *Options) steps() ([]Step, error) {
+	if o.Steps != nil {
+		return o.Steps, nil
+	}
+	steps, unsupported := Steps(o.Recipe)
+	if len(unsupported) > 0 {
+		return nil, fmt.Errorf("%w yet: %s uses %s", ErrUnsupported, o.Recipe.Source, strings.Join(unsupported, ", "))
+	}
+	return steps, nil
+}
+
+func (o *Options) env(root, out string) *Env {
+	return &Env{
+		Recipe: o.Recipe, Root: root, Out: out, FinalRoot: root, FinalOut: out,
+		Mirror: o.Mirror, Arch: o.Recipe.Architecture, Log: o.Log, Runner: o.Runner,
+		Progress: o.Progress, BuildTime: o.BuildTime, State: &State{},
+	}
+}
+
+// finalPaths returns where the output directory and the image root end up.
+func (o *Options) finalPaths() (out, root string, err error) {
+	out, err = filepath.Abs(o.OutDir)
+	if err != nil {
+		return "", "", err
+	}
+	root = filepath.Join(out, "rootfs")
+	if o.Recipe.Outputs.Rootfs != "" {
+		root = filepath.Clean(o.Recipe.Outputs.Rootfs)
+	}
+	return out, root, nil
+}
+
+// validateAll runs every step's Validate and returns all failures.
+func validateAll(ctx context.Context, steps []Step, env *Env) error {
+	var errs []error
+	for _, s := range steps {
+		if err := s.Validate(ctx, env.forStep(s)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w:\n%w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Build runs a recipe's steps into the output directory. On failure or
+// interruption nothing is left under the output's name; the previous
+// output, if any, is untouched.
+func Build(ctx context.Context, o Options) (*Report, error) {
+	steps, err := o.steps()
+	if err != nil {
+		return nil, err
+	}
+	out, root, err := o.finalPaths()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateAll(ctx, steps, o.env(root, out)); err != nil {
+		return nil, err
+	}
+	lay, err := prepareLayout(out, root, o.Recipe.Outputs.Rootfs != "")
+	if err != nil {
+		return nil, err
+	}
+	defer lay.unlock()
+
+	env := o.env(lay.stageRoot, lay.stageOut)
+	env.FinalRoot, env.FinalOut = root, out
+	rep := newReport(&o, out, root)
+
+	var perrs []error
+	for _, s := range steps {
+		if p, ok := s.(Preflighter); ok {
+			if err := p.Preflight(ctx, env.forStep(s)); err != nil {
+				perrs = append(perrs, fmt.Errorf("%s: %w", s.Name(), err))
+			}
+		}
+	}
+	if len(perrs) > 0 {
+		lay.abort(o.Log, false)
+		return nil, fmt.Errorf("%w:\n%w", ErrPreflight, errors.Join(perrs...))
+	}
+
+	runErr := runSteps(ctx, &o, steps, env, rep)
+	rep.finish(o.Clock(), runErr, ctx)
+	if runErr != nil {
+		lay.abort(o.Log, o.KeepFailed)
+		return rep, runErr
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		lay.abort(o.Log, o.KeepFailed)
+		return rep, err
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(lay.stageOut, ReportFile), append(data, '\n'), 0o644); err != nil {
+		lay.abort(o.Log, o.KeepFailed)
+		return rep, fmt.Errorf("writing %s: %w", ReportFile, err)
+	}
+	if err := lay.commit(); err != nil {
+		lay.abort(o.Log, o.KeepFailed)
+		return rep, fmt.Errorf("moving the finished build into place: %w", err)
+	}
+	o.Log.Info("build finished", "path", out, "elapsed", rep.Duration().Round(time.Millisecond))
+	return rep, nil
+}
+
+// runSteps runs each step, registering its cleanup before looking at its
+// error, and unwinds the cleanups in reverse order under a context Ctrl-C
+// does not cancel.
+func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Report) (err error) {
+	var cleaners []struct {
+		c   Cleaner
+		env *Env
+		s   Step
+	}
+	defer func() {
+		cctx := context.WithoutCancel(ctx)
+		for i := len(cleaners) - 1; i >= 0; i-- {
+			c := cleaners[i]
+			if cerr := c.c.Cleanup(cctx, c.env); cerr != nil {
+				c.env.Log.Error("cleanup failed", "err", cerr)
+				err = errors.Join(err, fmt.Errorf("cleaning up %s: %w", c.s.Name(), cerr))
+			}
+		}
+	}()
+	for i, s := range steps {
+		senv := env.forStep(s)
+		senv.Task = o.Progress.Task(s.Name(), 0)
+		start := o.Clock()
+		senv.Log.Info("starting", "n", fmt.Sprintf("%d/%d", i+1, len(steps)))
+		if c, ok := s.(Cleaner); ok {
+			cleaners = append(cleaners, struct {
+				c   Cleaner
+				env *Env
+				s   Step
+			}{c, senv, s})
+		}
+		runErr := s.Run(ctx, senv)
+		if runErr == nil && ctx.Err() != nil {
+			runErr = context.Cause(ctx)
+		}
+		elapsed := o.Clock().Sub(start)
+		rep.addStep(s.Name(), start, elapsed, runErr, ctx)
+		senv.Task.Done(runErr != nil)
+		if runErr != nil {
+			return fmt.Errorf("%s: %w", s.Name(), runErr)
+		}
+		senv.Log.Info("done", "elapsed", elapsed.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// layout is where a build writes while it runs and where it ends up.
+type layout struct {
+	out, root           string
+	stageOut, stageRoot string
+	externalRoot        bool
+	locks               []*fsutil.Lock
+}
+
+func siblings(path string) (stage, lock string) {
+	dir, base := filepath.Split(filepath.Clean(path))
+	return filepath.Join(dir, "."+base+".partial"), filepath.Join(dir, "."+base+".lock")
+}
+
+func prepareLayout(out, root string, external bool) (l *layout, err error) {
+	l = &layout{out: out, root: root, externalRoot: external}
+	defer func() {
+		if err != nil {
+			l.unlock()
+		}
+	}()
+	for _, p := range []string{out, root} {
+		if p == "/" || p == filepath.Dir(p) {
+			return nil, fmt.Errorf("%w /: choose a dedicated directory", ErrRefuseReplace)
+		}
+	}
+	previous, err := readPreviousReport(out)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkReplaceable(out, previous != nil, "it is not a previous krgimage output (it has no "+ReportFile+")"); err != nil {
+		return nil, err
+	}
+	if external {
+		ownRoot := previous != nil && previous.Output.Rootfs == root
+		if err := checkReplaceable(root, ownRoot, "it is not the image root of the previous build in "+out); err != nil {
+			return nil, err
+		}
+	}
+	var stageLock string
+	l.stageOut, stageLock = siblings(out)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, err
+	}
+	lk, err := fsutil.TryLock(stageLock)
+	if err != nil {
+		return nil, fmt.Errorf("output %s is being written by another build: %w", out, err)
+	}
+	l.locks = append(l.locks, lk)
+	l.stageRoot = filepath.Join(l.stageOut, "rootfs")
+	if external {
+		l.stageRoot, stageLock = siblings(root)
+		if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+			return nil, err
+		}
+		lk, err := fsutil.TryLock(stageLock)
+		if err != nil {
+			return nil, fmt.Errorf("image root %s is being written by another build: %w", root, err)
+		}
+		l.locks = append(l.locks, lk)
+	}
+	// A staging directory left by a crashed or --keep-failed build is
+	// ours to clear: we hold the lock.
+	for _, p := range []string{l.stageOut, l.stageRoot} {
+		if err := fsutil.RemoveAll(p); err != nil {
+			return nil, fmt.Errorf("clearing the previous staging directory: %w", err)
+		}
+	}
+	if err := os.Mkdir(l.stageOut, 0o755); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func checkReplaceable(path string, ours bool, why string) error {
+	empty, err := fsutil.IsEmptyDir(path)
+	if err != nil {
+		if fi, serr := os.Stat(path); serr == nil && !fi.IsDir() {
+			return fmt.Errorf("%w %s: it is not a directory", ErrRefuseReplace, path)
+		}
+		return err
+	}
+	if empty || ours {
+		return nil
+	}
+	return fmt.Errorf("%w %s: %s; remove it or choose another path", ErrRefuseReplace, path, why)
+}
+
+func readPreviousReport(out string) (*Report, error) {
+	b, err := os.ReadFile(filepath.Join(out, ReportFile))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		return nil, nil
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		// A damaged report still marks the directory as ours.
+		return &Report{}, nil
+	}
+	return &r, nil
+}
+
+// commit moves the staging directories to their final names, replacing a
+// previous build atomically.
+func (l *layout) commit() error {
+	if l.externalRoot {
+		if err := swapInto(l.stageRoot, l.root); err != nil {
+			return err
+		}
+		if err := os.Symlink(l.root, filepath.Join(l.stageOut, "rootfs")); err != nil {
+			return err
+		}
+	}
+	return swapInto(l.stageOut, l.out)
+}
+
+func swapInto(stage, final string) error {
+	if _, err := os.Lstat(final); errors.Is(err, os.ErrNotExist) {
+		if err := os.Rename(stage, final); err != nil {
+			return err
+		}
+		return fsutil.SyncDir(filepath.Dir(final))
+	}
+	if err := fsutil.Exchange(stage, final); err != nil {
+		return err
+	}
+	// stage now holds the previous build.
+	return fsutil.RemoveAll(stage)
+}
+
+func (l *layout) abort(log *slog.Logger, keep bool) {
+	if keep {
+		log.Warn("failed build kept for inspection; it is not a finished image", "path", l.stageOut)
+		if l.externalRoot {
+			log.Warn("failed image root kept for inspection", "path", l.stageRoot)
+		}
+		return
+	}
+	for _, p := range []string{l.stageRoot, l.stageOut} {
+		if err := fsutil.RemoveAll(p); err != nil {
+			log.Error("could not remove the failed build", "path", p, "err", err)
+		}
+	}
+}
+
+func (l *layout) unlock() {
+	for _, lk := range l.locks {
+		_ = lk.Unlock()
+	}
+	l.locks = nil
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,113 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is build.json: what was built, from what, and how each step went.
+type Report struct {
+	Krgimage struct {
+		Version string `json:"version"`
+	} `json:"krgimage"`
+	Recipe struct {
+		Name         string `json:"name"`
+		Source       string `json:"source"`
+		SHA256       string `json:"sha256"`
+		Suite        string `json:"suite"`
+		Architecture string `json:"architecture"`
+		Variant      string `json:"variant"`
+	} `json:"recipe"`
+	Mirror Mirror `json:"mirror"`
+	Output struct {
+		Dir    string `json:"dir"`
+		Rootfs string `json:"rootfs"`
+	} `json:"output"`
+	BuildTime       time.Time    `json:"build_time"`
+	Started         time.Time    `json:"started"`
+	Finished        time.Time    `json:"finished"`
+	DurationSeconds float64      `json:"duration_seconds"`
+	Result          string       `json:"result"`
+	Error           string       `json:"error,omitempty"`
+	Steps           []StepReport `json:"steps"`
+}
+
+// StepReport is one step's line in the report.
+type StepReport struct {
+	Name            string    `json:"name"`
+	Started         time.Time `json:"started"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	Result          string    `json:"result"`
+	Error           string    `json:"error,omitempty"`
+}
+
+// Results of a build or step.
+const (
+	ResultSuccess     = "success"
+	ResultFailed      = "failed"
+	ResultInterrupted = "interrupted"
+)
+
+func newReport(o *Options, out, root string) *Report {
+	r := &Report{}
+	r.Krgimage.Version = o.Version
+	rec := o.Recipe
+	r.Recipe.Name, r.Recipe.Source, r.Recipe.SHA256 = rec.Name, rec.Source, sha256Hex(rec.Raw)
+	r.Recipe.Suite, r.Recipe.Architecture, r.Recipe.Variant = rec.Suite, rec.Architecture, rec.Variant
+	r.Mirror = o.Mirror
+	r.Output.Dir, r.Output.Rootfs = out, root
+	r.BuildTime = o.BuildTime.UTC()
+	r.Started = o.Clock().UTC()
+	return r
+}
+
+func result(err error, ctx context.Context) string {
+	switch {
+	case err == nil:
+		return ResultSuccess
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return ResultInterrupted
+	}
+	return ResultFailed
+}
+
+func (r *Report) addStep(name string, start time.Time, d time.Duration, err error, ctx context.Context) {
+	s := StepReport{Name: name, Started: start.UTC(), DurationSeconds: d.Seconds(), Result: result(err, ctx)}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	r.Steps = append(r.Steps, s)
+}
+
+func (r *Report) finish(now time.Time, err error, ctx context.Context) {
+	r.Finished = now.UTC()
+	r.DurationSeconds = r.Finished.Sub(r.Started).Seconds()
+	r.Result = result(err, ctx)
+	if err != nil {
+		r.Error = err.Error()
+	}
+}
+
+// Duration is the build's wall time.
+func (r *Report) Duration() time.Duration {
+	return time.Duration(r.DurationSeconds * float64(time.Second))
+}
+
+// WriteSummary prints the time of each step.
+func (r *Report) WriteSummary(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "step\ttime\tresult\n")
+	for _, s := range r.Steps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, fmtSeconds(s.DurationSeconds), s.Result)
+	}
+	fmt.Fprintf(tw, "total\t%s\t%s\n", fmtSeconds(r.DurationSeconds), r.Result)
+	tw.Flush()
+}
+
+func fmtSeconds(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
+}

@@ -1,0 +1,82 @@
+// Package pipeline turns a recipe into an ordered list of steps and runs
+// them: every step is validated before any runs, host preconditions are
+// checked next, and each step's cleanup runs in reverse whatever happens.
+// It also owns the build's output directory: locked while a build writes
+// it, built in a staging directory and swapped into place only when the
+// whole build succeeded.
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/krgimage/krgimage/internal/progress"
+	"github.com/krgimage/krgimage/internal/run"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// Step is one unit of a build.
+type Step interface {
+	// Name is short and stable: it keys logs, reports and the plan.
+	Name() string
+	// Describe says what Run will do, one line per action, for the plan.
+	Describe(env *Env) []string
+	// Validate checks the step's configuration without side effects.
+	Validate(ctx context.Context, env *Env) error
+	// Run does the work.
+	Run(ctx context.Context, env *Env) error
+}
+
+// Preflighter is a step with host preconditions (tools installed, root,
+// mirror reachable), checked for every step before the first one runs.
+type Preflighter interface {
+	Preflight(ctx context.Context, env *Env) error
+}
+
+// Cleaner is a step that must undo something (unmount, stop a process)
+// whether the build succeeds, fails or is interrupted. Cleanup runs under a
+// context that is not cancelled by Ctrl-C.
+type Cleaner interface {
+	Cleanup(ctx context.Context, env *Env) error
+}
+
+// Env is what steps share: where the image is, how to log and run
+// commands, and results earlier steps hand to later ones.
+type Env struct {
+	Recipe *recipes.Recipe
+	// Root is the image root being built (inside the staging directory
+	// during a build).
+	Root string
+	// Out is the output directory being built.
+	Out string
+	// FinalRoot and FinalOut are where Root and Out will be once the
+	// build succeeds; configuration that names the image's location uses
+	// these.
+	FinalRoot string
+	FinalOut  string
+	Mirror    Mirror
+	Arch      string
+	Log       *slog.Logger
+	Runner    *run.Runner
+	Progress  *progress.Display
+	// Task is the progress line of the running step.
+	Task *progress.Task
+	// BuildTime is the time recorded in outputs (SOURCE_DATE_EPOCH when
+	// set), not the wall clock.
+	BuildTime time.Time
+	// State carries results between steps.
+	State *State
+}
+
+// State is what steps learn while running that later steps need.
+type State struct {
+	// KernelVersion is the installed kernel's version (uname -r).
+	KernelVersion string
+}
+
+func (e *Env) forStep(s Step) *Env {
+	c := *e
+	c.Log = e.Log.With("step", s.Name())
+	return &c
+}

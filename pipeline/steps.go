@@ -1,0 +1,36 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// Steps returns the steps a recipe asks for, in build order. unsupported
+// lists the recipe sections this version of krgimage parses and validates
+// but cannot build yet, each with its line.
+func Steps(r *recipes.Recipe) (steps []Step, unsupported []string) {
+	steps = append(steps, &bootstrapStep{})
+	later := func(label, keyPath string) {
+		unsupported = append(unsupported, fmt.Sprintf("%s (line %d)", label, r.Pos(keyPath).Line))
+	}
+	for _, s := range r.Provision {
+		later(s.Path+": "+s.Type, s.Path)
+	}
+	if r.Kernel != nil {
+		later("kernel", "kernel")
+	}
+	if r.Initramfs != nil {
+		later("initramfs", "initramfs")
+	}
+	if r.Netboot != nil {
+		later("netboot", "netboot")
+	}
+	if r.BootTest != nil {
+		later("boot_test", "boot_test")
+	}
+	if r.Outputs.Snapshot != nil {
+		later("outputs.snapshot", "outputs.snapshot")
+	}
+	return steps, unsupported
+}

@@ -1,0 +1,332 @@
+package recipes
+
+import (
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// StepConfig is the configuration of one provisioning step. Each type's
+// doc comment is its recipe reference.
+type StepConfig interface {
+	validate(v *validator, path string)
+}
+
+// stepTypes is the registry a provision entry's key selects from. Each
+// constructor returns the step's configuration with its defaults set;
+// the recipe's YAML is then decoded over it.
+var stepTypes = map[string]func() StepConfig{
+	"root-password":   func() StepConfig { return &RootPassword{} },
+	"users":           func() StepConfig { return &Users{} },
+	"apt-sources":     func() StepConfig { return &AptSources{Security: true, Update: true, Format: "auto"} },
+	"packages":        func() StepConfig { return &Packages{} },
+	"hosts":           func() StepConfig { return &Hosts{} },
+	"nfsbooted":       func() StepConfig { return &Nfsbooted{Method: "auto"} },
+	"mtab":            func() StepConfig { return &Mtab{} },
+	"fstab":           func() StepConfig { return &Fstab{Configfs: true} },
+	"rcs":             func() StepConfig { return &RcS{} },
+	"initramfs-tools": func() StepConfig { return &InitramfsTools{Boot: "nfs", Modules: "netboot"} },
+	"locale":          func() StepConfig { return &Locale{LCAll: "C", Bashrc: true} },
+	"ssh":             func() StepConfig { return &SSH{HostKeys: "per-node"} },
+	"run":             func() StepConfig { return &Run{Shell: "/bin/sh", Chroot: true} },
+	"files":           func() StepConfig { return &Files{} },
+	"write":           func() StepConfig { return &Write{Mode: "0644", Owner: "root", Group: "root"} },
+}
+
+// StepTypes lists the provision step types a recipe may use.
+func StepTypes() []string {
+	out := make([]string, 0, len(stepTypes))
+	for k := range stepTypes {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NewStepConfig returns the default configuration of a step type.
+func NewStepConfig(typ string) (StepConfig, bool) {
+	c, ok := stepTypes[typ]
+	if !ok {
+		return nil, false
+	}
+	return c(), true
+}
+
+// StepEntry is one entry of the provision list, written either as a bare
+// step name ("- mtab") or as a mapping with the step name as its only key
+// ("- users: [...]").
+type StepEntry struct {
+	Type   string
+	Config StepConfig
+	Pos    Pos
+	// Path locates the entry in the recipe, e.g. provision[2].
+	Path string
+}
+
+func (s *StepEntry) decodeNode(d *decoder, n ast.Node, path string) {
+	s.Pos = posOf(n)
+	s.Path = path
+	var value ast.Node
+	switch t := n.(type) {
+	case *ast.StringNode:
+		s.Type = t.Value
+	case *ast.MappingNode:
+		if len(t.Values) != 1 {
+			d.errAt(n, path, ErrType, "a provision entry has exactly one key, the step type (found %d)", len(t.Values))
+			return
+		}
+		s.Type = t.Values[0].Key.GetToken().Value
+		value = t.Values[0].Value
+	default:
+		d.errAt(n, path, ErrType, "expected a step name or a mapping with one step, got %s", kindName(n))
+		return
+	}
+	c, ok := NewStepConfig(s.Type)
+	if !ok {
+		d.errAt(n, path, ErrUnknownKey, "unknown step type %q%s (allowed: %s)", s.Type, suggest(s.Type, StepTypes()), strings.Join(StepTypes(), ", "))
+		return
+	}
+	s.Config = c
+	if value != nil {
+		d.decode(value, reflect.ValueOf(c).Elem(), path+"."+s.Type, fieldTags{}, 1)
+	}
+}
+
+// MarshalYAML writes the entry back in its mapping form.
+func (s StepEntry) MarshalYAML() (any, error) {
+	return map[string]any{s.Type: s.Config}, nil
+}
+
+// RootPassword sets root's password in the image. Give exactly one of:
+//
+//	- root-password: {hash: '$6$...'}       # a crypt(3) hash
+//	- root-password: {file: root.hash}      # a file holding the hash
+//	- root-password: {env: ROOT_HASH}       # an environment variable
+//	- root-password: {lock: true}           # no password login for root
+//
+// A plain-text password is refused, and the hash is never logged.
+type RootPassword struct {
+	Hash Secret `yaml:"hash,omitempty"`
+	File string `yaml:"file,omitempty"`
+	Env  string `yaml:"env,omitempty"`
+	Lock bool   `yaml:"lock,omitempty"`
+}
+
+// Users creates the seed's "default user to be used during program
+// executions on the nodes", and any others:
+//
+//	- users:
+//	    - name: krg
+//	      uid: 1000
+//	      groups: [sudo]
+//	      password_hash: '$6$...'
+//	      ssh_keys: ["ssh-ed25519 AAAA... admin@server"]
+//
+// Defaults: shell /bin/bash, home /home/NAME, a primary group named like
+// the user, uid and gid chosen by the image when 0.
+type Users struct {
+	Users []User `yaml:"users"`
+}
+
+func (*Users) shorthandField() string { return "users" }
+
+// User is one account.
+type User struct {
+	Name         string   `yaml:"name" check:"username"`
+	UID          int      `yaml:"uid,omitempty" check:"nonnegative"`
+	GID          int      `yaml:"gid,omitempty" check:"nonnegative"`
+	Group        string   `yaml:"group,omitempty" check:"username"`
+	Groups       []string `yaml:"groups,omitempty" check:"username"`
+	Shell        string   `yaml:"shell" check:"abspath"`
+	Home         string   `yaml:"home,omitempty" check:"abspath"`
+	Comment      string   `yaml:"comment,omitempty"`
+	System       bool     `yaml:"system,omitempty"`
+	PasswordHash Secret   `yaml:"password_hash,omitempty"`
+	PasswordFile string   `yaml:"password_file,omitempty"`
+	PasswordEnv  string   `yaml:"password_env,omitempty"`
+	SSHKeys      []string `yaml:"ssh_keys,omitempty"`
+	SSHKeysFile  string   `yaml:"ssh_keys_file,omitempty"`
+}
+
+func (u *User) setDefaults() { u.Shell = "/bin/bash" }
+
+// AptSources writes the image's /etc/apt/sources.list and runs apt-get
+// update. Without sources, it writes the build's mirror for the suite and
+// components and, when security is true, the security archive (lenny's
+// "SUITE/updates", later "SUITE-security"):
+//
+//	- apt-sources:
+//	    sources:
+//	      - deb http://MIRROR/debian lenny main non-free contrib
+//	      - deb http://MIRROR/debian-security lenny/updates main contrib
+//
+// format is one-line (sources.list, the only one lenny reads), deb822
+// (sources.list.d/debian.sources) or auto (by suite).
+type AptSources struct {
+	Sources        []string `yaml:"sources,omitempty"`
+	Security       bool     `yaml:"security"`
+	SecurityMirror string   `yaml:"security_mirror,omitempty" check:"url"`
+	Update         bool     `yaml:"update"`
+	Format         string   `yaml:"format" enum:"auto,one-line,deb822"`
+}
+
+func (*AptSources) shorthandField() string { return "sources" }
+
+// Packages installs packages with apt-get inside the image, without
+// recommended packages unless recommends is true:
+//
+//	- packages: [dhcp3-common, nfs-common, nfsbooted, openssh-server]
+type Packages struct {
+	Install    []string `yaml:"install" check:"package"`
+	Recommends bool     `yaml:"recommends,omitempty"`
+}
+
+func (*Packages) shorthandField() string { return "install" }
+
+// Hosts writes /etc/hosts from the cluster inventory: localhost, the
+// server and every node, each with its FQDN and short name, plus extra
+// entries. /etc/hostname is emptied so that each node takes its name from
+// DHCP at boot, unless hostname fixes one.
+type Hosts struct {
+	Extra    []HostEntry `yaml:"extra,omitempty"`
+	Hostname string      `yaml:"hostname,omitempty" check:"hostname"`
+}
+
+// HostEntry is one extra /etc/hosts line.
+type HostEntry struct {
+	IP    Addr     `yaml:"ip"`
+	Names []string `yaml:"names"`
+}
+
+// Nfsbooted gives every node sharing the root its own host name (from DHCP
+// or reverse DNS) and the writable areas a read-only root needs. method
+// package installs lenny's nfsbooted package; native does the same with
+// the suite's own means; auto picks by suite.
+type Nfsbooted struct {
+	Method string `yaml:"method" enum:"auto,package,native"`
+}
+
+// Mtab makes /etc/mtab a symbolic link to /proc/mounts. It has no keys.
+type Mtab struct{}
+
+// Fstab writes the seed's /etc/fstab for the recipe's nfsroot mode: for a
+// read-only root, proc, sysfs, configfs, the writable NFS mounts and the
+// tmpfs mounts; for a read-write root, the minimal fstab.
+//
+//	- fstab: {swap: /dev/hda, options: {/var: "rw,hard,nolock,noatime"}}
+type Fstab struct {
+	// Swap is a swap device line to add (the seed's /dev/hda).
+	Swap string `yaml:"swap,omitempty" check:"abspath"`
+	// Configfs mounts configfs on /config (Kerrighed uses it).
+	Configfs bool `yaml:"configfs"`
+	// Options overrides the mount options of a mount point.
+	Options map[string]string `yaml:"options,omitempty"`
+	// Extra lines appended verbatim.
+	Extra []string `yaml:"extra,omitempty"`
+}
+
+// RcS makes lenny's boot scripts really mount the NFS filesystems
+// (ASYNCMOUNTNFS=no in /etc/default/rcS). On systemd suites it does
+// nothing, and the plan says so.
+type RcS struct{}
+
+// InitramfsTools configures /etc/initramfs-tools/initramfs.conf for a
+// network boot (BOOT=nfs, MODULES=netboot) in images that use
+// initramfs-tools.
+type InitramfsTools struct {
+	Boot    string `yaml:"boot" enum:"nfs,local"`
+	Modules string `yaml:"modules" enum:"most,dep,netboot,list"`
+	Device  string `yaml:"device,omitempty"`
+}
+
+// Locale follows the seed's advice to export LC_ALL=C in root's .bashrc
+// (bashrc: false skips it), and optionally generates a locale:
+//
+//	- locale: {lc_all: C, generate: en_US.UTF-8}
+type Locale struct {
+	LCAll    string `yaml:"lc_all"`
+	Bashrc   bool   `yaml:"bashrc"`
+	Generate string `yaml:"generate,omitempty"`
+}
+
+// SSH sets up openssh-server for a shared root. host_keys per-node (the
+// default) removes the image's host keys and has each node generate its
+// own at boot, since nodes sharing one root must not share a host key;
+// fixed keeps the image's keys for every node.
+type SSH struct {
+	HostKeys        string `yaml:"host_keys" enum:"per-node,fixed"`
+	PermitRootLogin string `yaml:"permit_root_login,omitempty" enum:"yes,no,prohibit-password"`
+}
+
+// Run runs a shell script inside the image (or, with chroot: false, on the
+// host with ROOT set to the image root). The script is not subject to
+// ${VAR} expansion; pass recipe values through env:
+//
+//	- run:
+//	    env: {CLUSTER: "${CLUSTER}"}
+//	    script: |
+//	      echo "$CLUSTER" > /etc/cluster-name
+type Run struct {
+	Script  string            `yaml:"script,omitempty" expand:"no"`
+	File    string            `yaml:"file,omitempty"`
+	Env     map[string]string `yaml:"env,omitempty"`
+	Shell   string            `yaml:"shell" check:"abspath"`
+	Timeout Duration          `yaml:"timeout,omitempty"`
+	Chroot  bool              `yaml:"chroot"`
+}
+
+// Files copies files or directories from the recipe's directory into the
+// image:
+//
+//	- files:
+//	    - {src: motd, dst: /etc/motd, mode: "0644"}
+type Files struct {
+	Files []FileSpec `yaml:"files"`
+}
+
+func (*Files) shorthandField() string { return "files" }
+
+// FileSpec is one copy.
+type FileSpec struct {
+	Src   string `yaml:"src"`
+	Dst   string `yaml:"dst" check:"abspath"`
+	Mode  string `yaml:"mode,omitempty" check:"mode"`
+	Owner string `yaml:"owner" check:"owner"`
+	Group string `yaml:"group" check:"owner"`
+}
+
+func (f *FileSpec) setDefaults() { f.Owner, f.Group = "root", "root" }
+
+// Write writes a file with inline content (not subject to ${VAR}
+// expansion):
+//
+//	- write: {path: /etc/motd, content: "Kerrighed node\n"}
+type Write struct {
+	Path    string `yaml:"path" check:"abspath"`
+	Content string `yaml:"content" expand:"no"`
+	Mode    string `yaml:"mode" check:"mode"`
+	Owner   string `yaml:"owner" check:"owner"`
+	Group   string `yaml:"group" check:"owner"`
+}
+
+// Secret is a value that must not appear in logs or printed recipes.
+type Secret string
+
+// MarshalText hides the value.
+func (s Secret) MarshalText() ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return []byte("<redacted>"), nil
+}
+
+// UnmarshalText stores the value.
+func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
+
+// String hides the value from fmt and slog.
+func (s Secret) String() string { return "<redacted>" }
+
+// Reveal returns the value, for the one place that writes it.
+func (s Secret) Reveal() string { return string(s) }
