@@ -223,8 +223,8 @@ func siblings(path string) (stage, lock string) {
 	return filepath.Join(dir, "."+base+".partial"), filepath.Join(dir, "."+base+".lock")
 }
 
-func prepareLayout(out, root string, external bool) (l *layout, err error) {
-	l = &layout{out: out, root: root, externalRoot: external}
+func prepareLayout(out, root string, external bool) (_ *layout, err error) {
+	l := &layout{out: out, root: root, externalRoot: external}
 	defer func() {
 		if err != nil {
 			l.unlock()

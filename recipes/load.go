@@ -2,8 +2,8 @@ package recipes
 
 import (
 	"embed"
-	"io"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"reflect"

@@ -101,10 +101,10 @@ func (s StepEntry) MarshalYAML() (any, error) {
 
 // RootPassword sets root's password in the image. Give exactly one of:
 //
-//	- root-password: {hash: '$6$...'}       # a crypt(3) hash
-//	- root-password: {file: root.hash}      # a file holding the hash
-//	- root-password: {env: ROOT_HASH}       # an environment variable
-//	- root-password: {lock: true}           # no password login for root
+//   - root-password: {hash: '$6$...'}       # a crypt(3) hash
+//   - root-password: {file: root.hash}      # a file holding the hash
+//   - root-password: {env: ROOT_HASH}       # an environment variable
+//   - root-password: {lock: true}           # no password login for root
 //
 // A plain-text password is refused, and the hash is never logged.
 type RootPassword struct {
@@ -117,12 +117,12 @@ type RootPassword struct {
 // Users creates the seed's "default user to be used during program
 // executions on the nodes", and any others:
 //
-//	- users:
-//	    - name: krg
-//	      uid: 1000
-//	      groups: [sudo]
-//	      password_hash: '$6$...'
-//	      ssh_keys: ["ssh-ed25519 AAAA... admin@server"]
+//   - users:
+//   - name: krg
+//     uid: 1000
+//     groups: [sudo]
+//     password_hash: '$6$...'
+//     ssh_keys: ["ssh-ed25519 AAAA... admin@server"]
 //
 // Defaults: shell /bin/bash, home /home/NAME, a primary group named like
 // the user, uid and gid chosen by the image when 0.
@@ -157,10 +157,10 @@ func (u *User) setDefaults() { u.Shell = "/bin/bash" }
 // components and, when security is true, the security archive (lenny's
 // "SUITE/updates", later "SUITE-security"):
 //
-//	- apt-sources:
-//	    sources:
-//	      - deb http://MIRROR/debian lenny main non-free contrib
-//	      - deb http://MIRROR/debian-security lenny/updates main contrib
+//   - apt-sources:
+//     sources:
+//   - deb http://MIRROR/debian lenny main non-free contrib
+//   - deb http://MIRROR/debian-security lenny/updates main contrib
 //
 // format is one-line (sources.list, the only one lenny reads), deb822
 // (sources.list.d/debian.sources) or auto (by suite).
@@ -177,7 +177,7 @@ func (*AptSources) shorthandField() string { return "sources" }
 // Packages installs packages with apt-get inside the image, without
 // recommended packages unless recommends is true:
 //
-//	- packages: [dhcp3-common, nfs-common, nfsbooted, openssh-server]
+//   - packages: [dhcp3-common, nfs-common, nfsbooted, openssh-server]
 type Packages struct {
 	Install    []string `yaml:"install" check:"package"`
 	Recommends bool     `yaml:"recommends,omitempty"`
@@ -215,7 +215,7 @@ type Mtab struct{}
 // read-only root, proc, sysfs, configfs, the writable NFS mounts and the
 // tmpfs mounts; for a read-write root, the minimal fstab.
 //
-//	- fstab: {swap: /dev/hda, options: {/var: "rw,hard,nolock,noatime"}}
+//   - fstab: {swap: /dev/hda, options: {/var: "rw,hard,nolock,noatime"}}
 type Fstab struct {
 	// Swap is a swap device line to add (the seed's /dev/hda).
 	Swap string `yaml:"swap,omitempty" check:"abspath"`
@@ -244,7 +244,7 @@ type InitramfsTools struct {
 // Locale follows the seed's advice to export LC_ALL=C in root's .bashrc
 // (bashrc: false skips it), and optionally generates a locale:
 //
-//	- locale: {lc_all: C, generate: en_US.UTF-8}
+//   - locale: {lc_all: C, generate: en_US.UTF-8}
 type Locale struct {
 	LCAll    string `yaml:"lc_all"`
 	Bashrc   bool   `yaml:"bashrc"`
@@ -264,10 +264,10 @@ type SSH struct {
 // host with ROOT set to the image root). The script is not subject to
 // ${VAR} expansion; pass recipe values through env:
 //
-//	- run:
-//	    env: {CLUSTER: "${CLUSTER}"}
-//	    script: |
-//	      echo "$CLUSTER" > /etc/cluster-name
+//   - run:
+//     env: {CLUSTER: "${CLUSTER}"}
+//     script: |
+//     echo "$CLUSTER" > /etc/cluster-name
 type Run struct {
 	Script  string            `yaml:"script,omitempty" expand:"no"`
 	File    string            `yaml:"file,omitempty"`
@@ -280,8 +280,8 @@ type Run struct {
 // Files copies files or directories from the recipe's directory into the
 // image:
 //
-//	- files:
-//	    - {src: motd, dst: /etc/motd, mode: "0644"}
+//   - files:
+//   - {src: motd, dst: /etc/motd, mode: "0644"}
 type Files struct {
 	Files []FileSpec `yaml:"files"`
 }
@@ -302,7 +302,7 @@ func (f *FileSpec) setDefaults() { f.Owner, f.Group = "root", "root" }
 // Write writes a file with inline content (not subject to ${VAR}
 // expansion):
 //
-//	- write: {path: /etc/motd, content: "Kerrighed node\n"}
+//   - write: {path: /etc/motd, content: "Kerrighed node\n"}
 type Write struct {
 	Path    string `yaml:"path" check:"abspath"`
 	Content string `yaml:"content" expand:"no"`

@@ -1,5 +1,3 @@
-// Package logging builds the slog loggers krgimage writes: a compact human
-// format for terminals and a JSON format for CI.
 package logging
 
 import (

@@ -1,7 +1,3 @@
-// Package run executes subprocesses the way every krgimage step needs them:
-// in their own process group so cancellation reaches grandchildren, with a
-// clean environment, output streamed line by line to a logger, and an error
-// that names the command and carries the last lines it printed.
 package run
 
 import (
@@ -126,13 +122,9 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 		a := *c.SysProcAttr
 		attr = &a
 	}
-	attr.Setpgid = true
-	// Make sure nothing outlives us if krgimage itself dies.
-	attr.Pdeathsig = syscall.SIGKILL
+	ownGroup(attr)
 	cmd.SysProcAttr = attr
-	cmd.Cancel = func() error {
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	}
+	cmd.Cancel = func() error { return signalGroup(cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = r.KillGrace
 
 	pr, pw := io.Pipe()
@@ -172,7 +164,7 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 		err = cmd.Wait()
 		// A process left in the group (a daemon a maintainer script
 		// started) must not survive the command.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = signalGroup(cmd.Process.Pid, syscall.SIGKILL)
 	}
 	pw.Close()
 	wg.Wait()

@@ -1,0 +1,78 @@
+# krgimage — build, test and image targets. Run as root on Debian: the
+# deps targets install the host tools with apt-get when they are missing.
+
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/krgimage/krgimage/internal/cli.version=$(VERSION)
+OUT ?= out
+RECIPE ?=
+GOTEST_TIMEOUT ?= 28m
+FUZZTIME ?= 30s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# Host tools a build needs.
+IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates
+# Everything the test suite runs for real.
+TEST_PKGS := $(IMAGE_PKGS) git
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# apt_install installs the packages of $(1) that are not installed yet.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing with apt-get:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+.PHONY: help
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps-image
+deps-image: ## install the host tools a build needs (apt-get)
+	$(call apt_install,$(IMAGE_PKGS))
+
+.PHONY: deps
+deps: ## install everything the tests need (apt-get, Go modules)
+	$(call apt_install,$(TEST_PKGS))
+	$(GO) mod download
+
+.PHONY: build
+build: ## build bin/krgimage
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/krgimage ./cmd/krgimage
+
+.PHONY: image
+image: deps-image build ## build the default recipe (or RECIPE=...) into ./out (or OUT=...)
+	./bin/krgimage build $(RECIPE) -o $(OUT)
+
+.PHONY: test
+test: deps build ## run every test, the root-only end-to-end ones included
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+
+.PHONY: e2e
+e2e: deps build ## run the end-to-end tests only, verbosely
+	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -v ./tests/
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+.PHONY: clean
+clean: ## remove bin/ and the default output
+	rm -rf bin
+	@if [ -d $(OUT) ] && ! grep -q /$(OUT)/ /proc/mounts; then rm -rf $(OUT); fi

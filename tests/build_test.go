@@ -1,0 +1,190 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/krgimage/krgimage/internal/mounts"
+	"github.com/krgimage/krgimage/pipeline"
+)
+
+// TestBuildMinbase builds a real bookworm minbase root with debootstrap
+// against the host's mirror and checks it is a usable Debian system.
+func TestBuildMinbase(t *testing.T) {
+	requireRoot(t)
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.CommandContext(t.Context(), krgimage, "build", "testdata/minbase.yaml", "-o", out, "--log-format", "json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("krgimage build: %v\n%s", err, tail(stderr.String(), 40))
+	}
+	if strings.TrimSpace(string(stdout)) != out {
+		t.Errorf("stdout = %q, want the output directory", stdout)
+	}
+	root := filepath.Join(out, "rootfs")
+	if b, err := os.ReadFile(filepath.Join(root, "etc/debian_version")); err != nil || !strings.HasPrefix(string(b), "12.") {
+		t.Errorf("/etc/debian_version = %q, %v", b, err)
+	}
+	if o, err := exec.Command("chroot", root, "/bin/true").CombinedOutput(); err != nil {
+		t.Errorf("chroot %s /bin/true: %v %s", root, err, o)
+	}
+	var rep pipeline.Report
+	b, err := os.ReadFile(filepath.Join(out, "build.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != "success" || len(rep.Steps) != 1 || rep.Steps[0].Name != "bootstrap" || !strings.HasPrefix(rep.Mirror.Source, "host APT configuration") {
+		t.Errorf("build.json = %s", b)
+	}
+	// Every line of --log-format json is a JSON object.
+	sc := bufio.NewScanner(&stderr)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 || line[0] != '{' {
+			continue // the summary table follows the log
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Errorf("log line is not JSON: %s", line)
+		}
+	}
+	assertNoMounts(t, filepath.Dir(out))
+}
+
+// startUntil starts krgimage with args and returns once its log shows
+// marker, with a function that waits for it to exit.
+func startUntil(t *testing.T, marker string, args ...string) (*exec.Cmd, func() error, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(krgimage, args...)
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	var log strings.Builder
+	seen := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		signalled := false
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if !signalled && strings.Contains(sc.Text(), marker) {
+				signalled = true
+				close(seen)
+			}
+		}
+	}()
+	select {
+	case <-seen:
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("never saw %q:\n%s", marker, log.String())
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	wait := func() error {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(2 * time.Minute):
+			t.Fatal("krgimage did not stop within 2 minutes")
+			return nil
+		}
+	}
+	return cmd, wait, &log
+}
+
+// TestBuildInterrupted sends SIGINT once debootstrap is installing (its
+// /proc and /sys are mounted in the target then) and checks that krgimage
+// stops, fails, and leaves no mount and no finished-looking output behind.
+func TestBuildInterrupted(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	cmd, wait, _ := startUntil(t, "Installing core packages", "build", "testdata/minbase.yaml", "-o", filepath.Join(dir, "out"))
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("krgimage exited with %v after SIGINT, want a failure", err)
+	}
+	if exit.ExitCode() != 130 {
+		t.Errorf("exit status %d, want 130", exit.ExitCode())
+	}
+	assertNoMounts(t, dir)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			t.Errorf("left behind after an interrupted build: %s", e.Name())
+		}
+	}
+}
+
+// TestBuildKilled kills krgimage outright: no handler runs, yet the mounts
+// debootstrap made must not appear on the host, because they live in a
+// private mount namespace that dies with its processes. The next build
+// clears the staging directory the killed one left.
+func TestBuildKilled(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	cmd, wait, log := startUntil(t, "Configuring required packages", "build", "testdata/minbase.yaml", "-o", out, "-v")
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	// debootstrap dies with krgimage (parent-death signal); give the
+	// kernel a moment to tear the namespace down.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		under, err := mounts.Under(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(under) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mounts left on the host after SIGKILL: %v\n%s", under, tail(log.String(), 20))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a killed build left a finished-looking output")
+	}
+}
+
+func assertNoMounts(t *testing.T, dir string) {
+	t.Helper()
+	under, err := mounts.Under(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(under) > 0 {
+		t.Errorf("mounts left under %s: %v", dir, under)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
