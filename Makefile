@@ -15,6 +15,10 @@ IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates
 # Everything the test suite runs for real.
 TEST_PKGS := $(IMAGE_PKGS) git
 
+# Expensive test fixtures (a bootstrapped root, a kernel) shared by every
+# test of a run, across packages.
+export KRGIMAGE_TEST_CACHE ?= $(CURDIR)/.cache/test
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # apt_install installs the packages of $(1) that are not installed yet.

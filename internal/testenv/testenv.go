@@ -1,0 +1,147 @@
+package testenv
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/aptsources"
+	"github.com/krgimage/krgimage/internal/fsutil"
+	"github.com/krgimage/krgimage/internal/logging"
+	"github.com/krgimage/krgimage/internal/progress"
+	"github.com/krgimage/krgimage/internal/run"
+)
+
+// MaxAge is how long a cached fixture is reused before it is rebuilt, so
+// that a developer's cache follows the mirror.
+const MaxAge = 24 * time.Hour
+
+// RequireRoot skips t when not running as root. CI runs as root, so there
+// these tests always run.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (debootstrap, chroot, mounts); CI runs as root")
+	}
+}
+
+// CacheDir is where fixtures are kept.
+func CacheDir() string {
+	if d := os.Getenv("KRGIMAGE_TEST_CACHE"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "krgimage-test-cache")
+}
+
+// Mirror returns the Debian mirror tests use: KRGIMAGE_MIRROR, else the
+// host's APT configuration.
+func Mirror(t testing.TB) string {
+	t.Helper()
+	if m := os.Getenv("KRGIMAGE_MIRROR"); m != "" {
+		return strings.TrimRight(m, "/")
+	}
+	entries, err := aptsources.ReadHost("/")
+	if err != nil {
+		t.Fatalf("reading the host's APT sources: %v", err)
+	}
+	uri, _, ok := aptsources.Archive(entries, "")
+	if !ok {
+		t.Fatal("no Debian mirror: set KRGIMAGE_MIRROR or configure APT on this host")
+	}
+	return uri
+}
+
+// Base describes a bootstrapped root to cache.
+type Base struct {
+	Suite   string
+	Variant string
+	Include []string
+}
+
+// Bookworm is the default fixture: a bookworm minbase.
+var Bookworm = Base{Suite: "bookworm", Variant: "minbase"}
+
+func (b Base) key(mirror string) string {
+	h := sha256.Sum256([]byte(strings.Join(append([]string{mirror, b.Suite, b.Variant}, b.Include...), "\x00")))
+	return fmt.Sprintf("%s-%s-%s", b.Suite, b.Variant, hex.EncodeToString(h[:6]))
+}
+
+// CachedRoot returns the shared, bootstrapped root for b, building it the
+// first time. Callers must not modify it: use Root for a private copy.
+func CachedRoot(t testing.TB, b Base) string {
+	t.Helper()
+	RequireRoot(t)
+	mirror := Mirror(t)
+	dir := CacheDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key := b.key(mirror)
+	final := filepath.Join(dir, key)
+	lk, err := fsutil.WaitLock(final + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Unlock()
+	if fi, err := os.Stat(filepath.Join(final, ".krgimage-fixture")); err == nil && time.Since(fi.ModTime()) < MaxAge {
+		return final
+	}
+	tmp := final + ".tmp"
+	for _, p := range []string{tmp, final} {
+		if err := fsutil.RemoveAll(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := logging.Discard()
+	if testing.Verbose() {
+		log, _ = logging.New(os.Stderr, logging.Text, false)
+	}
+	d := bootstrap.NewDebootstrap(run.New(log), log)
+	o := bootstrap.Options{Suite: b.Suite, Arch: "amd64", Variant: b.Variant, Mirror: mirror,
+		Components: []string{"main"}, Include: b.Include, MergedUsr: "auto", Target: tmp}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if err := d.Run(ctx, o, progress.New(nil, false).Task("fixture", 0)); err != nil {
+		t.Fatalf("bootstrapping the %s fixture: %v", key, err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".krgimage-fixture"), []byte(mirror+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("bootstrapped the %s fixture in %s", key, time.Since(start).Round(time.Second))
+	return final
+}
+
+// Root returns a private copy of the cached root for b in a directory the
+// test owns and removes afterwards.
+func Root(t testing.TB, b Base) string {
+	t.Helper()
+	src := CachedRoot(t, b)
+	dst := filepath.Join(t.TempDir(), "root")
+	if out, err := exec.Command("cp", "-a", "--reflink=auto", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copying the fixture: %v\n%s", err, out)
+	}
+	if err := os.Remove(filepath.Join(dst, ".krgimage-fixture")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A test that failed halfway may have left a mount: refuse to
+		// delete through it, loudly.
+		if err := fsutil.RemoveAll(dst); err != nil {
+			t.Errorf("removing the test root: %v", err)
+		}
+	})
+	return dst
+}
