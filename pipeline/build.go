@@ -53,6 +53,8 @@ type Options struct {
 	// KeepFailed leaves a failed build's staging directory for
 	// inspection instead of removing it.
 	KeepFailed bool
+	// LookupEnv reads the environment for secrets a recipe names.
+	LookupEnv func(string) (string, bool)
 	// Steps overrides the recipe's steps (tests).
 	Steps []Step
 }
@@ -69,10 +71,14 @@ func (o *Options) steps() ([]Step, error) {
 }
 
 func (o *Options) env(root, out string) *Env {
+	lookup := o.LookupEnv
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
 	return &Env{
 		Recipe: o.Recipe, Root: root, Out: out, FinalRoot: root, FinalOut: out,
 		Mirror: o.Mirror, Arch: o.Recipe.Architecture, Log: o.Log, Runner: o.Runner,
-		Progress: o.Progress, BuildTime: o.BuildTime, State: &State{},
+		Progress: o.Progress, BuildTime: o.BuildTime, LookupEnv: lookup, State: &State{},
 	}
 }
 

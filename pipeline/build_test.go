@@ -386,3 +386,38 @@ func TestPlan(t *testing.T) {
 		t.Error("plan ran or preflighted a step")
 	}
 }
+
+func TestStepsFromRecipe(t *testing.T) {
+	r, err := recipes.Parse([]byte(`suite: bookworm
+provision:
+  - packages: [a1]
+  - mtab
+  - packages: [b1]
+  - run: {script: "true"}
+`), "r.yaml", recipes.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, unsupported := Steps(r)
+	var names []string
+	for _, s := range steps {
+		names = append(names, s.Name())
+	}
+	if got := strings.Join(names, " "); got != "bootstrap packages mtab packages#2 run" {
+		t.Errorf("steps = %s", got)
+	}
+	if len(unsupported) != 0 {
+		t.Errorf("unsupported = %v", unsupported)
+	}
+	var buf bytes.Buffer
+	o := testOptions(t, "out")
+	o.Recipe, o.Steps = r, nil
+	if err := Plan(t.Context(), o, &buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"packages#2", "--no-install-recommends b1", "ln -sf /proc/mounts /etc/mtab", "run inline script (true) with /bin/sh inside the image"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, buf.String())
+		}
+	}
+}

@@ -59,6 +59,9 @@ type Env struct {
 	// BuildTime is the time recorded in outputs (SOURCE_DATE_EPOCH when
 	// set), not the wall clock.
 	BuildTime time.Time
+	// LookupEnv reads variables a recipe names for secrets (password
+	// hashes); the CLI passes the process environment.
+	LookupEnv func(string) (string, bool)
 	// State carries results between steps.
 	State *State
 }

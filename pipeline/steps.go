@@ -11,11 +11,9 @@ import (
 // but cannot build yet, each with its line.
 func Steps(r *recipes.Recipe) (steps []Step, unsupported []string) {
 	steps = append(steps, &bootstrapStep{})
+	steps = append(steps, provisionSteps(r)...)
 	later := func(label, keyPath string) {
 		unsupported = append(unsupported, fmt.Sprintf("%s (line %d)", label, r.Pos(keyPath).Line))
-	}
-	for _, s := range r.Provision {
-		later(s.Path+": "+s.Type, s.Path)
 	}
 	if r.Kernel != nil {
 		later("kernel", "kernel")

@@ -605,7 +605,9 @@ func (r *Recipe) validateBootTest(v *validator, nodes []ResolvedNode) {
 
 var cryptRE = regexp.MustCompile(`^(\$[0-9a-z]+\$[./0-9A-Za-z$=,-]+|[!*].*)$`)
 
-func validHash(s string) bool { return cryptRE.MatchString(s) }
+// ValidHash reports whether s looks like a crypt(3) hash (or a locked
+// "!"/"*" entry) rather than a password typed in the wrong place.
+func ValidHash(s string) bool { return cryptRE.MatchString(s) }
 
 func (p *RootPassword) validate(v *validator, keyPath string) {
 	n := 0
@@ -617,7 +619,7 @@ func (p *RootPassword) validate(v *validator, keyPath string) {
 	if n != 1 {
 		v.errorf(keyPath, ErrConflict, "give exactly one of hash, file, env or lock: true")
 	}
-	if p.Hash != "" && !validHash(p.Hash.Reveal()) {
+	if p.Hash != "" && !ValidHash(p.Hash.Reveal()) {
 		v.errorf(keyPath+".hash", ErrInvalid, "not a crypt(3) hash (such as $6$... or $y$..., made with mkpasswd); plain-text passwords are refused")
 	}
 	if p.Env != "" && !validVarName(p.Env) {
@@ -643,7 +645,7 @@ func (u *Users) validate(v *validator, keyPath string) {
 		if n > 1 {
 			v.errorf(p, ErrConflict, "give at most one of password_hash, password_file and password_env")
 		}
-		if user.PasswordHash != "" && !validHash(user.PasswordHash.Reveal()) {
+		if user.PasswordHash != "" && !ValidHash(user.PasswordHash.Reveal()) {
 			v.errorf(p+".password_hash", ErrInvalid, "not a crypt(3) hash (such as $6$... or $y$..., made with mkpasswd); plain-text passwords are refused")
 		}
 		if user.PasswordEnv != "" && !validVarName(user.PasswordEnv) {

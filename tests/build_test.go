@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/internal/mounts"
+	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/pipeline"
 )
 
@@ -63,7 +64,7 @@ func TestBuildMinbase(t *testing.T) {
 			t.Errorf("log line is not JSON: %s", line)
 		}
 	}
-	assertNoMounts(t, filepath.Dir(out))
+	testenv.AssertNoMounts(t, filepath.Dir(out))
 }
 
 // startUntil starts krgimage with args and returns once its log shows
@@ -127,7 +128,7 @@ func TestBuildInterrupted(t *testing.T) {
 	if exit.ExitCode() != 130 {
 		t.Errorf("exit status %d, want 130", exit.ExitCode())
 	}
-	assertNoMounts(t, dir)
+	testenv.AssertNoMounts(t, dir)
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".lock") {
@@ -170,21 +171,71 @@ func TestBuildKilled(t *testing.T) {
 	}
 }
 
-func assertNoMounts(t *testing.T, dir string) {
-	t.Helper()
-	under, err := mounts.Under(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(under) > 0 {
-		t.Errorf("mounts left under %s: %v", dir, under)
-	}
-}
-
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestBuildBookwormRecipe builds the shipped bookworm recipe and checks
+// that every provisioning step visibly took effect in the image.
+func TestBuildBookwormRecipe(t *testing.T) {
+	requireRoot(t)
+	out := filepath.Join(t.TempDir(), "out")
+	const hash = "$y$j9T$krgimagetestsalt$Vx0s6yVGEqWHd4ymG5FUpbEd2jIYYm.OrSK1HnvvS95"
+	cmd := exec.CommandContext(t.Context(), krgimage, "build", "../recipes/bookworm-nfsroot.yaml", "-o", out,
+		"--set", "ROOT_PASSWORD_HASH="+hash, "--set", "NODE_USER=alice")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("krgimage build: %v\n%s", err, tail(stderr.String(), 40))
+	}
+	if strings.Contains(stderr.String(), hash) {
+		t.Error("the password hash appears in the build log")
+	}
+	root := filepath.Join(out, "rootfs")
+	chroot := func(script string) string {
+		t.Helper()
+		o, err := exec.Command("chroot", root, "sh", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", script, err, o)
+		}
+		return strings.TrimSpace(string(o))
+	}
+	checks := map[string]string{
+		"getent shadow root | cut -d: -f2":        hash,
+		"getent passwd alice | cut -d: -f1,3,6,7": "alice:1000:/home/alice:/bin/bash",
+		"id -nG alice":            "alice users",
+		"readlink /etc/mtab":      "/proc/mounts",
+		"getent hosts node3":      "192.168.1.103   node3.mycluster.home node3",
+		"wc -c < /etc/hostname":   "0",
+		"wc -c < /etc/machine-id": "0",
+		"awk '$3 == \"nfs\"' /etc/fstab | wc -l; grep -c configfs /etc/fstab || true": "3\n0",
+		"dpkg-query -W -f '${Status}\\n' systemd-sysv openssh-server nfs-common":      "install ok installed\ninstall ok installed\ninstall ok installed",
+		"ls /etc/ssh | grep -c '^ssh_host_' || true":                                  "0",
+		"systemctl is-enabled krgimage-hostname krgimage-ssh-hostkeys 2>&1":           "enabled\nenabled",
+		"grep -c security /etc/apt/sources.list":                                      "1",
+		"tail -n1 /root/.bashrc":                                                      "export LC_ALL=C",
+		"test -e /usr/sbin/policy-rc.d || echo absent":                                "absent",
+	}
+	for script, want := range checks {
+		if got := chroot(script); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", script, got, want)
+		}
+	}
+	var rep pipeline.Report
+	b, _ := os.ReadFile(filepath.Join(out, "build.json"))
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range rep.Steps {
+		names = append(names, s.Name)
+	}
+	if want := "bootstrap apt-sources packages root-password users locale hosts mtab fstab rcs nfsbooted ssh"; strings.Join(names, " ") != want {
+		t.Errorf("steps = %s\nwant %s", strings.Join(names, " "), want)
+	}
+	testenv.AssertNoMounts(t, filepath.Dir(out))
 }

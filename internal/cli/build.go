@@ -93,6 +93,7 @@ func (a *app) pipelineOptions(recipe, out, mirror string, flags *recipeFlags) (p
 		Version:   Version(),
 		Clock:     a.now,
 		BuildTime: bt,
+		LookupEnv: a.lookupEnv,
 	}, nil
 }
 

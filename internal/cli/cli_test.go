@@ -79,7 +79,7 @@ func TestPlanShippedRecipes(t *testing.T) {
 			if code != ExitOK {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
-			for _, want := range []string{"mirror   http://mirror.example/debian (from KRGIMAGE_MIRROR)", "1. bootstrap  debootstrap --arch=amd64"} {
+			for _, want := range []string{"mirror   http://mirror.example/debian (from KRGIMAGE_MIRROR)", " 1. bootstrap ", " debootstrap --arch=amd64 "} {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("plan lacks %q:\n%s", want, stdout)
 				}

@@ -33,6 +33,9 @@ var DefaultEnv = []string{
 type Cmd struct {
 	Path string
 	Args []string
+	// Display is how the command appears in logs and errors when Path and
+	// Args would mislead (a re-executed helper, say).
+	Display string
 	// Env is added to DefaultEnv; a later entry overrides an earlier one.
 	Env []string
 	Dir string
@@ -56,13 +59,29 @@ type Cmd struct {
 
 // String renders the command as a shell-like line for logs and errors.
 func (c Cmd) String() string {
-	parts := append([]string{c.Path}, c.Args...)
+	if c.Display != "" {
+		return c.Display
+	}
+	return Quote(append([]string{c.Path}, c.Args...))
+}
+
+// Quote renders argv as a shell-like line, quoting what needs it.
+func Quote(argv []string) string {
+	parts := append([]string(nil), argv...)
 	for i, p := range parts {
 		if p == "" || strings.ContainsAny(p, " \t\n'\"\\$`") {
 			parts[i] = "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+func (c Cmd) name() string {
+	if c.Display != "" {
+		name, _, _ := strings.Cut(c.Display, " ")
+		return name
+	}
+	return c.Path
 }
 
 // Error reports a command that failed to start, exited non-zero or was
@@ -147,7 +166,7 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 			if c.Line != nil {
 				c.Line(line)
 			}
-			r.log.Debug(line, "cmd", c.Path)
+			r.log.Debug(line, "cmd", c.name())
 		}
 		// Keep draining so a very long line cannot block the child.
 		_, _ = io.Copy(io.Discard, pr)
@@ -168,7 +187,7 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 	}
 	pw.Close()
 	wg.Wait()
-	r.log.Debug("finished", "cmd", c.Path, "elapsed", time.Since(start).Round(time.Millisecond))
+	r.log.Debug("finished", "cmd", c.name(), "elapsed", time.Since(start).Round(time.Millisecond))
 	if err == nil {
 		return nil
 	}
@@ -178,11 +197,16 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 		e.ExitCode = exit.ExitCode()
 		e.Err = fmt.Errorf("exit status %d", e.ExitCode)
 	}
-	if cause := context.Cause(ctx); cause != nil && e.ExitCode == -1 {
-		if errors.Is(cause, ErrTimeout) {
+	// A command stopped by cancellation may still exit "normally" (with
+	// 143, say): the cancellation is the news.
+	if cause := context.Cause(ctx); cause != nil {
+		switch {
+		case errors.Is(cause, ErrTimeout):
 			e.Err = fmt.Errorf("%w after %s", ErrTimeout, c.Timeout)
-		} else {
+		case e.ExitCode == -1:
 			e.Err = cause
+		default:
+			e.Err = fmt.Errorf("%w (%v)", cause, e.Err)
 		}
 	}
 	return e

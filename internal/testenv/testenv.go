@@ -17,6 +17,7 @@ import (
 	"github.com/krgimage/krgimage/internal/aptsources"
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/logging"
+	"github.com/krgimage/krgimage/internal/mounts"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
 )
@@ -144,4 +145,17 @@ func Root(t testing.TB, b Base) string {
 		}
 	})
 	return dst
+}
+
+// AssertNoMounts fails t if anything is mounted at or below dir on the
+// host: krgimage's mounts must live only in private namespaces.
+func AssertNoMounts(t testing.TB, dir string) {
+	t.Helper()
+	under, err := mounts.Under(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(under) > 0 {
+		t.Errorf("mounts left on the host under %s: %v", dir, under)
+	}
 }

@@ -1,0 +1,141 @@
+package chroot
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/krgimage/krgimage/recipes"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (go test ./chroot -update creates it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from its golden file (go test ./chroot -update to accept):\n%s", name, got)
+	}
+}
+
+func shipped(t *testing.T, name string, vars map[string]string) *recipes.Recipe {
+	t.Helper()
+	r, err := recipes.LoadShipped(name, recipes.Options{Vars: vars, LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func fstabOf(t *testing.T, r *recipes.Recipe) *recipes.Fstab {
+	for _, e := range r.Provision {
+		if f, ok := e.Config.(*recipes.Fstab); ok {
+			return f
+		}
+	}
+	t.Fatalf("recipe %s has no fstab step", r.Name)
+	return nil
+}
+
+// The seed's two fstab layouts.
+func TestFstabGolden(t *testing.T) {
+	ro := shipped(t, "kerrighed-lenny", nil)
+	golden(t, "fstab-lenny-ro", []byte(Fstab(ro, fstabOf(t, ro))))
+
+	rw := shipped(t, "kerrighed-lenny", nil)
+	rw.NFSRoot.Mode = "rw"
+	golden(t, "fstab-lenny-rw", []byte(Fstab(rw, fstabOf(t, rw))))
+
+	bw := shipped(t, "bookworm-nfsroot", nil)
+	golden(t, "fstab-bookworm-"+bw.NFSRoot.Mode, []byte(Fstab(bw, fstabOf(t, bw))))
+
+	// Options per mount point win over the defaults.
+	cfg := *fstabOf(t, ro)
+	cfg.Options = map[string]string{"/var": "rw,hard,intr", "/proc": "hidepid=2"}
+	got := Fstab(ro, &cfg)
+	for _, want := range []string{"10.11.12.1:/NFSROOT/kerrighed/var\t/var\tnfs\trw,hard,intr\t0\t0", "none\t/proc\tproc\thidepid=2\t0\t0"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("fstab lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestHostsGolden(t *testing.T) {
+	r := shipped(t, "kerrighed-lenny", nil)
+	golden(t, "hosts-lenny", []byte(HostsFile(r, []recipes.HostEntry{{IP: mustAddr(t, "10.11.12.2"), Names: []string{"storage"}}})))
+}
+
+func mustAddr(t *testing.T, s string) recipes.Addr {
+	var a recipes.Addr
+	if err := a.UnmarshalText([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestAptSourcesRender(t *testing.T) {
+	lenny := shipped(t, "kerrighed-lenny", nil)
+	tests := []struct {
+		name, mirror, security string
+		cfg                    recipes.AptSources
+		r                      *recipes.Recipe
+		path, want             string
+	}{
+		{"lenny, as the seed", "http://archive.example/debian", "http://archive.example/debian-security",
+			recipes.AptSources{Security: true, Format: "auto"}, lenny, "/etc/apt/sources.list",
+			"deb http://archive.example/debian lenny main contrib non-free\ndeb http://archive.example/debian-security lenny/updates main contrib non-free\n"},
+		{"explicit lines", "http://m/debian", "",
+			recipes.AptSources{Sources: []string{"deb http://x/debian lenny main"}, Security: true}, lenny, "/etc/apt/sources.list",
+			"deb http://x/debian lenny main\n"},
+		{"deb822", "http://m/debian", "http://m/debian-security",
+			recipes.AptSources{Security: true, Format: "deb822"}, shipped(t, "bookworm-nfsroot", nil), "/etc/apt/sources.list.d/debian.sources",
+			"Types: deb\nURIs: http://m/debian\nSuites: bookworm\nComponents: main\n\nTypes: deb\nURIs: http://m/debian-security\nSuites: bookworm-security\nComponents: main\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := aptSources{cfg: &tt.cfg, img: &Image{Recipe: tt.r, Mirror: tt.mirror, SecurityMirror: tt.security}}
+			path, content := a.render()
+			if path != tt.path || !strings.HasSuffix(content, tt.want) {
+				t.Errorf("render() = %s:\n%s\nwant %s ending in:\n%s", path, content, tt.path, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetShellVar(t *testing.T) {
+	tests := []struct{ in, key, val, want string }{
+		{"A=1\nBOOT=local\n", "BOOT", "nfs", "A=1\nBOOT=nfs\n"},
+		{"# BOOT=local\nX=1\n", "BOOT", "nfs", "BOOT=nfs\nX=1\n"},
+		{"X=1", "BOOT", "nfs", "X=1\nBOOT=nfs\n"},
+		{"BOOTX=1\n", "BOOT", "nfs", "BOOTX=1\nBOOT=nfs\n"},
+		{"", "ASYNCMOUNTNFS", "no", "ASYNCMOUNTNFS=no\n"},
+	}
+	for _, tt := range tests {
+		if got := setShellVar(tt.in, tt.key, tt.val); got != tt.want {
+			t.Errorf("setShellVar(%q, %s) = %q, want %q", tt.in, tt.key, got, tt.want)
+		}
+	}
+}
+
+func TestParseDB(t *testing.T) {
+	users := parseDB([]byte("root:x:0:0:root:/root:/bin/bash\n#comment\nbad\nkrg:x:1000:1000:,,,:/home/krg:/bin/bash\n"), false)
+	if len(users) != 2 || users[1].name != "krg" || users[1].id != 1000 || users[1].home != "/home/krg" {
+		t.Errorf("users = %+v", users)
+	}
+	groups := parseDB([]byte("sudo:x:27:a,b\nkrg:x:1000:\n"), true)
+	if len(groups) != 2 || len(groups[0].members) != 2 || len(groups[1].members) != 0 {
+		t.Errorf("groups = %+v", groups)
+	}
+}

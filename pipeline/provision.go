@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/krgimage/krgimage/chroot"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// provisionStep runs one provision entry of the recipe inside the image.
+type provisionStep struct {
+	name  string
+	entry recipes.StepEntry
+}
+
+func (p *provisionStep) Name() string { return p.name }
+
+func (p *provisionStep) image(env *Env) *chroot.Image {
+	return &chroot.Image{
+		Root: env.Root, Recipe: env.Recipe, Mirror: env.Mirror.URL, SecurityMirror: env.Mirror.Security,
+		Log: env.Log, Runner: env.Runner, LookupEnv: env.LookupEnv, BuildTime: env.BuildTime,
+	}
+}
+
+func (p *provisionStep) step(env *Env) (chroot.Step, error) {
+	return chroot.New(p.entry, p.image(env))
+}
+
+func (p *provisionStep) Describe(env *Env) []string {
+	s, err := p.step(env)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return s.Describe()
+}
+
+func (p *provisionStep) Validate(_ context.Context, env *Env) error {
+	s, err := p.step(env)
+	if err != nil {
+		return err
+	}
+	if err := s.Check(); err != nil {
+		pos := env.Recipe.Pos(p.entry.Path)
+		return fmt.Errorf("%s:%d: %w", env.Recipe.Source, pos.Line, err)
+	}
+	return nil
+}
+
+func (p *provisionStep) Run(ctx context.Context, env *Env) (err error) {
+	s, err := p.step(env)
+	if err != nil {
+		return err
+	}
+	sess, err := chroot.Open(ctx, p.image(env))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := sess.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the chroot session: %w", cerr)
+		}
+	}()
+	return s.Apply(ctx, sess)
+}
+
+// provisionSteps names each entry by its type, numbering repeats.
+func provisionSteps(r *recipes.Recipe) []Step {
+	seen := map[string]int{}
+	var out []Step
+	for _, e := range r.Provision {
+		seen[e.Type]++
+		name := e.Type
+		if n := seen[e.Type]; n > 1 {
+			name = fmt.Sprintf("%s#%d", e.Type, n)
+		}
+		out = append(out, &provisionStep{name: name, entry: e})
+	}
+	return out
+}
