@@ -11,7 +11,7 @@ FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Host tools a build needs.
-IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates
+IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar xz-utils bzip2 make
 # Everything the test suite runs for real.
 TEST_PKGS := $(IMAGE_PKGS) git
 
@@ -60,6 +60,11 @@ test: deps build ## run every test, the root-only end-to-end ones included
 .PHONY: e2e
 e2e: deps build ## run the end-to-end tests only, verbosely
 	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -v ./tests/
+
+.PHONY: e2e-kernel
+e2e-kernel: deps build ## build a real kernel from Debian's linux-source with DESTDIR (minutes; not in make test)
+	$(call apt_install,linux-source build-essential bc bison flex libelf-dev libssl-dev cpio rsync)
+	KRGIMAGE_E2E_KERNEL=1 $(GO) test -count=1 -timeout 60m -v -run TestKernelFromDebianSources ./tests/
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck

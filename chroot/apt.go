@@ -113,18 +113,20 @@ var (
 )
 
 func (p packages) Apply(ctx context.Context, s *Session) error {
+	return s.Install(ctx, p.cfg.Install, p.cfg.Recommends)
+}
+
+// Install installs packages with apt-get (updating the lists first when the
+// image has none), extra environment variables added. A package apt does
+// not know is an ErrNoSuchPackage naming it.
+func (s *Session) Install(ctx context.Context, pkgs []string, recommends bool, env ...string) error {
 	if err := ensureLists(ctx, s); err != nil {
 		return err
 	}
-	return installPackages(ctx, s, p.args())
-}
-
-// installPackages runs an apt-get install and turns "unable to locate"
-// into an error naming the packages.
-func installPackages(ctx context.Context, s *Session, argv []string) error {
+	argv := packages{cfg: &recipes.Packages{Install: pkgs, Recommends: recommends}}.args()
 	var mu sync.Mutex
 	var unknown []string
-	err := s.RunCommand(ctx, Command{Argv: argv, Line: func(l string) {
+	err := s.RunCommand(ctx, Command{Argv: argv, Env: env, Line: func(l string) {
 		for _, re := range []*regexp.Regexp{unknownPkgRE, noCandidateRE} {
 			if m := re.FindStringSubmatch(l); m != nil {
 				mu.Lock()

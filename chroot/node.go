@@ -132,10 +132,7 @@ func (nfsbooted) Check() error { return nil }
 
 func (n nfsbooted) Apply(ctx context.Context, s *Session) error {
 	if n.method() == "package" {
-		if err := ensureLists(ctx, s); err != nil {
-			return err
-		}
-		return installPackages(ctx, s, packages{cfg: &recipes.Packages{Install: []string{"nfsbooted"}}}.args())
+		return s.Install(ctx, []string{"nfsbooted"}, false)
 	}
 	if err := bootScript(ctx, s, "krgimage-hostname", hostnameScript, hostnameUnit, "Name this diskless node after its address", "hostname"); err != nil {
 		return err
@@ -229,10 +226,7 @@ func (ssh) Check() error { return nil }
 
 func (x ssh) Apply(ctx context.Context, s *Session) error {
 	if !s.Exists("/usr/sbin/sshd") {
-		if err := ensureLists(ctx, s); err != nil {
-			return err
-		}
-		if err := installPackages(ctx, s, packages{cfg: &recipes.Packages{Install: []string{"openssh-server"}}}.args()); err != nil {
+		if err := s.Install(ctx, []string{"openssh-server"}, false); err != nil {
 			return err
 		}
 	}

@@ -289,10 +289,7 @@ func (l locale) Apply(ctx context.Context, s *Session) error {
 		return nil
 	}
 	if !s.Exists("/usr/sbin/locale-gen") {
-		if err := ensureLists(ctx, s); err != nil {
-			return err
-		}
-		if err := installPackages(ctx, s, packages{cfg: &recipes.Packages{Install: []string{"locales"}}}.args()); err != nil {
+		if err := s.Install(ctx, []string{"locales"}, false); err != nil {
 			return err
 		}
 	}

@@ -53,6 +53,8 @@ type Options struct {
 	// KeepFailed leaves a failed build's staging directory for
 	// inspection instead of removing it.
 	KeepFailed bool
+	// CacheDir keeps what builds share (downloads, kernel build trees).
+	CacheDir string
 	// LookupEnv reads the environment for secrets a recipe names.
 	LookupEnv func(string) (string, bool)
 	// Steps overrides the recipe's steps (tests).
@@ -78,7 +80,7 @@ func (o *Options) env(root, out string) *Env {
 	return &Env{
 		Recipe: o.Recipe, Root: root, Out: out, FinalRoot: root, FinalOut: out,
 		Mirror: o.Mirror, Arch: o.Recipe.Architecture, Log: o.Log, Runner: o.Runner,
-		Progress: o.Progress, BuildTime: o.BuildTime, LookupEnv: lookup, State: &State{},
+		Progress: o.Progress, BuildTime: o.BuildTime, LookupEnv: lookup, CacheDir: o.CacheDir, State: &State{},
 	}
 }
 

@@ -59,6 +59,8 @@ type Env struct {
 	// BuildTime is the time recorded in outputs (SOURCE_DATE_EPOCH when
 	// set), not the wall clock.
 	BuildTime time.Time
+	// CacheDir keeps what builds share: downloads, kernel build trees.
+	CacheDir string
 	// LookupEnv reads variables a recipe names for secrets (password
 	// hashes); the CLI passes the process environment.
 	LookupEnv func(string) (string, bool)

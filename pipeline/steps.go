@@ -12,11 +12,11 @@ import (
 func Steps(r *recipes.Recipe) (steps []Step, unsupported []string) {
 	steps = append(steps, &bootstrapStep{})
 	steps = append(steps, provisionSteps(r)...)
+	if r.Kernel != nil {
+		steps = append(steps, &kernelStep{})
+	}
 	later := func(label, keyPath string) {
 		unsupported = append(unsupported, fmt.Sprintf("%s (line %d)", label, r.Pos(keyPath).Line))
-	}
-	if r.Kernel != nil {
-		later("kernel", "kernel")
 	}
 	if r.Initramfs != nil {
 		later("initramfs", "initramfs")

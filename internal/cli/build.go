@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +16,7 @@ import (
 
 type buildOptions struct {
 	recipe     string
+	cacheDir   string
 	out        string
 	mirror     string
 	dryRun     bool
@@ -53,6 +57,7 @@ mirror:, the host's own APT sources. Must run as root.`,
 	f.StringVar(&o.mirror, "mirror", "", "Debian mirror URL (overrides KRGIMAGE_MIRROR and the recipe)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the plan without building")
 	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a failed build's staging directory for inspection")
+	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloads and kernel build trees are kept (default $XDG_CACHE_HOME/krgimage)")
 	o.flags.add(cmd)
 	return cmd
 }
@@ -71,6 +76,21 @@ func shippedList() string {
 // pipelineOptions loads the recipe and resolves everything a build or a
 // plan needs.
 func (a *app) pipelineOptions(recipe, out, mirror string, flags *recipeFlags) (pipeline.Options, error) {
+	return a.pipelineOptionsCache(recipe, out, mirror, "", flags)
+}
+
+// defaultCacheDir follows the XDG base directory convention.
+func (a *app) defaultCacheDir() string {
+	if d := a.getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "krgimage")
+	}
+	if h := a.getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "krgimage")
+	}
+	return filepath.Join(os.TempDir(), "krgimage-cache")
+}
+
+func (a *app) pipelineOptionsCache(recipe, out, mirror, cacheDir string, flags *recipeFlags) (pipeline.Options, error) {
 	r, err := a.loadRecipe(recipe, flags)
 	if err != nil {
 		return pipeline.Options{}, err
@@ -94,11 +114,12 @@ func (a *app) pipelineOptions(recipe, out, mirror string, flags *recipeFlags) (p
 		Clock:     a.now,
 		BuildTime: bt,
 		LookupEnv: a.lookupEnv,
+		CacheDir:  cmp.Or(cacheDir, a.defaultCacheDir()),
 	}, nil
 }
 
 func (a *app) runBuild(ctx context.Context, o *buildOptions) error {
-	po, err := a.pipelineOptions(o.recipe, o.out, o.mirror, &o.flags)
+	po, err := a.pipelineOptionsCache(o.recipe, o.out, o.mirror, o.cacheDir, &o.flags)
 	if err != nil {
 		return err
 	}
