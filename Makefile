@@ -12,8 +12,11 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Host tools a build needs.
 IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar xz-utils bzip2 make
+# What the boot tests run: QEMU, a userspace NFS server, busybox for the
+# test roots, GNU cpio to check initramfs archives.
+BOOT_PKGS := qemu-system-x86 nfs-ganesha nfs-ganesha-vfs rpcbind busybox-static cpio iproute2 util-linux
 # Everything the test suite runs for real.
-TEST_PKGS := $(IMAGE_PKGS) git
+TEST_PKGS := $(IMAGE_PKGS) $(BOOT_PKGS) git
 
 # Expensive test fixtures (a bootstrapped root, a kernel) shared by every
 # test of a run, across packages.
@@ -65,6 +68,10 @@ e2e: deps build ## run the end-to-end tests only, verbosely
 e2e-kernel: deps build ## build a real kernel from Debian's linux-source with DESTDIR (minutes; not in make test)
 	$(call apt_install,linux-source build-essential bc bison flex libelf-dev libssl-dev cpio rsync)
 	KRGIMAGE_E2E_KERNEL=1 $(GO) test -count=1 -timeout 60m -v -run TestKernelFromDebianSources ./tests/
+
+.PHONY: bench-initramfs
+bench-initramfs: deps ## time and size of krgimage's initramfs vs mkinitramfs in the same image
+	$(GO) test -count=1 -run XXX -bench NetbootInitramfs -benchtime 3x -timeout 30m ./initramfs/
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck

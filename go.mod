@@ -3,11 +3,16 @@ module github.com/krgimage/krgimage
 go 1.26.8
 
 require (
+	github.com/cavaliergopher/cpio v1.0.1
 	github.com/goccy/go-yaml v1.19.2
+	github.com/klauspost/compress v1.18.7
+	github.com/klauspost/pgzip v1.2.6
 	github.com/spf13/cobra v1.10.2
+	github.com/ulikunitz/xz v0.5.17
 	github.com/vbauerster/mpb/v8 v8.16.2
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
+	pault.ag/go/debian v0.19.0
 )
 
 require (
@@ -18,4 +23,6 @@ require (
 	github.com/mattn/go-runewidth v0.0.30 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/vbauerster/cupwriter v0.0.5 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	pault.ag/go/topsort v0.1.1 // indirect
 )

@@ -184,6 +184,12 @@ func setShellVar(content, key, value string) string {
 	return content + line + "\n"
 }
 
+// SetShellVars sets KEY=value lines in a shell-style configuration file
+// of the image (/etc/default/rcS, initramfs.conf), keeping the rest.
+func (s *Session) SetShellVars(path string, vars map[string]string) error {
+	return editShellVars(s, path, vars)
+}
+
 // editShellVars applies setShellVar for each key, in sorted order.
 func editShellVars(s *Session, path string, vars map[string]string) error {
 	b, err := s.ReadFile(path)

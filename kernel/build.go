@@ -41,14 +41,13 @@ type BuildOptions struct {
 	Log io.Writer
 }
 
-// env returns the build's environment, sorted. INSTALLKERNEL names no
-// program so that Linux's "make install" copies the kernel itself instead
-// of running the build host's installkernel, whose hooks would update the
-// host's own initramfs and boot loader.
+// env returns the build's environment, sorted. A value may use $(DESTDIR)
+// for the image root (INSTALL_MOD_PATH: $(DESTDIR)); make would pass it on
+// unexpanded to the scripts it runs.
 func (o BuildOptions) env() []string {
-	m := map[string]string{"DESTDIR": o.DestDir, "INSTALLKERNEL": "krgimage-no-installkernel"}
+	m := map[string]string{"DESTDIR": o.DestDir}
 	for k, v := range o.Env {
-		m[k] = v
+		m[k] = strings.ReplaceAll(v, "$(DESTDIR)", o.DestDir)
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -101,8 +100,13 @@ func (o BuildOptions) jobs() int {
 	return runtime.NumCPU()
 }
 
+// makeArgv is one make run. INSTALLKERNEL names no program, so that
+// Linux's "make install" copies the kernel itself instead of running the
+// build host's installkernel, whose hooks would update the host's own
+// initramfs and boot loader; it must be on the command line to beat the
+// kernel Makefile's own assignment.
 func (o BuildOptions) makeArgv(target string) []string {
-	return []string{"make", "-j" + strconv.Itoa(o.jobs()), target, "DESTDIR=" + o.DestDir}
+	return []string{"make", "-j" + strconv.Itoa(o.jobs()), target, "DESTDIR=" + o.DestDir, "INSTALLKERNEL=krgimage-no-installkernel"}
 }
 
 // configured records the configure command last run in a tree, so an

@@ -2,7 +2,9 @@ package kernel
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"fmt"
 	"io/fs"
 	"os"
@@ -138,4 +140,79 @@ func Check(root, version string) error {
 		return fmt.Errorf("%w: /lib/modules/%s/modules.dep is missing", ErrNotInstalled, version)
 	}
 	return nil
+}
+
+// ImageVersion reads the version an x86 bzImage announces in its setup
+// header (the string "uname -r" will print), or "" if path is not one.
+func ImageVersion(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	hdr := make([]byte, 0x210)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return "", nil
+	}
+	// "HdrS" at 0x202 marks the boot protocol header; kernel_version at
+	// 0x20e points (from 0x200) at a NUL-terminated string.
+	if string(hdr[0x202:0x206]) != "HdrS" {
+		return "", nil
+	}
+	off := int64(binary.LittleEndian.Uint16(hdr[0x20e:])) + 0x200
+	buf := make([]byte, 256)
+	n, _ := f.ReadAt(buf, off)
+	s := string(buf[:n])
+	if i := strings.IndexAny(s, " \x00"); i >= 0 {
+		s = s[:i]
+	}
+	return s, nil
+}
+
+// NameInstalled gives an unversioned /boot/vmlinuz (and its System.map
+// and config) the version its header announces: Linux's own "make
+// install" on x86 writes plain names when no installkernel takes over,
+// and nodes need to know which kernel is which. configSrc, when set, is
+// copied to /boot/config-VERSION if the install left none there, so that
+// later steps can read what the kernel supports. It returns the version it
+// named, or "".
+func NameInstalled(root, configSrc string) (string, error) {
+	plain := filepath.Join(root, "boot", "vmlinuz")
+	fi, err := os.Lstat(plain)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", nil
+	}
+	v, err := ImageVersion(plain)
+	if err != nil || v == "" {
+		return "", err
+	}
+	for _, name := range []string{"vmlinuz", "System.map", "config"} {
+		p := filepath.Join(root, "boot", name)
+		if _, err := os.Lstat(p); err == nil {
+			if err := os.Rename(p, p+"-"+v); err != nil {
+				return "", err
+			}
+		}
+	}
+	for _, old := range []string{"vmlinuz.old", "System.map.old"} {
+		os.Remove(filepath.Join(root, "boot", old))
+	}
+	return v, nil
+}
+
+// InstallConfig copies a kernel configuration to /boot/config-VERSION
+// when the install left none, as Debian's packages have it.
+func InstallConfig(root, version, src string) error {
+	dst := filepath.Join(root, "boot", "config-"+version)
+	if _, err := os.Stat(dst); err == nil || src == "" {
+		return nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }

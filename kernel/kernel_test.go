@@ -16,6 +16,7 @@ import (
 
 	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/run"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // tarball packs a testdata tree into a .tar.gz and returns its path and
@@ -211,5 +212,48 @@ func TestDepmod(t *testing.T) {
 	}
 	if err := Check(root, v); err != nil {
 		t.Error(err)
+	}
+}
+
+// Linux's "make install" must not run the build host's installkernel, and
+// env values may name the image root as $(DESTDIR).
+func TestBuildProtectsTheHost(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Makefile"), []byte("export INSTALLKERNEL := installkernel\ninstall:\n\t@echo \"installer=$(INSTALLKERNEL) path=$$INSTALL_PATH\"\n"), 0o644)
+	dest := t.TempDir()
+	var log strings.Builder
+	err := Build(t.Context(), hostExec(run.New(logging.Discard())), BuildOptions{Dir: dir, HostDir: dir, DestDir: dest,
+		Targets: []string{"install"}, Env: map[string]string{"INSTALL_PATH": "$(DESTDIR)/boot"}, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "installer=krgimage-no-installkernel path=" + dest + "/boot"; !strings.Contains(log.String(), want) {
+		t.Errorf("build printed %q, want %q", log.String(), want)
+	}
+}
+
+// Linux's "make install" on x86 without installkernel writes a plain
+// /boot/vmlinuz; its setup header says which version it is.
+func TestNameInstalled(t *testing.T) {
+	kroot, version := testenv.CachedKernelRoot(t)
+	img, err := os.ReadFile(filepath.Join(kroot, "boot", "vmlinuz-"+version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "boot"), 0o755)
+	os.WriteFile(filepath.Join(root, "boot/vmlinuz"), img, 0o644)
+	os.WriteFile(filepath.Join(root, "boot/System.map"), []byte("map"), 0o644)
+	got, err := NameInstalled(root, "")
+	if err != nil || got != version {
+		t.Fatalf("NameInstalled() = %q, %v; want %q", got, err, version)
+	}
+	for _, p := range []string{"boot/vmlinuz-" + version, "boot/System.map-" + version} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	if v, _ := ImageVersion(filepath.Join("testdata", "kerrighed-3.0.0", "Makefile")); v != "" {
+		t.Errorf("ImageVersion(not a kernel) = %q", v)
 	}
 }

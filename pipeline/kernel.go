@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,10 @@ import (
 
 // kernelStep installs the nodes' kernel: a package inside the image, or a
 // source tree built on the host (installed with DESTDIR) or inside it.
-type kernelStep struct{}
+type kernelStep struct {
+	// configTree is the tree whose .config the build used.
+	configTree string
+}
 
 func (*kernelStep) Name() string { return "kernel" }
 
@@ -146,6 +150,13 @@ func (s *kernelStep) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	if k.Source != "" {
+		if v, err := kernel.NameInstalled(env.Root, ""); err != nil {
+			return err
+		} else if v != "" {
+			env.Log.Info("named the unversioned /boot/vmlinuz after the version in its header", "version", v)
+		}
+	}
 	after, err := kernel.Versions(env.Root)
 	if err != nil {
 		return err
@@ -156,6 +167,11 @@ func (s *kernelStep) Run(ctx context.Context, env *Env) error {
 	version, err := kernel.Resolve(env.Root, k.Version)
 	if err != nil {
 		return err
+	}
+	if s.configTree != "" {
+		if err := kernel.InstallConfig(env.Root, version, filepath.Join(s.configTree, ".config")); err != nil {
+			return err
+		}
 	}
 	if err := kernel.Depmod(ctx, env.Runner, env.Root, version); err != nil {
 		return fmt.Errorf("depmod: %w", err)
@@ -232,6 +248,7 @@ func (s *kernelStep) buildOnHost(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer logf.Close()
+	s.configTree = cmp.Or(tree.Linux, tree.Dir)
 	o := s.buildOptions(env)
 	o.Dir, o.HostDir, o.Linux, o.DestDir, o.Log = tree.Dir, tree.Dir, tree.Linux, env.Root, logf
 	hostExec := func(ctx context.Context, argv []string, dir string, extra []string, line func(string)) error {
@@ -262,6 +279,7 @@ func (s *kernelStep) buildInChroot(ctx context.Context, env *Env) (err error) {
 		}
 		return "/" + strings.TrimPrefix(strings.TrimPrefix(p, env.Root), "/")
 	}
+	s.configTree = cmp.Or(tree.Linux, tree.Dir)
 	o := s.buildOptions(env)
 	o.Dir, o.HostDir, o.Linux, o.DestDir, o.Log = inImage(tree.Dir), tree.Dir, inImage(tree.Linux), "/", logf
 	chrootExec := func(ctx context.Context, argv []string, dir string, extra []string, line func(string)) error {

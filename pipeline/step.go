@@ -72,6 +72,8 @@ type Env struct {
 type State struct {
 	// KernelVersion is the installed kernel's version (uname -r).
 	KernelVersion string
+	// Initramfs is the initramfs's path inside the image.
+	Initramfs string
 }
 
 func (e *Env) forStep(s Step) *Env {

@@ -15,11 +15,11 @@ func Steps(r *recipes.Recipe) (steps []Step, unsupported []string) {
 	if r.Kernel != nil {
 		steps = append(steps, &kernelStep{})
 	}
+	if r.Initramfs != nil {
+		steps = append(steps, &initramfsStep{})
+	}
 	later := func(label, keyPath string) {
 		unsupported = append(unsupported, fmt.Sprintf("%s (line %d)", label, r.Pos(keyPath).Line))
-	}
-	if r.Initramfs != nil {
-		later("initramfs", "initramfs")
 	}
 	if r.Netboot != nil {
 		later("netboot", "netboot")

@@ -11,10 +11,12 @@ import (
 )
 
 // DefaultNICs are the network drivers a netboot initramfs carries unless
-// the recipe lists its own: common server NICs and the virtual ones.
+// the recipe lists its own: common server NICs and the virtual ones
+// (virtio_pci is the bus virtio_net cards sit on, not a dependency
+// modules.dep knows of).
 var DefaultNICs = []string{
 	"e1000", "e1000e", "igb", "igc", "ixgbe", "tg3", "bnx2", "bnx2x",
-	"r8169", "8139too", "pcnet32", "ne2k-pci", "virtio_net", "vmxnet3",
+	"r8169", "8139too", "pcnet32", "ne2k-pci", "virtio_net", "virtio_pci", "vmxnet3",
 }
 
 // DefaultKernelTargets is Kerrighed 3.0.0's build sequence from its
@@ -759,4 +761,11 @@ func (w *Write) validate(v *validator, keyPath string) {
 	if w.Path == "" {
 		v.errorf(keyPath, ErrMissing, "write needs a path")
 	}
+}
+
+// Written reports whether the recipe spelt out the value at a key path,
+// rather than leaving it to its default.
+func (r *Recipe) Written(keyPath string) bool {
+	_, ok := r.pos[keyPath]
+	return ok
 }

@@ -159,3 +159,81 @@ func AssertNoMounts(t testing.TB, dir string) {
 		t.Errorf("mounts left on the host under %s: %v", dir, under)
 	}
 }
+
+// CachedKernelRoot returns a shared bookworm root with Debian's kernel
+// (linux-image-amd64, modules.dep written) and busybox-static, what the
+// initramfs and boot tests need, and the kernel's version. It is derived
+// from the Bookworm fixture. Callers must not modify it.
+func CachedKernelRoot(t testing.TB) (root, version string) {
+	t.Helper()
+	base := CachedRoot(t, Bookworm)
+	final := base + "-kernel"
+	lk, err := fsutil.WaitLock(final + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Unlock()
+	if fi, err := os.Stat(filepath.Join(final, ".krgimage-fixture")); err != nil || time.Since(fi.ModTime()) >= MaxAge {
+		tmp := final + ".tmp"
+		for _, p := range []string{tmp, final} {
+			if err := fsutil.RemoveAll(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out, err := exec.Command("cp", "-a", "--reflink=auto", base, tmp).CombinedOutput(); err != nil {
+			t.Fatalf("copying the fixture: %v\n%s", err, out)
+		}
+		// INITRD=No: krgimage writes the initramfs; initramfs-tools would
+		// spend half a minute on one nobody uses.
+		script := `set -e
+mount -t proc proc "$1/proc"
+mount -t sysfs sysfs "$1/sys"
+mount --rbind /dev "$1/dev"
+chroot "$1" sh -c 'export DEBIAN_FRONTEND=noninteractive INITRD=No LC_ALL=C
+apt-get -q update && apt-get -q install -y --no-install-recommends linux-image-amd64 busybox-static && apt-get clean'
+`
+		start := time.Now()
+		cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", tmp)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("installing the kernel in the fixture: %v\n%s", err, out)
+		}
+		versions, _ := filepath.Glob(filepath.Join(tmp, "boot", "vmlinuz-*"))
+		if len(versions) != 1 {
+			t.Fatalf("kernels in the fixture: %v", versions)
+		}
+		v := strings.TrimPrefix(filepath.Base(versions[0]), "vmlinuz-")
+		if out, err := exec.Command("depmod", "-a", "-b", tmp, v).CombinedOutput(); err != nil {
+			t.Fatalf("depmod: %v\n%s", err, out)
+		}
+		now := time.Now()
+		if err := os.Chtimes(filepath.Join(tmp, ".krgimage-fixture"), now, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("installed the kernel fixture in %s", time.Since(start).Round(time.Second))
+	}
+	versions, _ := filepath.Glob(filepath.Join(final, "boot", "vmlinuz-*"))
+	if len(versions) != 1 {
+		t.Fatalf("kernels in the fixture: %v", versions)
+	}
+	return final, strings.TrimPrefix(filepath.Base(versions[0]), "vmlinuz-")
+}
+
+// KernelRoot returns a private copy of CachedKernelRoot's root, which the
+// test may change, and the kernel version.
+func KernelRoot(t testing.TB) (string, string) {
+	t.Helper()
+	src, version := CachedKernelRoot(t)
+	dst := filepath.Join(t.TempDir(), "root")
+	if out, err := exec.Command("cp", "-a", "--reflink=auto", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copying the fixture: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if err := fsutil.RemoveAll(dst); err != nil {
+			t.Errorf("removing the test root: %v", err)
+		}
+	})
+	return dst, version
+}

@@ -1,0 +1,228 @@
+// Package nfsserver runs a userspace NFS server (nfs-ganesha with its VFS
+// backend, and the rpcbind it registers with) for boot tests: the kernel
+// NFS server is not needed, or available, on a build machine.
+//
+// In a network namespace (the normal case, as root) the server owns the
+// namespace's standard ports and a private /run, so several servers can
+// run side by side, each seen by its own QEMU guests as 10.0.2.2 or the
+// recipe's server address.
+package nfsserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Export is one exported directory.
+type Export struct {
+	// Path is the directory on the host.
+	Path string
+	// Pseudo is its NFSv4 path; the same as Path by default, so that
+	// nfsroot=SERVER:PATH works for both versions.
+	Pseudo   string
+	ReadOnly bool
+}
+
+// Options configure a server.
+type Options struct {
+	Exports []Export
+	// Dir holds the configuration, the log and NFSv4 recovery state.
+	Dir string
+	// Netns is the network namespace to run in ("" runs on the host, where
+	// a system rpcbind must already run and Ports must be free).
+	Netns string
+	// NFSPort and MountPort default to 2049 and 20048.
+	NFSPort, MountPort int
+	Log                *slog.Logger
+}
+
+// Server is a running NFS server.
+type Server struct {
+	cmd     *exec.Cmd
+	done    chan error
+	LogPath string
+	o       Options
+}
+
+// ErrMissing: ganesha or rpcbind is not installed.
+var ErrMissing = errors.New("NFS server not installed")
+
+// Config renders ganesha's configuration for the exports.
+func Config(o Options) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `NFS_CORE_PARAM {
+	NFS_Port = %d;
+	MNT_Port = %d;
+	Protocols = 3, 4;
+	Enable_NLM = false;
+	Enable_RQUOTA = false;
+}
+NFSV4 {
+	# Boot tests start the server right before the guest: no clients to
+	# wait for.
+	Graceless = true;
+	RecoveryBackend = fs;
+	RecoveryRoot = %q;
+}
+LOG {
+	Default_Log_Level = EVENT;
+}
+`, o.NFSPort, o.MountPort, filepath.Join(o.Dir, "recovery"))
+	for i, e := range o.Exports {
+		access := "RW"
+		if e.ReadOnly {
+			access = "RO"
+		}
+		pseudo := e.Pseudo
+		if pseudo == "" {
+			pseudo = e.Path
+		}
+		fmt.Fprintf(&b, `EXPORT {
+	Export_Id = %d;
+	Path = %q;
+	Pseudo = %q;
+	Access_Type = %s;
+	Squash = No_Root_Squash;
+	SecType = sys;
+	Protocols = 3, 4;
+	Transports = TCP, UDP;
+	FSAL {
+		Name = VFS;
+	}
+}
+`, i+1, e.Path, pseudo, access)
+	}
+	return b.String()
+}
+
+// Start starts rpcbind and ganesha and waits until ganesha serves.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.NFSPort == 0 {
+		o.NFSPort = 2049
+	}
+	if o.MountPort == 0 {
+		o.MountPort = 20048
+	}
+	ganesha, err := exec.LookPath("ganesha.nfsd")
+	if err != nil {
+		return nil, fmt.Errorf("%w: ganesha.nfsd not found: install nfs-ganesha and nfs-ganesha-vfs", ErrMissing)
+	}
+	rpcbind, err := lookSbin("rpcbind")
+	if err != nil {
+		return nil, fmt.Errorf("%w: rpcbind not found: install rpcbind", ErrMissing)
+	}
+	if err := os.MkdirAll(filepath.Join(o.Dir, "recovery"), 0o755); err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(o.Dir, "ganesha.conf")
+	if err := os.WriteFile(conf, []byte(Config(o)), 0o644); err != nil {
+		return nil, err
+	}
+	s := &Server{LogPath: filepath.Join(o.Dir, "ganesha.log"), o: o, done: make(chan error, 1)}
+	gan := fmt.Sprintf("%s -F -f %s -L %s -p %s", ganesha, conf, s.LogPath, filepath.Join(o.Dir, "ganesha.pid"))
+	var argv []string
+	if o.Netns != "" {
+		// A private /run keeps this rpcbind's socket and ganesha's state
+		// apart from any other server's.
+		script := fmt.Sprintf(`mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/rpcbind &&
+%s -f & i=0; while [ ! -S /run/rpcbind.sock ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+exec %s`, rpcbind, gan)
+		argv = []string{"ip", "netns", "exec", o.Netns, "unshare", "--mount", "--propagation", "private", "sh", "-c", script}
+	} else {
+		argv = []string{"sh", "-c", "exec " + gan}
+	}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := os.Create(filepath.Join(o.Dir, "server.out"))
+	if err != nil {
+		return nil, err
+	}
+	s.cmd.Stdout, s.cmd.Stderr = out, out
+	if err := s.cmd.Start(); err != nil {
+		out.Close()
+		return nil, err
+	}
+	go func() { s.done <- s.cmd.Wait(); out.Close() }()
+	if err := s.waitReady(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if o.Log != nil {
+		o.Log.Info("NFS server ready", "netns", o.Netns, "exports", len(o.Exports), "path", o.Dir)
+	}
+	return s, nil
+}
+
+func lookSbin(name string) (string, error) {
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			return filepath.Join(d, name), nil
+		}
+	}
+	return exec.LookPath(name)
+}
+
+// waitReady waits for ganesha's "NFS SERVER INITIALIZED".
+func (s *Server) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			return fmt.Errorf("the NFS server exited at start (%v): %s", err, s.tail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if b, err := os.ReadFile(s.LogPath); err == nil && strings.Contains(string(b), "NFS SERVER INITIALIZED") {
+			return nil
+		}
+	}
+	return fmt.Errorf("the NFS server did not start within 60s: %s", s.tail())
+}
+
+// tail is the end of the server's logs, for errors.
+func (s *Server) tail() string {
+	var lines []string
+	for _, p := range []string{filepath.Join(s.o.Dir, "server.out"), s.LogPath} {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if len(lines) > 12 {
+				lines = lines[1:]
+			}
+		}
+		f.Close()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Stop kills the server's whole process group and waits for it.
+func (s *Server) Stop() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+	// Anything ganesha left in the group goes too.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	return nil
+}
