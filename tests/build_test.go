@@ -234,7 +234,7 @@ func TestBuildBookwormRecipe(t *testing.T) {
 	for _, s := range rep.Steps {
 		names = append(names, s.Name)
 	}
-	if want := "bootstrap apt-sources packages root-password users locale hosts mtab fstab rcs nfsbooted ssh"; strings.Join(names, " ") != want {
+	if want := "bootstrap apt-sources packages root-password users locale hosts mtab fstab rcs nfsbooted ssh kernel initramfs"; strings.Join(names, " ") != want {
 		t.Errorf("steps = %s\nwant %s", strings.Join(names, " "), want)
 	}
 	testenv.AssertNoMounts(t, filepath.Dir(out))
