@@ -14,7 +14,8 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar xz-utils bzip2 make
 # What the boot tests run: QEMU, a userspace NFS server, busybox for the
 # test roots, GNU cpio to check initramfs archives.
-BOOT_PKGS := qemu-system-x86 nfs-ganesha nfs-ganesha-vfs rpcbind busybox-static cpio iproute2 util-linux
+BOOT_PKGS := qemu-system-x86 ipxe-qemu nfs-ganesha nfs-ganesha-vfs rpcbind busybox-static cpio iproute2 util-linux \
+	isc-dhcp-server tftpd-hpa pxelinux syslinux-common isolinux diffutils
 # Everything the test suite runs for real.
 TEST_PKGS := $(IMAGE_PKGS) $(BOOT_PKGS) git
 

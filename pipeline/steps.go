@@ -18,11 +18,11 @@ func Steps(r *recipes.Recipe) (steps []Step, unsupported []string) {
 	if r.Initramfs != nil {
 		steps = append(steps, &initramfsStep{})
 	}
+	if r.Netboot != nil {
+		steps = append(steps, &netbootStep{})
+	}
 	later := func(label, keyPath string) {
 		unsupported = append(unsupported, fmt.Sprintf("%s (line %d)", label, r.Pos(keyPath).Line))
-	}
-	if r.Netboot != nil {
-		later("netboot", "netboot")
 	}
 	if r.BootTest != nil {
 		later("boot_test", "boot_test")

@@ -234,8 +234,18 @@ func TestBuildBookwormRecipe(t *testing.T) {
 	for _, s := range rep.Steps {
 		names = append(names, s.Name)
 	}
-	if want := "bootstrap apt-sources packages root-password users locale hosts mtab fstab rcs nfsbooted ssh kernel initramfs"; strings.Join(names, " ") != want {
+	if want := "bootstrap apt-sources packages root-password users locale hosts mtab fstab rcs nfsbooted ssh kernel initramfs netboot"; strings.Join(names, " ") != want {
 		t.Errorf("steps = %s\nwant %s", strings.Join(names, " "), want)
+	}
+	for _, p := range []string{"netboot/etc/dhcp/dhcpd.conf", "netboot/srv/tftp/pxelinux.0", "netboot/srv/tftp/pxelinux.cfg/default"} {
+		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	kernels, _ := filepath.Glob(filepath.Join(out, "netboot/srv/tftp/boot/vmlinuz-*"))
+	initrds, _ := filepath.Glob(filepath.Join(out, "netboot/srv/tftp/boot/initrd.img-*"))
+	if len(kernels) != 1 || len(initrds) != 1 {
+		t.Errorf("TFTP tree boot files: %v %v", kernels, initrds)
 	}
 	testenv.AssertNoMounts(t, filepath.Dir(out))
 }

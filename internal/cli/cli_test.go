@@ -160,3 +160,63 @@ func TestInterruptedExitCode(t *testing.T) {
 		t.Errorf("exit = %d, want %d: %s", code, ExitInterrupted, errb.String())
 	}
 }
+
+func fakeImage(t *testing.T, version string) string {
+	t.Helper()
+	image := t.TempDir()
+	os.MkdirAll(filepath.Join(image, "boot"), 0o755)
+	os.WriteFile(filepath.Join(image, "boot", "vmlinuz-"+version), []byte("kernel"), 0o644)
+	os.WriteFile(filepath.Join(image, "boot", "initrd.img-"+version), []byte("initrd"), 0o644)
+	return image
+}
+
+func TestNetboot(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/PXELINUX/pxelinux.0"); err != nil {
+		t.Skip("pxelinux not installed (make deps installs it)")
+	}
+	image := fakeImage(t, "6.1.0-50-amd64")
+	out := filepath.Join(t.TempDir(), "server")
+	code, _, stderr := execute(t, "netboot", "bookworm-nfsroot", "--image", image, "--out", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, p := range []string{"etc/dhcp/dhcpd.conf", "etc/default/tftpd-hpa", "etc/exports.d/krgimage.exports",
+		"srv/tftp/pxelinux.0", "srv/tftp/ldlinux.c32", "srv/tftp/pxelinux.cfg/default", "srv/tftp/boot/vmlinuz-6.1.0-50-amd64"} {
+		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	server := t.TempDir()
+	code, stdout, _ := execute(t, "netboot", "bookworm-nfsroot", "--image", image, "--diff", server)
+	if code != ExitOK || !strings.Contains(stdout, "+++ /etc/dhcp/dhcpd.conf (krgimage)") {
+		t.Errorf("--diff (exit %d):\n%s", code, stdout)
+	}
+	code, stdout, _ = execute(t, "netboot", "bookworm-nfsroot", "--image", image, "--install", server)
+	if code != ExitOK || !strings.Contains(stdout, "exportfs -avr") || !strings.Contains(stdout, "systemctl restart isc-dhcp-server") {
+		t.Errorf("--install (exit %d):\n%s", code, stdout)
+	}
+	if _, err := os.Stat(filepath.Join(server, "srv/tftp/pxelinux.cfg/default")); err != nil {
+		t.Error(err)
+	}
+	if code, _, _ := execute(t, "netboot", "bookworm-nfsroot", "--image", image); code != ExitUsage {
+		t.Errorf("no mode: exit %d, want %d", code, ExitUsage)
+	}
+}
+
+// An inventory mistake stops netboot before anything is written.
+func TestNetbootBadInventory(t *testing.T) {
+	b, err := os.ReadFile("../../recipes/bookworm-nfsroot.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(b), "first_ip: 192.168.1.101", "first_ip: 192.168.1.230", 1)
+	p := writeRecipe(t, bad)
+	out := filepath.Join(t.TempDir(), "server")
+	code, _, stderr := execute(t, "netboot", p, "--image", fakeImage(t, "6.1.0-50-amd64"), "--out", out)
+	if code != ExitFailure || !strings.Contains(stderr, "inside the dynamic range") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("files were written despite the error")
+	}
+}

@@ -15,8 +15,8 @@ import (
 
 type initramfsOptions struct {
 	root, kernel, out, compression, busybox, mode, list string
-	nics, modules                                     []string
-	nfsVersion                                        int
+	nics, modules                                       []string
+	nfsVersion                                          int
 }
 
 func (a *app) newInitramfsCmd() *cobra.Command {

@@ -33,7 +33,7 @@ type Machine struct {
 	// CDROM boots an ISO image.
 	CDROM string
 	// NetBoot boots from the network first (-boot n).
-	NetBoot bool
+	NetBoot  bool
 	MemoryMB int
 	// NIC is the emulated card: e1000 (default) or virtio-net-pci.
 	NIC string

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/krgimage/krgimage/kernel"
+	"github.com/krgimage/krgimage/netboot"
+)
+
+type netbootOptions struct {
+	out, diff, install, image, kernel string
+	flags                             recipeFlags
+}
+
+func (a *app) newNetbootCmd() *cobra.Command {
+	o := &netbootOptions{}
+	cmd := &cobra.Command{
+		Use:   "netboot [recipe] (--out DIR | --diff ROOT | --install ROOT)",
+		Short: "Generate the boot server's DHCP, TFTP and NFS files from a recipe",
+		Long: `Generate what the seed's server needs, from the recipe's inventory: dhcpd.conf
+(the four parts, a host entry per node), /etc/default/tftpd-hpa, the NFS
+exports, and the TFTP tree with pxelinux, the image's kernel and initramfs,
+pxelinux.cfg/default and a file per node that boots differently (named by
+its address in hexadecimal).
+
+--out DIR writes the tree (etc/..., srv/tftp/...) into DIR. --diff ROOT shows
+what would change on the server whose root is ROOT (usually /). --install
+ROOT writes the files into place, keeping a .bak of each file it replaces,
+and prints the commands that reload the services.
+
+The kernel and initramfs come from --image (default: OUT/rootfs of the
+build, or the recipe's outputs.rootfs).`,
+		Example: `  krgimage netboot recipes/kerrighed-lenny.yaml --image /NFSROOT/kerrighed --out /tmp/server
+  krgimage netboot --diff /
+  krgimage netboot --install /`,
+		Args: oneOptionalArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runNetboot(firstArg(args), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.out, "out", "", "write the tree into this directory")
+	f.StringVar(&o.diff, "diff", "", "show what would change under this root")
+	f.StringVar(&o.install, "install", "", "install into this root, backing up replaced files")
+	f.StringVar(&o.image, "image", "", "the built image root (default out/rootfs or the recipe's outputs.rootfs)")
+	f.StringVar(&o.kernel, "kernel", "", "kernel version to serve (default: the only one in the image)")
+	o.flags.add(cmd)
+	return cmd
+}
+
+func (a *app) runNetboot(recipe string, o *netbootOptions) error {
+	modes := 0
+	for _, m := range []string{o.out, o.diff, o.install} {
+		if m != "" {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return usagef("netboot needs exactly one of --out, --diff and --install")
+	}
+	r, err := a.loadRecipe(recipe, &o.flags)
+	if err != nil {
+		return err
+	}
+	if r.Netboot == nil {
+		return fmt.Errorf("%s has no netboot section", r.Source)
+	}
+	image := o.image
+	if image == "" {
+		image = filepath.Join("out", "rootfs")
+		if r.Outputs.Rootfs != "" {
+			image = r.Outputs.Rootfs
+		}
+	}
+	if _, err := os.Stat(image); err != nil {
+		return fmt.Errorf("image root: %w (build the image first, or give --image)", err)
+	}
+	version, err := kernel.Resolve(image, o.kernel)
+	if err != nil {
+		return err
+	}
+	t, err := netboot.Generate(netboot.Options{Recipe: r, ImageRoot: image, Kernel: version})
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.out != "":
+		if err := t.Write(o.out); err != nil {
+			return err
+		}
+		a.log.Info("boot server files written", "path", o.out, "files", len(t.Files))
+		fmt.Fprintln(a.stdout, o.out)
+	case o.diff != "":
+		n, err := t.Diff(o.diff, a.stdout)
+		if err != nil {
+			return err
+		}
+		a.log.Info("compared with the server", "path", o.diff, "changed", n, "files", len(t.Files))
+	default:
+		backups, err := t.Install(o.install, a.now())
+		for _, b := range backups {
+			a.log.Info("kept the replaced file", "path", b)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, "Installed. Reload the services:")
+		for _, c := range t.Services {
+			fmt.Fprintln(a.stdout, "  "+c)
+		}
+	}
+	return nil
+}

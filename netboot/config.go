@@ -1,0 +1,194 @@
+package netboot
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// HexName is pxelinux's per-node configuration file name: the IPv4
+// address in upper-case hexadecimal (10.11.12.101 -> 0A0B0C65).
+func HexName(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("%02X%02X%02X%02X", b[0], b[1], b[2], b[3])
+}
+
+// MACName is pxelinux's file name for a MAC address: 01- (Ethernet)
+// then the address in lower case with dashes.
+func MACName(mac string) string {
+	return "01-" + strings.ToLower(strings.ReplaceAll(mac, ":", "-"))
+}
+
+// NFSRootArg is the nfsroot= kernel argument for the recipe's root.
+func NFSRootArg(r *recipes.Recipe) string {
+	n := r.NFSRoot
+	arg := "nfsroot=" + n.Server.String() + ":" + n.Path
+	opts := append([]string{}, n.Options...)
+	if n.Version == 4 {
+		opts = append([]string{"vers=4"}, opts...)
+	}
+	if len(opts) > 0 {
+		arg += "," + strings.Join(opts, ",")
+	}
+	return arg
+}
+
+// KernelArgs is the append line every node boots with: the seed's
+// "ip=dhcp root=/dev/nfs", the NFS root, the mount mode and the recipe's
+// own arguments (session_id=1 autonodeid=1 for Kerrighed).
+func KernelArgs(r *recipes.Recipe, extra []string) []string {
+	args := []string{"ip=dhcp", "root=/dev/nfs", NFSRootArg(r), r.NFSRoot.Mode}
+	args = append(args, r.Netboot.PXE.Append...)
+	return append(args, extra...)
+}
+
+// Boot names the files a node boots, relative to the TFTP root.
+type Boot struct {
+	Kernel string
+	Initrd string
+}
+
+var consoleRE = regexp.MustCompile(`^console=ttyS(\d+)(?:,(\d+))?`)
+
+// PXEConfig renders a pxelinux configuration file: the seed's DEFAULT,
+// LABEL, kernel and append lines.
+func PXEConfig(r *recipes.Recipe, label string, b Boot, args []string, comment string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# pxelinux.cfg: written by krgimage for recipe %s%s.\n", r.Name, comment)
+	// pxelinux itself talks on the serial line the kernel is told to use,
+	// so a console-only node shows the boot loader too.
+	for _, a := range args {
+		if m := consoleRE.FindStringSubmatch(a); m != nil {
+			baud := m[2]
+			if baud == "" {
+				baud = "9600"
+			}
+			fmt.Fprintf(&sb, "SERIAL %s %s\n", m[1], baud)
+			break
+		}
+	}
+	fmt.Fprintf(&sb, "DEFAULT %s\n", label)
+	if t := r.Netboot.PXE.Timeout; t > 0 {
+		fmt.Fprintf(&sb, "PROMPT 1\nTIMEOUT %d\n", t)
+	}
+	fmt.Fprintf(&sb, "LABEL %s\n", label)
+	fmt.Fprintf(&sb, "    kernel %s\n", b.Kernel)
+	line := args
+	if b.Initrd != "" {
+		line = append([]string{"initrd=" + b.Initrd}, args...)
+	}
+	fmt.Fprintf(&sb, "    append %s\n", strings.Join(line, " "))
+	if ip := r.Netboot.PXE.IPAppend; ip > 0 {
+		fmt.Fprintf(&sb, "    IPAPPEND %d\n", ip)
+	}
+	return sb.String()
+}
+
+// DHCPConf renders dhcpd.conf in the seed's four parts.
+func DHCPConf(r *recipes.Recipe) string {
+	c, d := r.Cluster, r.Netboot.DHCP
+	var b strings.Builder
+	fmt.Fprintf(&b, "# dhcpd.conf: written by krgimage for recipe %s (%s).\n\n", r.Name, map[string]string{"dhcp3": "dhcp3-server", "isc": "isc-dhcp-server"}[d.Flavor])
+	b.WriteString("### Part 1: general options\n")
+	fmt.Fprintf(&b, "option dhcp-max-message-size %d;\n", d.MaxMessageSize)
+	b.WriteString("use-host-decl-names on;\n")
+	if d.DenyBootp {
+		b.WriteString("deny bootp;\n")
+	}
+	b.WriteString("\n### Part 2: site options\n")
+	if c.Domain != "" {
+		fmt.Fprintf(&b, "option domain-name %q;\n", c.Domain)
+	}
+	if len(c.DNS) > 0 {
+		fmt.Fprintf(&b, "option domain-name-servers %s;\n", joinAddrs(c.DNS))
+	}
+	if len(c.NTP) > 0 {
+		fmt.Fprintf(&b, "option ntp-servers %s;\n", joinAddrs(c.NTP))
+	}
+	b.WriteString("\n### Part 3: the cluster's network only\n")
+	fmt.Fprintf(&b, "subnet %s netmask %s {\n", c.Subnet.Addr(), c.Subnet.Netmask())
+	if c.Gateway.IsValid() {
+		fmt.Fprintf(&b, "\toption routers %s;\n", c.Gateway)
+	}
+	fmt.Fprintf(&b, "\toption broadcast-address %s;\n", c.Broadcast)
+	if rg := c.DynamicRange; rg != nil {
+		fmt.Fprintf(&b, "\trange %s %s;\n", rg.Start, rg.End)
+		fmt.Fprintf(&b, "\t# Nodes outside the inventory are named %sXX, XX the last byte of their address.\n", d.HostnamePrefix)
+		fmt.Fprintf(&b, "\tsend host-name = concat(%q, binary-to-ascii(10, 8, \".\", substring(leased-address, 3, 1)));\n", d.HostnamePrefix)
+	}
+	b.WriteString("}\n")
+	b.WriteString("\n### Part 4: what nodes boot\n")
+	b.WriteString("group {\n")
+	b.WriteString("\tfilename \"pxelinux.0\";\n")
+	fmt.Fprintf(&b, "\tnext-server %s;\n", c.Server.IP)
+	fmt.Fprintf(&b, "\tserver-name %q;\n", c.Server.Name)
+	fmt.Fprintf(&b, "\toption root-path \"%s:%s\";\n", r.NFSRoot.Server, r.NFSRoot.Path)
+	for _, n := range r.Nodes() {
+		if len(n.MAC) == 0 {
+			fmt.Fprintf(&b, "\t# %s (%s) has no MAC address in the inventory: it boots from the dynamic range.\n", n.Name, n.IP)
+			continue
+		}
+		fmt.Fprintf(&b, "\thost %s { hardware ethernet %s; fixed-address %s; }\n", n.Name, n.MAC, n.IP)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func joinAddrs(as []recipes.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// TFTPDefaults renders /etc/default/tftpd-hpa in the suite's form.
+func TFTPDefaults(r *recipes.Recipe) string {
+	t := r.Netboot.TFTP
+	head := "# /etc/default/tftpd-hpa: written by krgimage for recipe " + r.Name + ".\n"
+	if t.Form == "lenny" {
+		return head + "RUN_DAEMON=\"yes\"\n" + fmt.Sprintf("OPTIONS=\"-l -s %s\"\n", t.Root)
+	}
+	return head + fmt.Sprintf("TFTP_USERNAME=%q\nTFTP_DIRECTORY=%q\nTFTP_ADDRESS=%q\nTFTP_OPTIONS=%q\n", t.Username, t.Root, t.Address, t.Options)
+}
+
+// Exports renders the NFS exports: the root, read-only for a read-only
+// root, and each writable directory read-write.
+func Exports(r *recipes.Recipe) string {
+	n, e := r.NFSRoot, r.Netboot.Exports
+	opts := strings.Join(e.Options, ",")
+	var b strings.Builder
+	fmt.Fprintf(&b, "# NFS exports: written by krgimage for recipe %s.\n", r.Name)
+	fmt.Fprintf(&b, "%s %s(%s)\n", n.Path, e.Clients, opts)
+	if n.Mode == "ro" {
+		rw := "rw" + strings.TrimPrefix(strings.TrimPrefix(opts, "ro"), "rw")
+		for _, m := range n.Writable {
+			if m.Type == "nfs" {
+				fmt.Fprintf(&b, "%s %s(%s)\n", m.Source, e.Clients, rw)
+			}
+		}
+	}
+	return b.String()
+}
+
+// Paths of the generated server files, relative to the tree's root.
+func DHCPPath(r *recipes.Recipe) string {
+	if r.Netboot.DHCP.Flavor == "dhcp3" {
+		return "etc/dhcp3/dhcpd.conf"
+	}
+	return "etc/dhcp/dhcpd.conf"
+}
+
+const (
+	TFTPDefaultsPath = "etc/default/tftpd-hpa"
+	ExportsPath      = "etc/exports.d/krgimage.exports"
+)
+
+// TFTPRoot is the TFTP directory in the tree.
+func TFTPRoot(r *recipes.Recipe) string {
+	return strings.TrimPrefix(path.Clean(r.Netboot.TFTP.Root), "/")
+}

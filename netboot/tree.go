@@ -1,0 +1,313 @@
+package netboot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/krgimage/krgimage/internal/fsutil"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNoPXELinux: pxelinux.0 (or the ldlinux.c32 it needs) is missing.
+	ErrNoPXELinux = errors.New("pxelinux not found")
+	// ErrNoKernel: the image has no kernel or initramfs to serve.
+	ErrNoKernel = errors.New("kernel or initramfs missing")
+)
+
+// File is one file of the generated tree: content, or a file to copy.
+type File struct {
+	Data []byte
+	Src  string
+	Mode os.FileMode
+}
+
+// Tree is the boot server's files, by path relative to the server's root:
+// etc/dhcp/dhcpd.conf, etc/default/tftpd-hpa, etc/exports.d/...,
+// srv/tftp/...
+type Tree struct {
+	Files map[string]File
+	// Services are the commands that make the running services read the
+	// new files, as the seed lists them.
+	Services []string
+}
+
+// Options say where the boot files come from.
+type Options struct {
+	Recipe *recipes.Recipe
+	// ImageRoot is the built image: its kernel, initramfs and, with
+	// pxelinux.syslinux: image, its pxelinux.
+	ImageRoot string
+	// Kernel is the kernel version; Initramfs its initramfs inside the
+	// image (default /boot/initrd.img-VERSION).
+	Kernel    string
+	Initramfs string
+	// HostRoot is where the host's syslinux files are looked for ("/").
+	HostRoot string
+}
+
+// pxelinuxPaths are where Debian puts pxelinux.0 and ldlinux.c32: the
+// pxelinux and syslinux-common packages since syslinux 5, the syslinux
+// package before (lenny's 3.71 has no ldlinux.c32).
+var pxelinuxPaths = []string{"usr/lib/PXELINUX/pxelinux.0", "usr/lib/syslinux/pxelinux.0"}
+var ldlinuxPaths = []string{"usr/lib/syslinux/modules/bios/ldlinux.c32", "usr/lib/syslinux/ldlinux.c32"}
+
+func firstFile(root string, rels []string) string {
+	for _, r := range rels {
+		p := filepath.Join(root, r)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
+}
+
+// Generate makes the tree for a recipe.
+func Generate(o Options) (*Tree, error) {
+	r := o.Recipe
+	if r.Netboot == nil || r.Cluster == nil || r.NFSRoot == nil {
+		return nil, errors.New("the recipe needs netboot, cluster and nfsroot sections")
+	}
+	t := &Tree{Files: map[string]File{}}
+	t.Files[DHCPPath(r)] = File{Data: []byte(DHCPConf(r)), Mode: 0o644}
+	t.Files[TFTPDefaultsPath] = File{Data: []byte(TFTPDefaults(r)), Mode: 0o644}
+	t.Files[ExportsPath] = File{Data: []byte(Exports(r)), Mode: 0o644}
+	tftp := TFTPRoot(r)
+
+	syslinuxRoot := o.HostRoot
+	if syslinuxRoot == "" {
+		syslinuxRoot = "/"
+	}
+	if r.Netboot.PXE.Syslinux == "image" {
+		syslinuxRoot = o.ImageRoot
+	}
+	pxe := firstFile(syslinuxRoot, pxelinuxPaths)
+	if pxe == "" {
+		return nil, fmt.Errorf("%w in %s: install pxelinux and syslinux-common (or syslinux on lenny)", ErrNoPXELinux, syslinuxRoot)
+	}
+	t.Files[path.Join(tftp, "pxelinux.0")] = File{Src: pxe, Mode: 0o644}
+	// Syslinux 5 and newer load ldlinux.c32 first; Debian packages those
+	// pxelinux.0 in /usr/lib/PXELINUX. Lenny's syslinux 3 has neither.
+	if ld := firstFile(syslinuxRoot, ldlinuxPaths); ld != "" {
+		t.Files[path.Join(tftp, "ldlinux.c32")] = File{Src: ld, Mode: 0o644}
+	} else if strings.Contains(pxe, "PXELINUX") {
+		return nil, fmt.Errorf("%w: %s is syslinux 5 or newer and needs ldlinux.c32 (package syslinux-common)", ErrNoPXELinux, pxe)
+	}
+
+	initrd := o.Initramfs
+	if initrd == "" {
+		initrd = "/boot/initrd.img-" + o.Kernel
+	}
+	boot, err := t.bootFiles(o, tftp, "/boot/vmlinuz-"+o.Kernel, initrd)
+	if err != nil {
+		return nil, err
+	}
+	label := r.Netboot.PXE.Label
+	def := PXEConfig(r, label, boot, KernelArgs(r, nil), "")
+	t.Files[path.Join(tftp, "pxelinux.cfg/default")] = File{Data: []byte(def), Mode: 0o644}
+	for _, n := range r.Nodes() {
+		content := def
+		if n.Kernel != "" || n.Initrd != "" || len(n.Append) > 0 {
+			nb := boot
+			if n.Kernel != "" || n.Initrd != "" {
+				k, i := n.Kernel, n.Initrd
+				if k == "" {
+					k = "/boot/vmlinuz-" + o.Kernel
+				}
+				if i == "" {
+					i = initrd
+				}
+				if nb, err = t.bootFiles(o, tftp, k, i); err != nil {
+					return nil, fmt.Errorf("node %s: %w", n.Name, err)
+				}
+			}
+			content = PXEConfig(r, label, nb, KernelArgs(r, n.Append), ", node "+n.Name)
+			t.Files[path.Join(tftp, "pxelinux.cfg", HexName(n.IP))] = File{Data: []byte(content), Mode: 0o644}
+		}
+		if r.Netboot.PXE.MACFiles && len(n.MAC) > 0 {
+			t.Files[path.Join(tftp, "pxelinux.cfg", MACName(n.MAC.String()))] = File{Data: []byte(content), Mode: 0o644}
+		}
+	}
+	t.Services = services(r)
+	return t, nil
+}
+
+// bootFiles puts a kernel and initramfs of the image into the TFTP tree's
+// boot/ directory, as the seed copies them, and returns their TFTP paths.
+func (t *Tree) bootFiles(o Options, tftp, kernel, initrd string) (Boot, error) {
+	var b Boot
+	for _, f := range []struct {
+		image string
+		dst   *string
+	}{{kernel, &b.Kernel}, {initrd, &b.Initrd}} {
+		src := filepath.Join(o.ImageRoot, f.image)
+		if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() {
+			return b, fmt.Errorf("%w: the image has no %s", ErrNoKernel, f.image)
+		}
+		rel := path.Join("boot", path.Base(f.image))
+		t.Files[path.Join(tftp, rel)] = File{Src: src, Mode: 0o644}
+		*f.dst = rel
+	}
+	return b, nil
+}
+
+func services(r *recipes.Recipe) []string {
+	if r.Netboot.DHCP.Flavor == "dhcp3" {
+		return []string{"exportfs -avr", "/etc/init.d/dhcp3-server restart", "/etc/init.d/tftpd-hpa restart", "/etc/init.d/nfs-kernel-server restart"}
+	}
+	return []string{"exportfs -avr", "systemctl restart isc-dhcp-server", "systemctl restart tftpd-hpa", "systemctl restart nfs-kernel-server"}
+}
+
+// Paths returns the tree's paths, sorted.
+func (t *Tree) Paths() []string {
+	out := make([]string, 0, len(t.Files))
+	for p := range t.Files {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f File) content() ([]byte, error) {
+	if f.Src != "" {
+		return os.ReadFile(f.Src)
+	}
+	return f.Data, nil
+}
+
+// Write writes the tree into dir, which must not exist yet or be a tree
+// written before: it is built next to dir and swapped in whole.
+func (t *Tree) Write(dir string) error {
+	stage := dir + ".partial"
+	if err := fsutil.RemoveAll(stage); err != nil {
+		return err
+	}
+	if err := t.writeInto(stage); err != nil {
+		fsutil.RemoveAll(stage)
+		return err
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		if err := fsutil.Exchange(stage, dir); err != nil {
+			return err
+		}
+		return fsutil.RemoveAll(stage)
+	}
+	return os.Rename(stage, dir)
+}
+
+func (t *Tree) writeInto(dir string) error {
+	for _, p := range t.Paths() {
+		f := t.Files[p]
+		data, err := f.content()
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, data, f.Mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Diff writes a unified diff between what root has and what the tree
+// would install there, and returns how many files would change.
+func (t *Tree) Diff(root string, w io.Writer) (int, error) {
+	changed := 0
+	for _, p := range t.Paths() {
+		want, err := t.Files[p].content()
+		if err != nil {
+			return changed, err
+		}
+		have, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return changed, err
+		}
+		if bytes.Equal(have, want) {
+			continue
+		}
+		changed++
+		if t.Files[p].Src != "" || !isText(want) || !isText(have) {
+			state := "differs"
+			if have == nil {
+				state = "is new"
+			}
+			fmt.Fprintf(w, "binary file /%s %s (%d bytes)\n", p, state, len(want))
+			continue
+		}
+		if err := unifiedDiff(w, "/"+p, have, want); err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
+}
+
+func isText(b []byte) bool { return !bytes.ContainsRune(b, 0) }
+
+// unifiedDiff runs diff -u, which every Debian system has.
+func unifiedDiff(w io.Writer, name string, a, b []byte) error {
+	dir, err := os.MkdirTemp("", "krgimage-diff-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	pa, pb := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(pa, a, 0o644)
+	os.WriteFile(pb, b, 0o644)
+	out, err := exec.Command("diff", "-u", "--label", name+" (now)", "--label", name+" (krgimage)", pa, pb).Output()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
+		return fmt.Errorf("diff: %w", err)
+	}
+	_, err = w.Write(out)
+	return err
+}
+
+// Install writes the tree into root's real paths. A file it replaces is
+// kept as FILE.krgimage-TIME.bak; it returns the backups made.
+func (t *Tree) Install(root string, now time.Time) ([]string, error) {
+	var backups []string
+	stamp := now.UTC().Format("20060102T150405Z")
+	for _, p := range t.Paths() {
+		f := t.Files[p]
+		want, err := f.content()
+		if err != nil {
+			return backups, err
+		}
+		dst := filepath.Join(root, p)
+		have, err := os.ReadFile(dst)
+		if err == nil && bytes.Equal(have, want) {
+			continue
+		}
+		if err == nil {
+			bak := dst + ".krgimage-" + stamp + ".bak"
+			if err := os.WriteFile(bak, have, 0o644); err != nil {
+				return backups, err
+			}
+			backups = append(backups, bak)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return backups, err
+		}
+		if err := fsutil.WriteFileAtomic(dst, want, f.Mode); err != nil {
+			return backups, err
+		}
+	}
+	return backups, nil
+}
+
+// String lists the tree for messages.
+func (t *Tree) String() string { return strings.Join(t.Paths(), "\n") }

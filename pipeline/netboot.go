@@ -1,0 +1,57 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/krgimage/krgimage/kernel"
+	"github.com/krgimage/krgimage/netboot"
+)
+
+// netbootStep writes the boot server's files into OUT/netboot: dhcpd.conf,
+// tftpd-hpa's defaults, the NFS exports and the TFTP tree with the image's
+// kernel and initramfs.
+type netbootStep struct{}
+
+func (*netbootStep) Name() string { return "netboot" }
+
+// NetbootDir is where a build puts the boot server's files.
+const NetbootDir = "netboot"
+
+func (*netbootStep) Describe(env *Env) []string {
+	r := env.Recipe
+	out := filepath.Join(env.FinalOut, NetbootDir)
+	tftp := netboot.TFTPRoot(r)
+	return []string{
+		"write " + out + ":",
+		"  " + netboot.DHCPPath(r) + " (" + r.Netboot.DHCP.Flavor + " syntax, " + fmt.Sprint(len(r.Nodes())) + " nodes)",
+		"  " + netboot.TFTPDefaultsPath + " (" + r.Netboot.TFTP.Form + " form), " + netboot.ExportsPath,
+		"  " + tftp + "/: pxelinux.0 (" + r.Netboot.PXE.Syslinux + "'s syslinux), the kernel and initramfs, pxelinux.cfg/default",
+		"  kernel arguments: " + strings.Join(netboot.KernelArgs(r, nil), " "),
+	}
+}
+
+func (*netbootStep) Validate(context.Context, *Env) error { return nil }
+
+func (*netbootStep) Run(_ context.Context, env *Env) error {
+	version := env.State.KernelVersion
+	if version == "" {
+		v, err := kernel.Resolve(env.Root, "")
+		if err != nil {
+			return fmt.Errorf("finding the kernel to serve: %w", err)
+		}
+		version = v
+	}
+	t, err := netboot.Generate(netboot.Options{Recipe: env.Recipe, ImageRoot: env.Root, Kernel: version, Initramfs: env.State.Initramfs})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(env.Out, NetbootDir)
+	if err := t.Write(dir); err != nil {
+		return err
+	}
+	env.Log.Info("boot server files written", "path", filepath.Join(env.FinalOut, NetbootDir), "files", len(t.Files))
+	return nil
+}
