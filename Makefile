@@ -16,8 +16,9 @@ IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar x
 # test roots, GNU cpio to check initramfs archives.
 BOOT_PKGS := qemu-system-x86 ipxe-qemu nfs-ganesha nfs-ganesha-vfs rpcbind busybox-static cpio iproute2 util-linux \
 	isc-dhcp-server tftpd-hpa pxelinux syslinux-common isolinux diffutils
-# Everything the test suite runs for real.
-TEST_PKGS := $(IMAGE_PKGS) $(BOOT_PKGS) git
+# Everything the test suite runs for real (the snapshot tests: setfacl,
+# getfattr, setcap, bsdtar, zstd; GNU tar and xz come with IMAGE_PKGS).
+TEST_PKGS := $(IMAGE_PKGS) $(BOOT_PKGS) git acl attr libcap2-bin libarchive-tools zstd
 
 # Expensive test fixtures (a bootstrapped root, a kernel) shared by every
 # test of a run, across packages.
@@ -93,3 +94,12 @@ fuzz: ## run every fuzz target for FUZZTIME each
 clean: ## remove bin/ and the default output
 	rm -rf bin
 	@if [ -d $(OUT) ] && ! grep -q /$(OUT)/ /proc/mounts; then rm -rf $(OUT); fi
+
+BENCHTIME ?= 5x
+
+.PHONY: bench-snapshot
+bench-snapshot: deps ## snapshot/restore vs GNU tar + zstd -T0 on a Debian root, as ratios
+	$(GO) test -run XXX -bench . -benchtime $(BENCHTIME) -timeout 30m ./snapshot/
+
+.PHONY: bench
+bench: bench-snapshot ## run every benchmark

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/krgimage/krgimage/internal/run"
 )
 
 // Export is one exported directory.
@@ -141,7 +143,7 @@ exec %s`, rpcbind, gan)
 		argv = []string{"sh", "-c", "exec " + gan}
 	}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	s.cmd.SysProcAttr = run.GroupAttr()
 	out, err := os.Create(filepath.Join(o.Dir, "server.out"))
 	if err != nil {
 		return nil, err

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/krgimage/krgimage/internal/run"
 )
 
 // ErrMissing: QEMU is not installed.
@@ -119,7 +121,7 @@ func KVM() bool {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-S", "-nodefaults",
 			"-display", "none", "-monitor", "none", "-serial", "none")
-		err = cmd.Run()
+		_ = cmd.Run()
 		// Still running when the probe ends: KVM works.
 		kvmOK = ctx.Err() != nil
 	})
@@ -155,7 +157,7 @@ func Start(m Machine) (*Running, error) {
 	}
 	r := &Running{done: make(chan struct{})}
 	r.cmd = exec.Command(argv[0], argv[1:]...)
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	r.cmd.SysProcAttr = run.GroupAttr()
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

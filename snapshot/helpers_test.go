@@ -1,0 +1,27 @@
+package snapshot
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"testing"
+)
+
+// capNetRaw is ping's security.capability: cap_net_raw+ep (VFS v2).
+var capNetRaw = []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown, mknod, capabilities); CI runs as root")
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -1,0 +1,231 @@
+package snapshot
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata: golden files and the hostile corpus")
+
+// absCanary is where the absolute-path archives aim. It must never exist.
+const absCanary = "/tmp/krgimage-hostile-canary"
+
+var errAny = errors.New("any error")
+
+// hostile lists the corpus in testdata/hostile and the error each archive
+// must be refused with. Every archive is aimed at ../canary, a file next
+// to the restore target, or at absCanary.
+var hostile = map[string]error{
+	"dotdot.tar":                 ErrUnsafePath,
+	"dotdot-middle.tar":          ErrUnsafePath,
+	"absolute.tar":               ErrUnsafePath,
+	"symlink-abs-then-file.tar":  ErrUnsafePath,
+	"symlink-then-file.tar":      ErrUnsafePath,
+	"symlink-escape.tar":         ErrUnsafePath,
+	"symlink-escape-deep.tar":    ErrUnsafePath,
+	"hardlink-outside.tar":       ErrUnsafePath,
+	"hardlink-absolute.tar":      ErrUnsafePath,
+	"hardlink-missing.tar":       ErrUnsafePath,
+	"hardlink-to-dir.tar":        ErrUnsafePath,
+	"device-in-path.tar":         ErrUnsafePath,
+	"fifo-in-path.tar":           ErrUnsafePath,
+	"dir-then-symlink.tar":       ErrUnsafePath,
+	"file-then-dir.tar":          ErrUnsafePath,
+	"root-symlink.tar":           ErrUnsafePath,
+	"huge-size.tar":              ErrCorrupt,
+	"huge-pax-header.tar":        ErrCorrupt,
+	"huge-longname.tar":          ErrCorrupt,
+	"huge-sparse.tar":            errAny, // refused by the filesystem (EFBIG)
+	"sparse-map-overlap.tar":     ErrCorrupt,
+	"negative-size.tar":          ErrCorrupt,
+	"bad-checksum.tar":           ErrCorrupt,
+	"truncated-data.tar":         ErrCorrupt,
+	"truncated-at-entry.tar":     ErrCorrupt,
+	"truncated.tar.zst":          ErrCorrupt,
+	"garbage.tar.zst":            ErrCorrupt,
+	"manifest-lies.tar":          ErrCorrupt,
+	"manifest-missing-entry.tar": ErrCorrupt,
+}
+
+type hostileEntry struct {
+	name, link string
+	typ        byte
+	data       string
+	pax        map[string]string
+	sparse     []segment
+	size       int64
+}
+
+// hostileTar writes entries with krgimage's own writer, which checks
+// nothing about names: that is the reader's job.
+func hostileTar(t testing.TB, entries ...hostileEntry) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := newTarWriter(&b)
+	for _, e := range entries {
+		h := &tarHeader{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: 0o644, ModTime: time.Unix(1700000000, 0), PAX: e.pax, Sparse: e.sparse}
+		h.Size = int64(len(e.data))
+		if e.size != 0 {
+			h.Size = e.size
+		}
+		if e.typ == typeChar {
+			h.Devmajor, h.Devminor = 1, 3
+		}
+		must(t, tw.WriteHeader(h))
+		if e.data != "" {
+			_, err := tw.Write([]byte(e.data))
+			must(t, err)
+		}
+	}
+	must(t, tw.Close())
+	return b.Bytes()
+}
+
+func manifestFor(t testing.TB, lines ...string) hostileEntry {
+	return hostileEntry{name: "./" + ManifestName, typ: typeReg, data: manifestMagic + "\n" + strings.Join(lines, "\n") + "\n"}
+}
+
+func genHostile(t testing.TB) map[string][]byte {
+	file := func(name, data string) hostileEntry { return hostileEntry{name: name, typ: typeReg, data: data} }
+	dir := func(name string) hostileEntry { return hostileEntry{name: name, typ: typeDir} }
+	sym := func(name, target string) hostileEntry {
+		return hostileEntry{name: name, typ: typeSymlink, link: target}
+	}
+	hard := func(name, target string) hostileEntry { return hostileEntry{name: name, typ: typeLink, link: target} }
+	valid := hostileTar(t, dir("./"), dir("./etc/"), file("./etc/hostname", "node1\n"), file("./etc/motd", strings.Repeat("welcome\n", 200)))
+	out := map[string][]byte{
+		"dotdot.tar":                hostileTar(t, file("../canary", "pwned")),
+		"dotdot-middle.tar":         hostileTar(t, dir("a/"), file("a/../../canary", "pwned")),
+		"absolute.tar":              hostileTar(t, file(absCanary, "pwned")),
+		"symlink-abs-then-file.tar": hostileTar(t, sym("lnk", "/tmp"), file("lnk/krgimage-hostile-canary", "pwned")),
+		"symlink-then-file.tar":     hostileTar(t, sym("up", "."), dir("d/"), sym("d/up", ".."), file("d/up/x", "through a symlink")),
+		"symlink-escape.tar":        hostileTar(t, sym("evil", "../canary")),
+		"symlink-escape-deep.tar":   hostileTar(t, dir("a/"), dir("a/b/"), sym("a/b/evil", "../../../canary")),
+		"hardlink-outside.tar":      hostileTar(t, hard("h", "../canary")),
+		"hardlink-absolute.tar":     hostileTar(t, hard("h", absCanary)),
+		"hardlink-missing.tar":      hostileTar(t, hard("h", "not-in-the-archive")),
+		"hardlink-to-dir.tar":       hostileTar(t, dir("d/"), hard("h", "d")),
+		"device-in-path.tar":        hostileTar(t, hostileEntry{name: "dev", typ: typeChar}, file("dev/x", "under a device")),
+		"fifo-in-path.tar":          hostileTar(t, hostileEntry{name: "p", typ: typeFifo}, file("p/x", "under a fifo")),
+		"dir-then-symlink.tar":      hostileTar(t, dir("d/"), sym("d", "/tmp"), file("d/krgimage-hostile-canary", "pwned")),
+		"file-then-dir.tar":         hostileTar(t, file("f", "x"), dir("f/")),
+		"root-symlink.tar":          hostileTar(t, sym("./", "/tmp")),
+		"huge-sparse.tar": hostileTar(t, hostileEntry{name: "s", typ: typeReg, size: 1 << 62, data: "end",
+			sparse: []segment{{1<<62 - 3, 3}}}),
+		"manifest-lies.tar": hostileTar(t, manifestFor(t,
+			". type=dir mode=0644 uid=0 gid=0 time=1700000000.000000000",
+			"f type=file mode=0644 uid=0 gid=0 size=5 sha256="+sha256hex("right")+" time=1700000000.000000000"),
+			dir("./"), file("./f", "wrong")),
+		"manifest-missing-entry.tar": hostileTar(t, manifestFor(t,
+			". type=dir mode=0644 uid=0 gid=0 time=1700000000.000000000",
+			"f type=file mode=0644 uid=0 gid=0 size=1 sha256="+sha256hex("x")+" time=1700000000.000000000",
+			"g type=file mode=0644 uid=0 gid=0 size=1 sha256="+sha256hex("y")+" time=1700000000.000000000"),
+			dir("./"), file("./f", "x")),
+	}
+	// Raw corruption of otherwise valid archives.
+	patch := func(b []byte, off int, s string) []byte {
+		b = slices.Clone(b)
+		copy(b[off:], s)
+		return b
+	}
+	fixSum := func(b []byte, hdr int) {
+		copy(b[hdr+148:hdr+156], "        ")
+		var sum int
+		for _, c := range b[hdr : hdr+blockSize] {
+			sum += int(c)
+		}
+		copy(b[hdr+148:], fmt.Sprintf("%06o\x00 ", sum))
+	}
+	huge := patch(valid, 2*blockSize+124, "77777777777\x00") // ./etc/hostname's size
+	fixSum(huge, 2*blockSize)
+	out["huge-size.tar"] = huge
+	neg := patch(valid, 2*blockSize+124, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff")
+	fixSum(neg, 2*blockSize)
+	out["negative-size.tar"] = neg
+	out["bad-checksum.tar"] = patch(valid, 2*blockSize+10, "X")
+	out["truncated-data.tar"] = valid[:3*blockSize+3]
+	out["truncated-at-entry.tar"] = valid[:4*blockSize]
+	pax := hostileTar(t, hostileEntry{name: "x", typ: typeReg, data: "x", pax: map[string]string{"comment": "c"}})
+	bigPax := patch(pax, 124, "00010000000\x00") // the 'x' header claims 2 MiB
+	fixSum(bigPax, 0)
+	out["huge-pax-header.tar"] = bigPax
+	long := hostileTar(t, hostileEntry{name: "././@LongLink", typ: typeLongN, data: "x"})
+	long = patch(long, 124, "00010000000\x00")
+	fixSum(long, 0)
+	out["huge-longname.tar"] = long
+	sp := hostileTar(t, hostileEntry{name: "s", typ: typeReg, size: 100, data: "aaaabbbb", sparse: []segment{{0, 4}, {2, 4}}})
+	out["sparse-map-overlap.tar"] = sp
+	enc, _ := zstd.NewWriter(nil)
+	z := enc.EncodeAll(valid, nil)
+	out["truncated.tar.zst"] = z[:len(z)/2]
+	g := slices.Clone(z)
+	g[len(g)/2] ^= 0xff
+	out["garbage.tar.zst"] = g
+	return out
+}
+
+func sha256hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func TestHostileArchives(t *testing.T) {
+	requireRoot(t) // device entries need mknod
+	dir := filepath.Join("testdata", "hostile")
+	if *update {
+		must(t, os.RemoveAll(dir))
+		must(t, os.MkdirAll(dir, 0o755))
+		for name, b := range genHostile(t) {
+			must(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+		}
+	}
+	files, err := os.ReadDir(dir)
+	must(t, err)
+	if len(files) != len(hostile) {
+		t.Errorf("%d archives in %s, %d in the table: run go test -run TestHostileArchives -update", len(files), dir, len(hostile))
+	}
+	os.Remove(absCanary)
+	for _, f := range files {
+		want, ok := hostile[f.Name()]
+		if !ok {
+			t.Errorf("%s: not in the table", f.Name())
+			continue
+		}
+		t.Run(f.Name(), func(t *testing.T) {
+			base := t.TempDir()
+			canary := filepath.Join(base, "canary")
+			must(t, os.WriteFile(canary, []byte("canary"), 0o644))
+			root := filepath.Join(base, "root")
+			_, err := Restore(t.Context(), filepath.Join(dir, f.Name()), root, RestoreOptions{NoSync: true})
+			switch {
+			case err == nil:
+				t.Fatal("Restore() succeeded")
+			case want != errAny && !errors.Is(err, want):
+				t.Fatalf("Restore() = %v, want %v", err, want)
+			}
+			t.Log(err)
+			if b, err := os.ReadFile(canary); err != nil || string(b) != "canary" {
+				t.Errorf("the canary changed: %q, %v", b, err)
+			}
+			if left, _ := os.ReadDir(base); len(left) != 1 {
+				t.Errorf("left next to the root: %v", left)
+			}
+			if _, err := os.Lstat(absCanary); !isNotExist(err) {
+				t.Errorf("%s was created", absCanary)
+				os.Remove(absCanary)
+			}
+		})
+	}
+}

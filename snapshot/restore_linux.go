@@ -1,0 +1,442 @@
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// extractor creates entries under a root opened with os.OpenRoot. Every
+// system call names at most one path component, relative to a directory
+// descriptor opened component by component with O_NOFOLLOW from the
+// root's: no call ever resolves a joined path that a planted symlink could
+// redirect. The reader has already refused paths through non-directories;
+// this is the second lock on the same door.
+type extractor struct {
+	root    *os.Root
+	rootDir *os.File
+	log     *slog.Logger
+	dirs    map[string]int // open directory descriptors
+	fifo    []string       // their eviction order
+	// deferred holds the directories, whose metadata is applied last:
+	// their children would change their mtime, and a default ACL set early
+	// would leak into every child.
+	deferred []*member
+	deferIdx map[string]int
+	buf      []byte
+	chown    bool
+
+	// Small files are written by goroutines, so that their system calls
+	// run on every core while the main one decompresses and creates the
+	// rest. A barrier waits for them before anything that depends on a
+	// file they may still be writing: a hardlink, a replacement, closing
+	// a directory descriptor, the final metadata pass.
+	jobs    chan fileJob
+	bufs    chan []byte
+	pending sync.WaitGroup
+	workers sync.WaitGroup
+	mu      sync.Mutex
+	werr    error
+	closed  bool
+}
+
+// smallFile is the size up to which files are written by the goroutines.
+const smallFile = 1 << 20
+
+type fileJob struct {
+	pfd  int
+	base string
+	m    *member
+	data []byte
+}
+
+const maxOpenDirs = 128
+
+func newExtractor(dir string, log *slog.Logger, threads int) (*extractor, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.OpenFile(".", os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	x := &extractor{
+		root: r, rootDir: d, log: log, dirs: map[string]int{}, deferIdx: map[string]int{},
+		buf: make([]byte, 1<<20), chown: os.Geteuid() == 0,
+		jobs: make(chan fileJob, 4*threads), bufs: make(chan []byte, 4*threads+1),
+	}
+	for range cap(x.bufs) {
+		x.bufs <- make([]byte, smallFile)
+	}
+	for range max(1, threads) {
+		x.workers.Add(1)
+		go x.writer()
+	}
+	return x, nil
+}
+
+func (x *extractor) writer() {
+	defer x.workers.Done()
+	for j := range x.jobs {
+		if x.err() == nil {
+			if err := x.writeSmall(j); err != nil {
+				x.mu.Lock()
+				if x.werr == nil {
+					x.werr = err
+				}
+				x.mu.Unlock()
+			}
+		}
+		x.bufs <- j.data[:cap(j.data)]
+		x.pending.Done()
+	}
+}
+
+func (x *extractor) err() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.werr
+}
+
+// barrier waits for the files queued so far and reports their first error.
+func (x *extractor) barrier() error {
+	x.pending.Wait()
+	return x.err()
+}
+
+func (x *extractor) writeSmall(j fileJob) error {
+	fd, err := unix.Openat(j.pfd, j.base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: j.m.rel, Err: err}
+	}
+	w := &fdWriter{fd: fd}
+	if _, err := w.Write(j.data); err != nil {
+		unix.Close(fd)
+		return &os.PathError{Op: "write", Path: j.m.rel, Err: err}
+	}
+	if err := x.fileMeta(fd, j.m); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	if err := unix.Close(fd); err != nil {
+		return &os.PathError{Op: "close", Path: j.m.rel, Err: err}
+	}
+	return nil
+}
+
+func (x *extractor) close() {
+	if !x.closed {
+		x.closed = true
+		close(x.jobs)
+		x.workers.Wait()
+	}
+	for _, fd := range x.dirs {
+		unix.Close(fd)
+	}
+	x.dirs = map[string]int{}
+	x.rootDir.Close()
+	x.root.Close()
+}
+
+// dirFD returns a descriptor of the directory rel, creating it (0755) when
+// an entry's parent was not in the archive, as tar does.
+func (x *extractor) dirFD(rel string) (int, error) {
+	if rel == "." {
+		return int(x.rootDir.Fd()), nil
+	}
+	if fd, ok := x.dirs[rel]; ok {
+		return fd, nil
+	}
+	pfd, err := x.dirFD(path.Dir(rel))
+	if err != nil {
+		return -1, err
+	}
+	base := path.Base(rel)
+	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		if err := unix.Mkdirat(pfd, base, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, &os.PathError{Op: "mkdir", Path: rel, Err: err}
+		}
+		fd, err = unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
+	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+		return -1, fmt.Errorf("%w: %s is not a directory", ErrUnsafePath, rel)
+	}
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	if len(x.fifo) >= maxOpenDirs {
+		// A writer may still use the descriptor about to be closed.
+		if err := x.barrier(); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		old := x.fifo[0]
+		x.fifo = x.fifo[1:]
+		unix.Close(x.dirs[old])
+		delete(x.dirs, old)
+	}
+	x.dirs[rel] = fd
+	x.fifo = append(x.fifo, rel)
+	return fd, nil
+}
+
+func (x *extractor) parent(rel string) (int, string, error) {
+	fd, err := x.dirFD(path.Dir(rel))
+	return fd, path.Base(rel), err
+}
+
+func (x *extractor) extract(m *member) error {
+	if err := x.err(); err != nil {
+		return err
+	}
+	e := m.entry
+	if e.Type == TypeDir {
+		if m.rel != "." {
+			pfd, base, err := x.parent(m.rel)
+			if err != nil {
+				return err
+			}
+			if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+				return &os.PathError{Op: "mkdir", Path: m.rel, Err: err}
+			}
+		}
+		if i, ok := x.deferIdx[m.rel]; ok {
+			x.deferred[i] = m
+		} else {
+			x.deferIdx[m.rel] = len(x.deferred)
+			x.deferred = append(x.deferred, m)
+		}
+		return nil
+	}
+	pfd, base, err := x.parent(m.rel)
+	if err != nil {
+		return err
+	}
+	if m.replace || e.Type == TypeHardlink {
+		// The file replaced or linked to may still be being written.
+		if err := x.barrier(); err != nil {
+			return err
+		}
+	}
+	if m.replace {
+		if err := unix.Unlinkat(pfd, base, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return &os.PathError{Op: "unlink", Path: m.rel, Err: err}
+		}
+	}
+	switch e.Type {
+	case TypeFile:
+		if m.hdr.Sparse == nil && e.Size <= smallFile {
+			data := (<-x.bufs)[:e.Size]
+			err := m.content.each(func(_ int64, r io.Reader) error {
+				_, err := io.ReadFull(r, data)
+				return err
+			})
+			if err != nil {
+				x.bufs <- data
+				return fmt.Errorf("reading %s: %w", m.rel, err)
+			}
+			x.pending.Add(1)
+			x.jobs <- fileJob{pfd: pfd, base: base, m: m, data: data}
+			return nil
+		}
+		return x.file(pfd, base, m)
+	case TypeHardlink:
+		tfd, tbase, err := x.parent(e.Link)
+		if err != nil {
+			return err
+		}
+		// Flags 0: link the entry itself, even a symlink, never its target.
+		if err := unix.Linkat(tfd, tbase, pfd, base, 0); err != nil {
+			return &os.LinkError{Op: "link", Old: e.Link, New: m.rel, Err: err}
+		}
+		return nil
+	case TypeSymlink:
+		if err := unix.Symlinkat(e.Link, pfd, base); err != nil {
+			return &os.LinkError{Op: "symlink", Old: e.Link, New: m.rel, Err: err}
+		}
+	case TypeChar, TypeBlock, TypeFifo:
+		mode := uint32(unix.S_IFIFO)
+		switch e.Type {
+		case TypeChar:
+			mode = unix.S_IFCHR
+		case TypeBlock:
+			mode = unix.S_IFBLK
+		}
+		if err := unix.Mknodat(pfd, base, mode|0o600, int(unix.Mkdev(e.DevMajor, e.DevMinor))); err != nil {
+			return &os.PathError{Op: "mknod", Path: m.rel, Err: err}
+		}
+	}
+	return x.meta(pfd, base, m)
+}
+
+// file writes a regular file and its metadata through its descriptor.
+func (x *extractor) file(pfd int, base string, m *member) error {
+	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: m.rel, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), m.rel)
+	defer f.Close()
+	w := &fdWriter{fd: fd}
+	err = m.content.each(func(off int64, r io.Reader) error {
+		w.off = off
+		_, err := io.CopyBuffer(w, r, x.buf)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", m.rel, err)
+	}
+	if m.hdr.Sparse != nil {
+		// The last hole: extend without writing.
+		if err := unix.Ftruncate(fd, m.entry.Size); err != nil {
+			return &os.PathError{Op: "truncate", Path: m.rel, Err: err}
+		}
+	}
+	if err := x.fileMeta(fd, m); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// fileMeta applies a regular file's owner, mode, xattrs and times, in
+// that order, through its descriptor.
+func (x *extractor) fileMeta(fd int, m *member) error {
+	e := m.entry
+	if x.chown {
+		if err := unix.Fchown(fd, int(e.UID), int(e.GID)); err != nil {
+			return &os.PathError{Op: "chown", Path: m.rel, Err: err}
+		}
+	}
+	// After chown, which clears setuid and setgid.
+	if err := unix.Fchmod(fd, e.Mode); err != nil {
+		return &os.PathError{Op: "chmod", Path: m.rel, Err: err}
+	}
+	// After chown too, which clears security.capability.
+	for _, xa := range m.xattrs {
+		if err := unix.Fsetxattr(fd, xa.name, xa.value, 0); err != nil {
+			return &os.PathError{Op: "setxattr " + xa.name, Path: m.rel, Err: err}
+		}
+	}
+	if err := futimens(fd, e.ModTime); err != nil {
+		return &os.PathError{Op: "utimes", Path: m.rel, Err: err}
+	}
+	return nil
+}
+
+// fdWriter writes at an offset with pwrite, leaving holes where nothing
+// is written.
+type fdWriter struct {
+	fd  int
+	off int64
+}
+
+func (w *fdWriter) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := unix.Pwrite(w.fd, p[n:], w.off)
+		if err != nil {
+			return n, err
+		}
+		n += k
+		w.off += int64(k)
+	}
+	return n, nil
+}
+
+// meta applies owner, mode, xattrs and times, in that order, to the
+// non-directory base in pfd, never following it if it is a symlink.
+func (x *extractor) meta(pfd int, base string, m *member) error {
+	e := m.entry
+	if x.chown {
+		if err := unix.Fchownat(pfd, base, int(e.UID), int(e.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "chown", Path: m.rel, Err: err}
+		}
+	}
+	if e.Type != TypeSymlink {
+		// fchmodat follows symlinks, but base is the device or fifo just
+		// created, in a directory only this process writes to.
+		if err := unix.Fchmodat(pfd, base, e.Mode, 0); err != nil {
+			return &os.PathError{Op: "chmod", Path: m.rel, Err: err}
+		}
+	}
+	if len(m.xattrs) > 0 {
+		// No f*xattr call works on a symlink, a device or a fifo: name it
+		// through the directory's descriptor, without following it.
+		p := "/proc/self/fd/" + strconv.Itoa(pfd) + "/" + base
+		for _, xa := range m.xattrs {
+			if err := unix.Lsetxattr(p, xa.name, xa.value, 0); err != nil {
+				return &os.PathError{Op: "setxattr " + xa.name, Path: m.rel, Err: err}
+			}
+		}
+	}
+	if err := unix.UtimesNanoAt(pfd, base, timespecs(e.ModTime), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "utimes", Path: m.rel, Err: err}
+	}
+	return nil
+}
+
+// finish applies the directories' metadata, deepest last-created first,
+// and syncs the filesystem when asked.
+func (x *extractor) finish(sync bool) error {
+	if err := x.barrier(); err != nil {
+		return err
+	}
+	for i := len(x.deferred) - 1; i >= 0; i-- {
+		m := x.deferred[i]
+		fd, err := x.dirFD(m.rel)
+		if err != nil {
+			return err
+		}
+		e := m.entry
+		if x.chown {
+			if err := unix.Fchown(fd, int(e.UID), int(e.GID)); err != nil {
+				return &os.PathError{Op: "chown", Path: m.rel, Err: err}
+			}
+		}
+		if err := unix.Fchmod(fd, e.Mode); err != nil {
+			return &os.PathError{Op: "chmod", Path: m.rel, Err: err}
+		}
+		for _, xa := range m.xattrs {
+			if err := unix.Fsetxattr(fd, xa.name, xa.value, 0); err != nil {
+				return &os.PathError{Op: "setxattr " + xa.name, Path: m.rel, Err: err}
+			}
+		}
+		if err := futimens(fd, e.ModTime); err != nil {
+			return &os.PathError{Op: "utimes", Path: m.rel, Err: err}
+		}
+	}
+	if sync {
+		if err := unix.Syncfs(int(x.rootDir.Fd())); err != nil {
+			return fmt.Errorf("syncing: %w", err)
+		}
+	}
+	return nil
+}
+
+// timespecs sets atime to mtime: archives keep no atime worth restoring.
+func timespecs(t time.Time) []unix.Timespec {
+	ts := unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
+	return []unix.Timespec{ts, ts}
+}
+
+// futimens is utimensat(fd, NULL, ...), which x/sys does not offer.
+func futimens(fd int, t time.Time) error {
+	ts := timespecs(t)
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package snapshot
+
+import (
+	"errors"
+	"log/slog"
+)
+
+type extractor struct{}
+
+func newExtractor(string, *slog.Logger, int) (*extractor, error) { return nil, errors.ErrUnsupported }
+
+func (*extractor) close()                {}
+func (*extractor) extract(*member) error { return errors.ErrUnsupported }
+func (*extractor) finish(bool) error     { return errors.ErrUnsupported }

@@ -1,0 +1,257 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testLog collects warnings so tests can check them.
+func testLog(buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestRoundTrip snapshots the torture tree and restores it with every
+// compression: the restored tree must not differ in any way the test's own
+// walker can see.
+func TestRoundTrip(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	buildTorture(t, src)
+	want := treeState(t, src)
+	if _, ok := want["socket"]; ok {
+		t.Fatal("the test walker should leave sockets out")
+	}
+	for _, c := range []Compression{Zstd, Gzip, XZ, None} {
+		t.Run(string(c), func(t *testing.T) {
+			archive := filepath.Join(dir, "image.tar."+string(c))
+			var logs bytes.Buffer
+			res, err := WriteFile(t.Context(), src, archive, Options{Compression: c, Log: testLog(&logs)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), "skipping socket") {
+				t.Errorf("no warning for the socket:\n%s", logs.String())
+			}
+			if res.Entries != len(want) {
+				t.Errorf("%d entries archived, the tree has %d", res.Entries, len(want))
+			}
+			if rep, err := Verify(t.Context(), archive, VerifyOptions{}); err != nil {
+				t.Fatalf("Verify() = %v %v", err, rep)
+			}
+			if rep, err := Verify(t.Context(), archive, VerifyOptions{Against: src}); err != nil {
+				t.Fatalf("Verify(against the source) = %v %v", err, rep.Differences)
+			}
+			dst := filepath.Join(dir, "restored-"+string(c))
+			rr, err := Restore(t.Context(), archive, dst, RestoreOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rr.Manifest || !rr.Sidecar || rr.Entries != len(want) {
+				t.Errorf("Restore() = %+v", rr)
+			}
+			for _, d := range diffStates(want, treeState(t, dst), nil) {
+				t.Error(d)
+			}
+			checkSparseFile(t, filepath.Join(dst, "sparse"))
+			if rep, err := Verify(t.Context(), archive, VerifyOptions{Against: dst}); err != nil {
+				t.Errorf("Verify(against the restored tree) = %v %v", err, rep.Differences)
+			}
+			os.RemoveAll(dst)
+		})
+	}
+}
+
+// TestRestoreWithoutSidecar restores through RestoreReader, which hashes
+// every file against the manifest instead of trusting a sidecar.
+func TestRestoreWithoutSidecar(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	buildTorture(t, src)
+	var buf bytes.Buffer
+	if _, err := Write(t.Context(), src, &buf, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "dst")
+	res, err := RestoreReader(t.Context(), bytes.NewReader(buf.Bytes()), dst, RestoreOptions{})
+	if err != nil || !res.Manifest || res.Sidecar {
+		t.Fatalf("RestoreReader() = %+v, %v", res, err)
+	}
+	for _, d := range diffStates(treeState(t, src), treeState(t, dst), nil) {
+		t.Error(d)
+	}
+}
+
+// tarTool extracts with a real tar, as a user following the seed would.
+func tarTool(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%q: %v\n%s", args, err, out)
+	}
+	if len(out) > 0 {
+		t.Logf("%s: %s", args[0], out)
+	}
+}
+
+// TestInterop checks both directions: GNU tar and bsdtar restore our
+// archives with full fidelity, and we restore GNU tar's.
+func TestInterop(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	buildTorture(t, src)
+	want := treeState(t, src)
+	archive := filepath.Join(dir, "ours.tar.zst")
+	if _, err := WriteFile(t.Context(), src, archive, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// bsdtar does not restore the mtime of the directory it extracts
+	// into ("./"): libarchive sets it before creating the children.
+	rootMtime := func(p string, w, g fileState) bool {
+		g.mtime = w.mtime
+		return p == "." && w.String() == g.String()
+	}
+	tests := []struct {
+		name    string
+		extract func(t *testing.T, dst string)
+		ignore  func(p string, w, g fileState) bool
+	}{
+		{"gnu-tar-extracts-ours", func(t *testing.T, dst string) {
+			must(t, os.Mkdir(dst, 0o700))
+			tarTool(t, "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-xpf", archive, "-C", dst)
+		}, nil},
+		{"bsdtar-extracts-ours", func(t *testing.T, dst string) {
+			must(t, os.Mkdir(dst, 0o700))
+			tarTool(t, "bsdtar", "--numeric-owner", "-xpf", archive, "-C", dst)
+		}, rootMtime},
+		{"we-restore-gnu-tar", func(t *testing.T, dst string) {
+			gnu := filepath.Join(dir, "gnu.tar")
+			tarTool(t, "tar", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", "--numeric-owner", "-cpf", gnu, "-C", src, ".")
+			if _, err := Restore(t.Context(), gnu, dst, RestoreOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			// The two archives hold the same tree.
+			rep, err := Diff(t.Context(), gnu, archive, DiffOptions{Mtime: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range rep.Differences {
+				t.Errorf("GNU tar's archive and ours differ: %s", d)
+			}
+		}, nil},
+		{"we-restore-gnu-tar-acls-only", func(t *testing.T, dst string) {
+			// Without --xattrs-include, GNU tar keeps ACLs as text only,
+			// naming users where it can.
+			gnu := filepath.Join(dir, "gnu-acls.tar.gz")
+			tarTool(t, "tar", "--xattrs", "--acls", "--sparse", "-czpf", gnu, "-C", src, ".")
+			if _, err := Restore(t.Context(), gnu, dst, RestoreOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := filepath.Join(dir, tt.name)
+			tt.extract(t, dst)
+			for _, d := range diffStates(want, treeState(t, dst), tt.ignore) {
+				t.Error(d)
+			}
+			checkSparseFile(t, filepath.Join(dst, "sparse"))
+			// verify --against ignores the manifest that tar tools extract.
+			rep, err := Verify(t.Context(), archive, VerifyOptions{Against: dst})
+			if err != nil && !(tt.ignore != nil && len(rep.Differences) == 1 && rep.Differences[0].Path == ".") {
+				t.Errorf("Verify(against %s) = %v %v", tt.name, err, rep.Differences)
+			}
+			os.RemoveAll(dst)
+		})
+	}
+}
+
+// TestRestoreTarget covers where Restore may write: a new directory, an
+// empty one, a non-empty one only with Force, and never a file.
+func TestRestoreTarget(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	must(t, os.MkdirAll(filepath.Join(src, "etc"), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("node1\n"), 0o644))
+	archive := filepath.Join(dir, "a.tar.zst")
+	if _, err := WriteFile(t.Context(), src, archive, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(dir, "full")
+	must(t, os.MkdirAll(full, 0o755))
+	must(t, os.WriteFile(filepath.Join(full, "old"), []byte("old"), 0o644))
+	file := filepath.Join(dir, "file")
+	must(t, os.WriteFile(file, nil, 0o644))
+	empty := filepath.Join(dir, "empty")
+	must(t, os.Mkdir(empty, 0o700))
+	tests := []struct {
+		name    string
+		root    string
+		force   bool
+		wantErr error
+	}{
+		{"new", filepath.Join(dir, "new"), false, nil},
+		{"empty", empty, false, nil},
+		{"non-empty", full, false, ErrNotEmpty},
+		{"non-empty-forced", full, true, nil},
+		{"file", file, true, errors.New("not a directory")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Restore(t.Context(), archive, tt.root, RestoreOptions{Force: tt.force})
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatal(err)
+			case tt.wantErr != nil && (err == nil || !errors.Is(err, tt.wantErr) && !strings.Contains(err.Error(), tt.wantErr.Error())):
+				t.Fatalf("Restore() = %v, want %v", err, tt.wantErr)
+			case tt.wantErr == nil:
+				if b, err := os.ReadFile(filepath.Join(tt.root, "etc/hostname")); err != nil || string(b) != "node1\n" {
+					t.Errorf("etc/hostname = %q, %v", b, err)
+				}
+				if _, err := os.Stat(filepath.Join(tt.root, "old")); !isNotExist(err) {
+					t.Errorf("the previous tree survived: %v", err)
+				}
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if strings.Contains(e.Name(), ".restore-") {
+					t.Errorf("staging directory left behind: %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// TestWriteFileFailure checks that a failed snapshot leaves nothing
+// behind, not even a temporary file.
+func TestWriteFileFailure(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	must(t, os.MkdirAll(filepath.Join(src, "d"), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "d/f"), []byte("x"), 0o644))
+	out := filepath.Join(dir, "out")
+	must(t, os.Mkdir(out, 0o755))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := WriteFile(ctx, src, filepath.Join(out, "a.tar.zst"), Options{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("WriteFile() = %v, want context.Canceled", err)
+	}
+	if _, err := WriteFile(t.Context(), filepath.Join(dir, "missing"), filepath.Join(out, "b.tar.zst"), Options{}); err == nil {
+		t.Error("WriteFile() of a missing tree succeeded")
+	}
+	if left, _ := os.ReadDir(out); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}

@@ -1,0 +1,370 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+type scanner struct {
+	root  string
+	dev   uint64
+	o     scanOptions
+	nodes []*node
+	links map[[2]uint64]string
+	files []*node
+	bytes int64
+	jobs  chan *node
+}
+
+func scanTree(ctx context.Context, root string, o scanOptions) ([]*node, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(root, &st); err != nil {
+		return nil, &os.PathError{Op: "lstat", Path: root, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("%s: not a directory", root)
+	}
+	// Files are hashed while the walk goes on: the walk is syscalls on one
+	// thread, the hashing CPU on the others.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := &scanner{root: root, dev: st.Dev, o: o, links: map[[2]uint64]string{}, jobs: make(chan *node, 1024)}
+	wait := s.startDigests(ctx, cancel)
+	n, err := s.node(".", root, &st)
+	if err == nil {
+		s.nodes = append(s.nodes, n)
+		err = s.walk(ctx, ".", root)
+	}
+	close(s.jobs)
+	if err != nil {
+		cancel()
+		if derr := wait(); derr != nil && !errors.Is(derr, context.Canceled) {
+			return nil, derr // the walk stopped because hashing failed
+		}
+		return nil, err
+	}
+	if o.total != nil {
+		o.total(len(s.files), s.bytes)
+	}
+	if err := wait(); err != nil {
+		return nil, err
+	}
+	return s.nodes, nil
+}
+
+func (s *scanner) walk(ctx context.Context, rel, abs string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: abs, Err: err}
+	}
+	d := os.NewFile(uintptr(fd), abs)
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", abs, err)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "lstat", Path: filepath.Join(abs, name), Err: err}
+		}
+		r, a := joinRel(rel, name), abs+"/"+name
+		if rel == "." && name == ManifestName {
+			if s.o.warnManifest {
+				s.o.log.Warn("skipping a file named like the snapshot manifest", "path", a)
+			}
+			continue
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			s.o.log.Warn("skipping socket", "path", a)
+			continue
+		}
+		n, err := s.node(r, a, &st)
+		if err != nil {
+			return err
+		}
+		s.nodes = append(s.nodes, n)
+		if n.Type != TypeDir {
+			continue
+		}
+		if st.Dev != s.dev {
+			s.o.log.Warn("not descending into a mount point", "path", a)
+			continue
+		}
+		if err := s.walk(ctx, r, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *scanner) node(rel, abs string, st *unix.Stat_t) (*node, error) {
+	n := &node{
+		Entry: Entry{
+			Path: rel, Mode: st.Mode & 0o7777, UID: st.Uid, GID: st.Gid,
+			ModTime: time.Unix(st.Mtim.Unix()),
+		},
+		ino:   st.Ino,
+		mtime: time.Unix(st.Mtim.Unix()),
+		ctime: time.Unix(st.Ctim.Unix()),
+	}
+	ft := st.Mode & unix.S_IFMT
+	if ft != unix.S_IFDIR && st.Nlink > 1 {
+		key := [2]uint64{st.Dev, st.Ino}
+		if first, ok := s.links[key]; ok {
+			n.Type, n.Link = TypeHardlink, first
+			return n, nil
+		}
+		s.links[key] = rel
+	}
+	switch ft {
+	case unix.S_IFDIR:
+		n.Type = TypeDir
+	case unix.S_IFREG:
+		n.Type, n.Size = TypeFile, st.Size
+		s.files = append(s.files, n)
+		s.jobs <- n
+		s.bytes += st.Size
+	case unix.S_IFLNK:
+		n.Type = TypeSymlink
+		t, err := os.Readlink(abs)
+		if err != nil {
+			return nil, err
+		}
+		n.Link = t
+	case unix.S_IFCHR, unix.S_IFBLK:
+		n.Type = TypeChar
+		if ft == unix.S_IFBLK {
+			n.Type = TypeBlock
+		}
+		n.DevMajor, n.DevMinor = unix.Major(st.Rdev), unix.Minor(st.Rdev)
+	case unix.S_IFIFO:
+		n.Type = TypeFifo
+	default:
+		return nil, fmt.Errorf("%s: unsupported file type %#o", abs, ft)
+	}
+	xs, err := listXattrs(abs)
+	if err != nil {
+		return nil, err
+	}
+	n.xattrs = xs
+	n.Xattrs = xattrDigests(xs)
+	return n, nil
+}
+
+// listXattrs reads every extended attribute of path, not following a
+// symlink, sorted by name.
+func listXattrs(path string) ([]xattr, error) {
+	buf := make([]byte, 1024)
+	var sz int
+	for {
+		var err error
+		sz, err = unix.Llistxattr(path, buf)
+		if errors.Is(err, unix.ERANGE) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if errors.Is(err, unix.ENOTSUP) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+		}
+		break
+	}
+	var xs []xattr
+	val := make([]byte, 256)
+	for _, name := range splitNUL(buf[:sz]) {
+		for {
+			n, err := unix.Lgetxattr(path, name, val)
+			if errors.Is(err, unix.ERANGE) {
+				val = make([]byte, 2*len(val)+65536)
+				continue
+			}
+			if errors.Is(err, unix.ENODATA) {
+				break // removed meanwhile
+			}
+			if err != nil {
+				return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+			}
+			xs = append(xs, xattr{name: name, value: slices.Clone(val[:n])})
+			break
+		}
+	}
+	sortXattrs(xs)
+	return xs, nil
+}
+
+func splitNUL(b []byte) []string {
+	var out []string
+	for len(b) > 0 {
+		i := slices.Index(b, 0)
+		if i < 0 {
+			i = len(b)
+		}
+		if i > 0 {
+			out = append(out, string(b[:i]))
+		}
+		b = b[min(i+1, len(b)):]
+	}
+	return out
+}
+
+// startDigests hashes the files sent on s.jobs on o.threads goroutines.
+// The returned function waits for them and reports the first error.
+func (s *scanner) startDigests(ctx context.Context, cancel func()) func() error {
+	var done, files atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, max(1, s.o.threads))
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			for n := range s.jobs {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				if err := digestFile(s.root, n, buf); err != nil {
+					errs[w] = err
+					cancel()
+					continue
+				}
+				d := done.Add(n.Size)
+				f := files.Add(1)
+				if s.o.progress != nil {
+					s.o.progress(int(f), d)
+				}
+			}
+		}()
+	}
+	return func() error {
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	}
+}
+
+// openFile opens n for reading without following a symlink or touching
+// its atime, and checks it is still the file the walk saw.
+func openFile(root string, n *node) (*os.File, error) {
+	p := filepath.Join(root, n.Path)
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOATIME
+	fd, err := unix.Open(p, flags, 0)
+	if errors.Is(err, unix.EPERM) {
+		fd, err = unix.Open(p, flags&^unix.O_NOATIME, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), p)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "fstat", Path: p, Err: err}
+	}
+	if st.Ino != n.ino || st.Size != n.Size || !time.Unix(st.Mtim.Unix()).Equal(n.mtime) || !time.Unix(st.Ctim.Unix()).Equal(n.ctime) {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", p, ErrChanged)
+	}
+	return f, nil
+}
+
+func digestFile(root string, n *node, buf []byte) error {
+	f, err := openFile(root, n)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	segs, holes, err := dataSegments(f, n.Size)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	d := newDigester(n.Size)
+	var pos int64
+	for _, sg := range segs {
+		d.Hole(sg.Off - pos)
+		if _, err := f.Seek(sg.Off, io.SeekStart); err != nil {
+			return err
+		}
+		m, err := io.CopyBuffer(d, io.LimitReader(f, sg.Len), buf)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", f.Name(), err)
+		}
+		if m != sg.Len {
+			return fmt.Errorf("%s: %w", f.Name(), ErrChanged)
+		}
+		pos = sg.Off + sg.Len
+	}
+	d.Hole(n.Size - pos)
+	kind, sum, ok := d.Sum()
+	if !ok {
+		return fmt.Errorf("%s: %w", f.Name(), ErrChanged)
+	}
+	n.DigestKind, n.Digest = kind, sum
+	if holes {
+		n.sparse = append([]segment{}, segs...)
+	}
+	return nil
+}
+
+// dataSegments maps a file's data with SEEK_DATA and SEEK_HOLE. A file
+// without holes is one segment; asking costs two lseeks, so only files
+// whose allocation is smaller than their size are asked.
+func dataSegments(f *os.File, size int64) (segs []segment, holes bool, err error) {
+	whole := []segment{{0, size}}
+	if size == 0 {
+		return nil, false, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, false, err
+	}
+	if st.Blocks*512 >= size {
+		return whole, false, nil
+	}
+	var off int64
+	for off < size {
+		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break // only a hole is left
+		}
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+			return whole, false, nil // the filesystem cannot tell
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		hole, err := unix.Seek(int(f.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			return nil, false, err
+		}
+		hole = min(hole, size)
+		if hole > data {
+			segs = append(segs, segment{data, hole - data})
+		}
+		off = hole
+	}
+	if len(segs) == 1 && segs[0] == whole[0] {
+		return whole, false, nil
+	}
+	return segs, true, nil
+}
