@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -22,9 +21,6 @@ import (
 
 // Errors Build returns that callers branch on.
 var (
-	// ErrUnsupported: the recipe uses a section this krgimage cannot
-	// build yet.
-	ErrUnsupported = errors.New("not supported by this krgimage")
 	// ErrRefuseReplace: the output path holds something krgimage did not
 	// build, which it will not delete.
 	ErrRefuseReplace = errors.New("refusing to replace")
@@ -50,6 +46,8 @@ type Options struct {
 	// Clock measures step durations; BuildTime is what outputs record.
 	Clock     func() time.Time
 	BuildTime time.Time
+	// SourceDateEpoch is set when SOURCE_DATE_EPOCH was given.
+	SourceDateEpoch *time.Time
 	// KeepFailed leaves a failed build's staging directory for
 	// inspection instead of removing it.
 	KeepFailed bool
@@ -61,15 +59,11 @@ type Options struct {
 	Steps []Step
 }
 
-func (o *Options) steps() ([]Step, error) {
+func (o *Options) steps() []Step {
 	if o.Steps != nil {
-		return o.Steps, nil
+		return o.Steps
 	}
-	steps, unsupported := Steps(o.Recipe)
-	if len(unsupported) > 0 {
-		return nil, fmt.Errorf("%w yet: %s uses %s", ErrUnsupported, o.Recipe.Source, strings.Join(unsupported, ", "))
-	}
-	return steps, nil
+	return Steps(o.Recipe)
 }
 
 func (o *Options) env(root, out string) *Env {
@@ -80,7 +74,7 @@ func (o *Options) env(root, out string) *Env {
 	return &Env{
 		Recipe: o.Recipe, Root: root, Out: out, FinalRoot: root, FinalOut: out,
 		Mirror: o.Mirror, Arch: o.Recipe.Architecture, Log: o.Log, Runner: o.Runner,
-		Progress: o.Progress, BuildTime: o.BuildTime, LookupEnv: lookup, CacheDir: o.CacheDir, State: &State{},
+		Progress: o.Progress, BuildTime: o.BuildTime, LookupEnv: lookup, CacheDir: o.CacheDir, SourceDateEpoch: o.SourceDateEpoch, State: &State{},
 	}
 }
 
@@ -115,10 +109,7 @@ func validateAll(ctx context.Context, steps []Step, env *Env) error {
 // interruption nothing is left under the output's name; the previous
 // output, if any, is untouched.
 func Build(ctx context.Context, o Options) (*Report, error) {
-	steps, err := o.steps()
-	if err != nil {
-		return nil, err
-	}
+	steps := o.steps()
 	out, root, err := o.finalPaths()
 	if err != nil {
 		return nil, err
@@ -151,6 +142,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 
 	runErr := runSteps(ctx, &o, steps, env, rep)
 	rep.finish(o.Clock(), runErr, ctx)
+	rep.Snapshot = env.State.Snapshot
 	if runErr != nil {
 		lay.abort(o.Log, o.KeepFailed)
 		return rep, runErr

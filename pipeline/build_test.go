@@ -398,16 +398,13 @@ provision:
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps, unsupported := Steps(r)
+	steps := Steps(r)
 	var names []string
 	for _, s := range steps {
 		names = append(names, s.Name())
 	}
 	if got := strings.Join(names, " "); got != "bootstrap packages mtab packages#2 run" {
 		t.Errorf("steps = %s", got)
-	}
-	if len(unsupported) != 0 {
-		t.Errorf("unsupported = %v", unsupported)
 	}
 	var buf bytes.Buffer
 	o := testOptions(t, "out")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // Plan validates every step of a build and writes what each will do,
@@ -16,10 +15,7 @@ func Plan(ctx context.Context, o Options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	steps, unsupported := o.Steps, []string(nil)
-	if steps == nil {
-		steps, unsupported = Steps(r)
-	}
+	steps := o.steps()
 	env := o.env(root, out)
 	fmt.Fprintf(w, "recipe   %s (%s)\n", r.Name, r.Source)
 	if r.Description != "" {
@@ -41,9 +37,6 @@ func Plan(ctx context.Context, o Options, w io.Writer) error {
 				fmt.Fprintf(w, "    %-*s  %s\n", width, "", line)
 			}
 		}
-	}
-	if len(unsupported) > 0 {
-		fmt.Fprintf(w, "\nnot buildable by this krgimage yet (parsed and validated only):\n    %s\n", strings.Join(unsupported, "\n    "))
 	}
 	return validateAll(ctx, steps, env)
 }

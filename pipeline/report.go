@@ -27,13 +27,14 @@ type Report struct {
 		Dir    string `json:"dir"`
 		Rootfs string `json:"rootfs"`
 	} `json:"output"`
-	BuildTime       time.Time    `json:"build_time"`
-	Started         time.Time    `json:"started"`
-	Finished        time.Time    `json:"finished"`
-	DurationSeconds float64      `json:"duration_seconds"`
-	Result          string       `json:"result"`
-	Error           string       `json:"error,omitempty"`
-	Steps           []StepReport `json:"steps"`
+	BuildTime       time.Time     `json:"build_time"`
+	Started         time.Time     `json:"started"`
+	Finished        time.Time     `json:"finished"`
+	DurationSeconds float64       `json:"duration_seconds"`
+	Result          string        `json:"result"`
+	Error           string        `json:"error,omitempty"`
+	Steps           []StepReport  `json:"steps"`
+	Snapshot        *SnapshotInfo `json:"snapshot,omitempty"`
 }
 
 // StepReport is one step's line in the report.

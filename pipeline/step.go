@@ -59,6 +59,9 @@ type Env struct {
 	// BuildTime is the time recorded in outputs (SOURCE_DATE_EPOCH when
 	// set), not the wall clock.
 	BuildTime time.Time
+	// SourceDateEpoch is set when the build must be reproducible: outputs
+	// clamp their times to it.
+	SourceDateEpoch *time.Time
 	// CacheDir keeps what builds share: downloads, kernel build trees.
 	CacheDir string
 	// LookupEnv reads variables a recipe names for secrets (password
@@ -74,6 +77,16 @@ type State struct {
 	KernelVersion string
 	// Initramfs is the initramfs's path inside the image.
 	Initramfs string
+	// Snapshot describes the snapshot written, if any.
+	Snapshot *SnapshotInfo
+}
+
+// SnapshotInfo is the snapshot a build wrote, recorded in build.json.
+type SnapshotInfo struct {
+	Path    string `json:"path"`
+	SHA256  string `json:"sha256"`
+	Bytes   int64  `json:"bytes"`
+	Entries int    `json:"entries"`
 }
 
 func (e *Env) forStep(s Step) *Env {

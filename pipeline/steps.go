@@ -1,16 +1,14 @@
 package pipeline
 
-import (
-	"fmt"
+import "github.com/krgimage/krgimage/recipes"
 
-	"github.com/krgimage/krgimage/recipes"
-)
-
-// Steps returns the steps a recipe asks for, in build order. unsupported
-// lists the recipe sections this version of krgimage parses and validates
-// but cannot build yet, each with its line.
-func Steps(r *recipes.Recipe) (steps []Step, unsupported []string) {
-	steps = append(steps, &bootstrapStep{})
+// Steps returns the steps a recipe asks for, in build order: the base
+// system, the provisioning steps as the recipe lists them, the kernel, the
+// initramfs, the boot server's files and the snapshot. (The boot test is
+// not a step: it runs on the finished output, from build --boot-test or
+// krgimage boot-test.)
+func Steps(r *recipes.Recipe) []Step {
+	steps := []Step{&bootstrapStep{}}
 	steps = append(steps, provisionSteps(r)...)
 	if r.Kernel != nil {
 		steps = append(steps, &kernelStep{})
@@ -21,14 +19,8 @@ func Steps(r *recipes.Recipe) (steps []Step, unsupported []string) {
 	if r.Netboot != nil {
 		steps = append(steps, &netbootStep{})
 	}
-	later := func(label, keyPath string) {
-		unsupported = append(unsupported, fmt.Sprintf("%s (line %d)", label, r.Pos(keyPath).Line))
-	}
-	if r.BootTest != nil {
-		later("boot_test", "boot_test")
-	}
 	if r.Outputs.Snapshot != nil {
-		later("outputs.snapshot", "outputs.snapshot")
+		steps = append(steps, &snapshotStep{})
 	}
-	return steps, unsupported
+	return steps
 }

@@ -1,0 +1,47 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/krgimage/krgimage/snapshot"
+)
+
+// snapshotStep ends a build with the seed's advice, "create a tarball of
+// the directory after the install is done ... preserve the permissions":
+// a lossless, verifiable snapshot of the image root in the output.
+type snapshotStep struct{}
+
+func (*snapshotStep) Name() string { return "snapshot" }
+
+func (*snapshotStep) options(env *Env) snapshot.Options {
+	s := env.Recipe.Outputs.Snapshot
+	return snapshot.Options{Compression: snapshot.Compression(s.Compression), Level: s.Level, SourceDateEpoch: env.SourceDateEpoch,
+		Log: env.Log, Progress: env.Task}
+}
+
+func (s *snapshotStep) Describe(env *Env) []string {
+	o := env.Recipe.Outputs.Snapshot
+	out := []string{fmt.Sprintf("write %s (%s, with its manifest first) and %s",
+		filepath.Join(env.FinalOut, o.Path), o.Compression, snapshot.SidecarPath(filepath.Join(env.FinalOut, o.Path)))}
+	if env.SourceDateEpoch != nil {
+		out = append(out, "mtimes clamped to SOURCE_DATE_EPOCH "+env.SourceDateEpoch.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	return out
+}
+
+func (s *snapshotStep) Validate(context.Context, *Env) error {
+	return nil
+}
+
+func (s *snapshotStep) Run(ctx context.Context, env *Env) error {
+	path := filepath.Join(env.Out, env.Recipe.Outputs.Snapshot.Path)
+	res, err := snapshot.WriteFile(ctx, env.Root, path, s.options(env))
+	if err != nil {
+		return err
+	}
+	env.State.Snapshot = &SnapshotInfo{Path: env.Recipe.Outputs.Snapshot.Path, SHA256: res.SHA256, Bytes: res.Size, Entries: res.Entries}
+	env.Log.Info("snapshot written", "path", filepath.Join(env.FinalOut, env.Recipe.Outputs.Snapshot.Path), "bytes", res.Size, "entries", res.Entries, "sha256", res.SHA256)
+	return nil
+}
