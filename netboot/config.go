@@ -132,7 +132,10 @@ func DHCPConf(r *recipes.Recipe) string {
 			fmt.Fprintf(&b, "\t# %s (%s) has no MAC address in the inventory: it boots from the dynamic range.\n", n.Name, n.IP)
 			continue
 		}
-		fmt.Fprintf(&b, "\thost %s { hardware ethernet %s; fixed-address %s; }\n", n.Name, n.MAC, n.IP)
+		// use-host-decl-names only names a host when no host-name option
+		// applies, and the subnet's krgnodeXX expression does: the
+		// host's own option, more specific, wins over it.
+		fmt.Fprintf(&b, "\thost %s { hardware ethernet %s; fixed-address %s; option host-name %q; }\n", n.Name, n.MAC, n.IP, n.Name)
 	}
 	b.WriteString("}\n")
 	return b.String()
