@@ -156,3 +156,22 @@ func progressFunc(t *progress.Task) func(int, int64) {
 		t.SetLabel(fmt.Sprintf("%d files", files))
 	}
 }
+
+// TreeManifest lists the tree at root as a snapshot of it would, content
+// digests included, without writing an archive: a baseline for Compare.
+func TreeManifest(ctx context.Context, root string, threads int) (*Manifest, error) {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	nodes, err := scan(ctx, root, scanOptions{log: slog.New(slog.DiscardHandler), threads: threads})
+	if err != nil {
+		return nil, err
+	}
+	return &Manifest{Entries: nodeEntries(nodes)}, nil
+}
+
+// Compare lists what differs from old to new, modification times
+// included.
+func Compare(old, new *Manifest) []Difference {
+	return compare(old.Entries, new.Entries, compareOptions{mtime: true})
+}

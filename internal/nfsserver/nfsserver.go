@@ -67,6 +67,9 @@ func Config(o Options) string {
 	Protocols = 3, 4;
 	Enable_NLM = false;
 	Enable_RQUOTA = false;
+	# NFSv3 clients mount the same paths as NFSv4 ones: the recipe's NFS
+	# path, whatever directory holds the image on this machine.
+	Mount_Path_Pseudo = true;
 }
 NFSV4 {
 	# Boot tests start the server right before the guest: no clients to

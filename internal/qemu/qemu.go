@@ -4,7 +4,7 @@
 package qemu
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -137,12 +137,16 @@ type Running struct {
 
 	mu      sync.Mutex
 	lines   []string
+	partial string
 	waiters []*waiter
 }
 
 type waiter struct {
 	match func(string) bool
 	ch    chan string
+	// prompt also matches the unfinished line: a prompt has no newline,
+	// while other output may arrive in pieces.
+	prompt bool
 }
 
 // Start boots m. Stop it with Stop whatever happens.
@@ -180,14 +184,31 @@ func Start(m Machine) (*Running, error) {
 	}
 	go func() {
 		defer log.Close()
-		br := bufio.NewReader(out)
+		// A login prompt ends without a newline: lines are delivered as
+		// they complete, and the unfinished one is offered to prompt waiters.
+		buf := make([]byte, 4096)
+		var partial []byte
 		for {
-			line, err := br.ReadString('\n')
-			if line != "" {
-				io.WriteString(log, line)
-				r.line(strings.TrimRight(line, "\r\n"))
+			n, err := out.Read(buf)
+			if n > 0 {
+				log.Write(buf[:n])
+				partial = append(partial, buf[:n]...)
+				for {
+					i := bytes.IndexByte(partial, '\n')
+					if i < 0 {
+						break
+					}
+					r.line(strings.TrimRight(string(partial[:i]), "\r"), true)
+					partial = partial[i+1:]
+				}
+				if len(partial) > 0 {
+					r.line(strings.TrimRight(string(partial), "\r"), false)
+				}
 			}
 			if err != nil {
+				if len(partial) > 0 {
+					r.line(strings.TrimRight(string(partial), "\r"), true)
+				}
 				break
 			}
 		}
@@ -204,13 +225,20 @@ func (nopWC) Close() error                { return nil }
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
 
-func (r *Running) line(l string) {
+// line records a console line; an unfinished one (complete false) is only
+// shown to waiters, and recorded once its newline comes.
+func (r *Running) line(l string, complete bool) {
 	l = ansi.ReplaceAllString(l, "")
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lines = append(r.lines, l)
+	if complete {
+		r.lines = append(r.lines, l)
+		r.partial = ""
+	} else {
+		r.partial = l
+	}
 	for _, w := range r.waiters {
-		if w.match(l) {
+		if (complete || w.prompt) && w.match(l) {
 			select {
 			case w.ch <- l:
 			default:
@@ -226,13 +254,41 @@ func (r *Running) Lines() []string {
 	return append([]string(nil), r.lines...)
 }
 
-// Wait waits for a console line matching match, or for the machine to
-// stop, or for the timeout.
+// Wait waits for a complete console line matching match, or for the
+// machine to stop, or for the timeout.
 func (r *Running) Wait(ctx context.Context, timeout time.Duration, match func(string) bool) (string, error) {
-	w := &waiter{match: match, ch: make(chan string, 1)}
+	return r.WaitAfter(ctx, 0, timeout, match)
+}
+
+// Mark returns the number of complete console lines so far, for
+// WaitAfter.
+func (r *Running) Mark() int {
 	r.mu.Lock()
-	for _, l := range r.lines {
-		if match(l) {
+	defer r.mu.Unlock()
+	return len(r.lines)
+}
+
+// WaitAfter is Wait ignoring the first from lines, so that an answer is
+// not mistaken for an older line that looks the same.
+func (r *Running) WaitAfter(ctx context.Context, from int, timeout time.Duration, match func(string) bool) (string, error) {
+	return r.wait(ctx, &waiter{match: match, ch: make(chan string, 1)}, from, timeout)
+}
+
+// WaitPrompt is WaitAfter that also matches the line being written, for
+// prompts, which end without a newline.
+func (r *Running) WaitPrompt(ctx context.Context, from int, timeout time.Duration, match func(string) bool) (string, error) {
+	return r.wait(ctx, &waiter{match: match, ch: make(chan string, 1), prompt: true}, from, timeout)
+}
+
+func (r *Running) wait(ctx context.Context, w *waiter, from int, timeout time.Duration) (string, error) {
+	match := w.match
+	r.mu.Lock()
+	seen := append([]string(nil), r.lines[min(from, len(r.lines)):]...)
+	if w.prompt {
+		seen = append(seen, r.partial)
+	}
+	for _, l := range seen {
+		if l != "" && match(l) {
 			r.mu.Unlock()
 			return l, nil
 		}
