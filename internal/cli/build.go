@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,8 @@ type buildOptions struct {
 	mirror     string
 	dryRun     bool
 	keepFailed bool
+	bootTest   bool
+	boot       bootTestOptions
 	flags      recipeFlags
 }
 
@@ -57,6 +60,8 @@ mirror:, the host's own APT sources. Must run as root.`,
 	f.StringVar(&o.mirror, "mirror", "", "Debian mirror URL (overrides KRGIMAGE_MIRROR and the recipe)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the plan without building")
 	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a failed build's staging directory for inspection")
+	f.BoolVar(&o.bootTest, "boot-test", false, "boot the finished image in QEMU and check it (see krgimage boot-test)")
+	o.boot.add(cmd, "boot-test-")
 	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloads and kernel build trees are kept (default $XDG_CACHE_HOME/krgimage)")
 	o.flags.add(cmd)
 	return cmd
@@ -103,18 +108,23 @@ func (a *app) pipelineOptionsCache(recipe, out, mirror, cacheDir string, flags *
 	if err != nil {
 		return pipeline.Options{}, err
 	}
+	var sde *time.Time
+	if a.getenv("SOURCE_DATE_EPOCH") != "" {
+		sde = &bt
+	}
 	return pipeline.Options{
-		Recipe:    r,
-		OutDir:    out,
-		Mirror:    m,
-		Log:       a.log,
-		Progress:  a.progress,
-		Runner:    run.New(a.log),
-		Version:   Version(),
-		Clock:     a.now,
-		BuildTime: bt,
-		LookupEnv: a.lookupEnv,
-		CacheDir:  cmp.Or(cacheDir, a.defaultCacheDir()),
+		Recipe:          r,
+		OutDir:          out,
+		Mirror:          m,
+		Log:             a.log,
+		Progress:        a.progress,
+		Runner:          run.New(a.log),
+		Version:         Version(),
+		Clock:           a.now,
+		BuildTime:       bt,
+		SourceDateEpoch: sde,
+		LookupEnv:       a.lookupEnv,
+		CacheDir:        cmp.Or(cacheDir, a.defaultCacheDir()),
 	}, nil
 }
 
@@ -138,6 +148,9 @@ func (a *app) runBuild(ctx context.Context, o *buildOptions) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "%s\n", rep.Output.Dir)
+	if o.bootTest {
+		return a.runBootTest(ctx, po.Recipe, rep.Output.Dir, &o.boot)
+	}
 	return nil
 }
 

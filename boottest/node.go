@@ -1,0 +1,258 @@
+package boottest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/krgimage/krgimage/internal/qemu"
+	"github.com/krgimage/krgimage/internal/run"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// bootNode boots one node and follows it to the login prompt, then runs
+// the recipe's checks.
+func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.ResolvedNode, netdev, ns, work string) NodeResult {
+	res := NodeResult{Name: n.Name, IP: n.IP.String(), MAC: n.MAC.String(), Console: filepath.Join(work, "console-"+n.Name+".log")}
+	log := o.Log.With("node", n.Name)
+	start := o.Clock()
+	tr := newTracker(start)
+	task := o.Progress.Task("boot "+n.Name, int64(len(order)))
+	mac := n.MAC.String()
+	if mac == "" {
+		mac = "52:54:00:00:00:01"
+	}
+	m, err := qemu.Start(qemu.Machine{NetBoot: true, NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory, Netdev: netdev,
+		Netns: ns, ConsoleLog: res.Console})
+	if err != nil {
+		res.Error = err.Error()
+		task.Done(true)
+		return res
+	}
+	defer m.Stop()
+	failed := make(chan string, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		seen := 0
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			lines := m.Lines()
+			for ; seen < len(lines); seen++ {
+				prev := tr.Last()
+				if tr.line(lines[seen], o.Clock()) {
+					select {
+					case failed <- lines[seen]:
+					default:
+					}
+				}
+				if p := tr.Last(); p != prev {
+					log.Info("boot phase reached", "phase", p, "elapsed", o.Clock().Sub(start).Round(100*time.Millisecond))
+					task.SetCurrent(int64(index(p)))
+					task.SetLabel(p)
+				}
+			}
+		}
+	}()
+	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	loginLine := make(chan error, 1)
+	go func() {
+		_, err := m.WaitPrompt(waitCtx, 0, o.Timeout, func(l string) bool { return strings.Contains(l, bt.Success) })
+		loginLine <- err
+	}()
+	finish := func(passed bool, cause string) NodeResult {
+		res.Passed = passed
+		res.Phase = tr.Last()
+		res.Seconds = o.Clock().Sub(start).Seconds()
+		res.Timeline = tr.Timeline()
+		if !passed {
+			res.Error = tr.explain(cause)
+			log.Error("boot failed", "err", res.Error, "path", res.Console)
+		}
+		task.Done(!passed)
+		return res
+	}
+	select {
+	case err := <-loginLine:
+		if err != nil {
+			return finish(false, err.Error())
+		}
+	case l := <-failed:
+		// An initramfs error is retried by /init; give it the chance,
+		// unless the machine stops (reboot) or the time runs out.
+		log.Warn("the node reported a problem", "line", strings.TrimSpace(l))
+		if err := <-loginLine; err != nil {
+			return finish(false, err.Error())
+		}
+	case <-ctx.Done():
+		return finish(false, "interrupted")
+	}
+	tr.reach(PhaseLogin, o.Clock())
+	log.Info("login prompt reached", "elapsed", o.Clock().Sub(start).Round(100*time.Millisecond))
+	if bt.Login != nil && bt.Login.Password.Reveal() != "" {
+		id, checks, err := runChecks(waitCtx, m, bt)
+		res.Hostname, res.Addresses, res.Checks = id.Hostname, id.Addresses, checks
+		if err != nil {
+			return finish(false, err.Error())
+		}
+		if o.Network == "netns" {
+			// Our dhcpd.conf names and addresses each node by its MAC.
+			if id.Hostname != n.Name || !slices.Contains(id.Addresses, n.IP.String()) {
+				return finish(false, fmt.Sprintf("dhcpd should have made this node %s at %s; it is %q at %v", n.Name, n.IP, id.Hostname, id.Addresses))
+			}
+		}
+		tr.reach(PhaseChecks, o.Clock())
+	} else if len(bt.Checks) > 0 {
+		log.Warn("checks skipped: boot_test.login has no password", "checks", len(bt.Checks))
+	}
+	return finish(true, "")
+}
+
+// identity is who a node says it is once booted.
+type identity struct {
+	Hostname  string
+	Addresses []string
+}
+
+var ipv4 = regexp.MustCompile(`\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b`)
+
+// runChecks logs in on the serial console and runs each check, marking
+// output with strings the console's echo of the command cannot contain.
+func runChecks(ctx context.Context, m *qemu.Running, bt *recipes.BootTest) (identity, []CheckResult, error) {
+	var id identity
+	const step = 2 * time.Minute
+	if err := m.Send(bt.Login.User + "\n"); err != nil {
+		return id, nil, err
+	}
+	if _, err := m.WaitPrompt(ctx, 0, step, func(l string) bool { return strings.Contains(l, "assword:") }); err != nil {
+		return id, nil, fmt.Errorf("no password prompt after the user name: %w", err)
+	}
+	mark := m.Mark()
+	if err := m.Send(bt.Login.Password.Reveal() + "\n"); err != nil {
+		return id, nil, err
+	}
+	// login flushes what is typed before the shell starts: wait for the
+	// prompt, or the refusal.
+	answer, err := m.WaitPrompt(ctx, mark, step, func(l string) bool {
+		t := strings.TrimRight(l, " ")
+		return strings.Contains(l, "Login incorrect") || strings.HasSuffix(t, "#") || strings.HasSuffix(t, "$")
+	})
+	if err != nil {
+		return id, nil, fmt.Errorf("no shell prompt after the password: %w", err)
+	}
+	if strings.Contains(answer, "Login incorrect") {
+		return id, nil, fmt.Errorf("login as %q refused: wrong boot_test.login password?", bt.Login.User)
+	}
+	n := 0
+	run := func(cmd string) (string, int, error) {
+		n++
+		begin, end := fmt.Sprintf("KRGB%dEGIN", n), fmt.Sprintf("KRGE%dND", n)
+		line := fmt.Sprintf("echo KRGB%d\"\"EGIN; (%s) 2>&1; echo KRGE%d\"\"ND $?\n", n, cmd, n)
+		from := m.Mark()
+		if err := m.Send(line); err != nil {
+			return "", 0, err
+		}
+		endLine, err := m.WaitAfter(ctx, from, step, func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), end) })
+		if err != nil {
+			return "", 0, fmt.Errorf("no answer to %q (login refused?): %w", cmd, err)
+		}
+		rc := -1
+		fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(endLine), end)), "%d", &rc)
+		lines := m.Lines()
+		var out []string
+		in := false
+		for _, l := range lines {
+			t := strings.TrimSpace(l)
+			switch {
+			case t == begin:
+				in, out = true, nil
+			case strings.HasPrefix(t, end):
+				in = false
+			case in:
+				out = append(out, strings.TrimRight(l, "\r"))
+			}
+		}
+		return strings.Join(out, "\n"), rc, nil
+	}
+	// The first command also proves the login worked; kernel messages
+	// (udev loading modules late) would break into the answers.
+	host, rc, err := run("dmesg -n 1 2>/dev/null; hostname")
+	if err != nil {
+		return id, nil, err
+	}
+	if rc != 0 {
+		return id, nil, fmt.Errorf("hostname failed after login: %s", host)
+	}
+	id.Hostname = strings.TrimSpace(host)
+	// lenny's hostname has no -I.
+	addrs, _, err := run("hostname -I 2>/dev/null || ip -4 -o addr show")
+	if err != nil {
+		return id, nil, err
+	}
+	id.Addresses = ipv4.FindAllString(addrs, -1)
+	var results []CheckResult
+	for _, c := range bt.Checks {
+		out, rc, err := run(c.Run)
+		cr := CheckResult{Name: c.Name, Output: out, Passed: err == nil && rc == 0 && strings.Contains(out, c.Expect)}
+		results = append(results, cr)
+		if err != nil {
+			return id, results, err
+		}
+		if !cr.Passed {
+			why := fmt.Sprintf("exit status %d", rc)
+			if rc == 0 {
+				why = fmt.Sprintf("output lacks %q", c.Expect)
+			}
+			return id, results, fmt.Errorf("check %q (%s) failed: %s:\n%s", c.Name, c.Run, why, out)
+		}
+	}
+	m.Send("exit\n")
+	return id, results, nil
+}
+
+// startLogged starts a server process in its own group with its output to
+// a file.
+func startLogged(argv []string, logPath string) (*exec.Cmd, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = run.GroupAttr()
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	go func() { cmd.Wait(); f.Close() }()
+	return cmd, nil
+}
+
+func stopCmd(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(cmd.Process.Pid, 0) != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+}

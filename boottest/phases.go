@@ -1,0 +1,164 @@
+package boottest
+
+import (
+	"strings"
+	"sync"
+	"time"
+)
+
+// Phases of a network boot, in order.
+const (
+	PhaseStart     = "qemu"
+	PhasePXELinux  = "pxelinux"
+	PhaseKernel    = "kernel"
+	PhaseInitramfs = "initramfs"
+	PhaseNetwork   = "network"
+	PhaseNFS       = "nfs"
+	PhaseInit      = "init"
+	PhaseLogin     = "login"
+	PhaseChecks    = "checks"
+)
+
+var order = []string{PhaseStart, PhasePXELinux, PhaseKernel, PhaseInitramfs, PhaseNetwork, PhaseNFS, PhaseInit, PhaseLogin, PhaseChecks}
+
+// markers are what the console says when a phase is reached, for
+// krgimage's initramfs, initramfs-tools' and a kernel mounting the root
+// itself.
+var markers = []struct {
+	phase string
+	text  []string
+}{
+	{PhasePXELinux, []string{"PXELINUX ", "ISOLINUX ", "iPXE "}},
+	{PhaseKernel, []string{"Linux version "}},
+	{PhaseInitramfs, []string{"krgimage-initramfs: starting", "Loading, please wait", "Run /init as init process"}},
+	{PhaseNetwork, []string{"krgimage-initramfs: network up", "IP-Config: Complete", "IP-Config: Got DHCP answer"}},
+	{PhaseNFS, []string{"krgimage-initramfs: NFS root mounted", "VFS: Mounted root (nfs", "nfs-bottom"}},
+	{PhaseInit, []string{"krgimage-initramfs: switching to", "systemd[1]:", "Welcome to ", "INIT: version"}},
+}
+
+// failures are console lines that end a boot.
+var failures = []string{"krgimage-initramfs: ERROR:", "Kernel panic", "Initramfs unpacking failed", "VFS: Unable to mount root fs"}
+
+// tracker follows a node's console and remembers how far the boot got.
+type tracker struct {
+	mu      sync.Mutex
+	start   time.Time
+	reached map[string]time.Duration
+	last    string
+	failure string
+	// lastInitramfs is the initramfs's last message, for errors.
+	lastInitramfs string
+}
+
+func newTracker(start time.Time) *tracker {
+	return &tracker{start: start, reached: map[string]time.Duration{PhaseStart: 0}, last: PhaseStart}
+}
+
+func index(phase string) int {
+	for i, p := range order {
+		if p == phase {
+			return i
+		}
+	}
+	return -1
+}
+
+// reach records a phase (and those before it) as reached now.
+func (t *tracker) reach(phase string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.reached[phase]; !ok {
+		t.reached[phase] = at.Sub(t.start)
+	}
+	if index(phase) > index(t.last) {
+		t.last = phase
+	}
+}
+
+// line feeds a console line and reports whether it announced a failure.
+func (t *tracker) line(l string, at time.Time) bool {
+	if strings.Contains(l, "krgimage-initramfs:") {
+		t.mu.Lock()
+		t.lastInitramfs = strings.TrimSpace(l[strings.Index(l, "krgimage-initramfs:"):])
+		t.mu.Unlock()
+	}
+	for _, m := range markers {
+		for _, s := range m.text {
+			if strings.Contains(l, s) {
+				t.reach(m.phase, at)
+			}
+		}
+	}
+	for _, f := range failures {
+		if strings.Contains(l, f) {
+			t.mu.Lock()
+			if t.failure == "" {
+				t.failure = strings.TrimSpace(l)
+			}
+			t.mu.Unlock()
+			return true
+		}
+	}
+	return false
+}
+
+// Last is the furthest phase reached.
+func (t *tracker) Last() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last
+}
+
+// Timeline lists the phases reached with their times since start.
+func (t *tracker) Timeline() []PhaseTime {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []PhaseTime
+	for _, p := range order {
+		if d, ok := t.reached[p]; ok {
+			out = append(out, PhaseTime{Phase: p, Seconds: d.Seconds()})
+		}
+	}
+	return out
+}
+
+// explain says in one line where and why a boot stopped.
+func (t *tracker) explain(cause string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	last := t.last
+	msg := t.failure
+	if msg == "" && index(last) < index(PhaseInit) {
+		// Past init, the initramfs's last word says nothing about the stop.
+		msg = t.lastInitramfs
+	}
+	var what string
+	switch last {
+	case PhaseStart:
+		what = "nothing booted (no PXE answer or no pxelinux on the serial console)"
+	case PhasePXELinux:
+		what = "pxelinux ran but the kernel did not start (kernel or initramfs missing from TFTP?)"
+	case PhaseKernel:
+		what = "the kernel started but the initramfs did not run"
+	case PhaseInitramfs:
+		what = "the initramfs started but the network did not come up"
+	case PhaseNetwork:
+		what = "the network came up but NFS mount failed"
+	case PhaseNFS:
+		what = "the NFS root was mounted but init did not start"
+	case PhaseInit:
+		what = "init started but the login prompt never came"
+	case PhaseLogin:
+		what = "at the login prompt"
+	default:
+		what = "stopped after " + last
+	}
+	out := what
+	if msg != "" {
+		out += ": " + msg
+	}
+	if cause != "" {
+		out += " (" + cause + ")"
+	}
+	return out
+}
