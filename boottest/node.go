@@ -37,7 +37,7 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.Re
 		return res
 	}
 	defer m.Stop()
-	failed := make(chan string, 1)
+	warned, fatal := make(chan string, 1), make(chan string, 1)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -53,11 +53,16 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.Re
 			lines := m.Lines()
 			for ; seen < len(lines); seen++ {
 				prev := tr.Last()
-				if tr.line(lines[seen], o.Clock()) {
-					select {
-					case failed <- lines[seen]:
-					default:
-					}
+				ch := warned
+				switch tr.line(lines[seen], o.Clock()) {
+				case noProblem:
+					ch = nil
+				case fatalProblem:
+					ch = fatal
+				}
+				select {
+				case ch <- lines[seen]:
+				default:
 				}
 				if p := tr.Last(); p != prev {
 					log.Info("boot phase reached", "phase", p, "elapsed", o.Clock().Sub(start).Round(100*time.Millisecond))
@@ -86,20 +91,23 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.Re
 		task.Done(!passed)
 		return res
 	}
-	select {
-	case err := <-loginLine:
-		if err != nil {
-			return finish(false, err.Error())
+wait:
+	for {
+		select {
+		case err := <-loginLine:
+			if err != nil {
+				return finish(false, err.Error())
+			}
+			break wait
+		case l := <-warned:
+			// /init retries what failed: give it the chance, unless the
+			// machine stops or the time runs out.
+			log.Warn("the node reported a problem", "line", strings.TrimSpace(l))
+		case <-fatal:
+			return finish(false, "the boot cannot go on")
+		case <-ctx.Done():
+			return finish(false, "interrupted")
 		}
-	case l := <-failed:
-		// An initramfs error is retried by /init; give it the chance,
-		// unless the machine stops (reboot) or the time runs out.
-		log.Warn("the node reported a problem", "line", strings.TrimSpace(l))
-		if err := <-loginLine; err != nil {
-			return finish(false, err.Error())
-		}
-	case <-ctx.Done():
-		return finish(false, "interrupted")
 	}
 	tr.reach(PhaseLogin, o.Clock())
 	log.Info("login prompt reached", "elapsed", o.Clock().Sub(start).Round(100*time.Millisecond))

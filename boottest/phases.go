@@ -36,8 +36,19 @@ var markers = []struct {
 	{PhaseInit, []string{"krgimage-initramfs: switching to", "systemd[1]:", "Welcome to ", "INIT: version"}},
 }
 
-// failures are console lines that end a boot.
-var failures = []string{"krgimage-initramfs: ERROR:", "Kernel panic", "Initramfs unpacking failed", "VFS: Unable to mount root fs"}
+// failures are console lines that announce a problem. A fatal one ends
+// the boot (a panicked kernel never reboots); the others may be retried by
+// the initramfs.
+var failures = []struct {
+	text  string
+	fatal bool
+}{
+	{"krgimage-initramfs: ERROR:", false},
+	{"Initramfs unpacking failed", false},
+	{"VFS: Unable to mount root fs", false},
+	{"Kernel panic", true},
+	{"krgimage-initramfs: giving up", true},
+}
 
 // tracker follows a node's console and remembers how far the boot got.
 type tracker struct {
@@ -75,8 +86,8 @@ func (t *tracker) reach(phase string, at time.Time) {
 	}
 }
 
-// line feeds a console line and reports whether it announced a failure.
-func (t *tracker) line(l string, at time.Time) bool {
+// line feeds a console line and says whether it announced a problem.
+func (t *tracker) line(l string, at time.Time) int {
 	if strings.Contains(l, "krgimage-initramfs:") {
 		t.mu.Lock()
 		t.lastInitramfs = strings.TrimSpace(l[strings.Index(l, "krgimage-initramfs:"):])
@@ -89,18 +100,32 @@ func (t *tracker) line(l string, at time.Time) bool {
 			}
 		}
 	}
+	worst := noProblem
 	for _, f := range failures {
-		if strings.Contains(l, f) {
-			t.mu.Lock()
-			if t.failure == "" {
-				t.failure = strings.TrimSpace(l)
-			}
-			t.mu.Unlock()
-			return true
+		if !strings.Contains(l, f.text) {
+			continue
+		}
+		t.mu.Lock()
+		if t.failure == "" {
+			t.failure = strings.TrimSpace(l)
+		}
+		t.mu.Unlock()
+		if f.fatal {
+			worst = fatalProblem
+		} else {
+			worst = max(worst, problem)
 		}
 	}
-	return false
+	return worst
 }
+
+// A console line is no problem, a problem the boot may recover from, or
+// the end of the boot.
+const (
+	noProblem = iota
+	problem
+	fatalProblem
+)
 
 // Last is the furthest phase reached.
 func (t *tracker) Last() string {

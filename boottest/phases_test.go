@@ -11,33 +11,33 @@ func TestTrackerNamesTheFailingPhase(t *testing.T) {
 		name    string
 		console []string
 		phase   string
-		failed  bool
+		worst   int
 		explain string
 	}{
-		{"no pxe", []string{"iPXE 1.21 -- Open Source Network Boot Firmware", "No more network devices"}, PhasePXELinux, false,
+		{"no pxe", []string{"iPXE 1.21 -- Open Source Network Boot Firmware", "No more network devices"}, PhasePXELinux, noProblem,
 			"pxelinux ran but the kernel did not start"},
-		{"nothing", nil, PhaseStart, false, "nothing booted"},
+		{"nothing", nil, PhaseStart, noProblem, "nothing booted"},
 		{"garbage initrd", []string{"PXELINUX 6.04", "[    0.0] Linux version 6.1.0", "[    1.2] Initramfs unpacking failed: junk within compressed archive",
-			"[    2.0] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"}, PhaseKernel, true,
+			"[    2.0] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"}, PhaseKernel, fatalProblem,
 			"the kernel started but the initramfs did not run: [    1.2] Initramfs unpacking failed: junk within compressed archive"},
 		{"wrong export", []string{"PXELINUX 6.04", "Linux version 6.1.0", "krgimage-initramfs: starting", "krgimage-initramfs: network up on eth0: 192.168.1.101",
-			"krgimage-initramfs: ERROR: mounting NFS root 192.168.1.1:/srv/nope refused: mount: No such file or directory"}, PhaseNetwork, true,
+			"krgimage-initramfs: ERROR: mounting NFS root 192.168.1.1:/srv/nope refused: mount: No such file or directory"}, PhaseNetwork, problem,
 			"the network came up but NFS mount failed: krgimage-initramfs: ERROR: mounting NFS root 192.168.1.1:/srv/nope refused"},
-		{"initramfs-tools", []string{"Linux version 6.1.0", "Loading, please wait...", "IP-Config: Complete:", "VFS: Mounted root (nfs filesystem) readonly"}, PhaseNFS, false,
+		{"initramfs-tools", []string{"Linux version 6.1.0", "Loading, please wait...", "IP-Config: Complete:", "VFS: Mounted root (nfs filesystem) readonly"}, PhaseNFS, noProblem,
 			"the NFS root was mounted but init did not start"},
 		{"systemd", []string{"Linux version", "krgimage-initramfs: starting", "krgimage-initramfs: network up", "krgimage-initramfs: NFS root mounted",
-			"krgimage-initramfs: switching to /sbin/init", "Welcome to Debian GNU/Linux 12 (bookworm)!"}, PhaseInit, false,
+			"krgimage-initramfs: switching to /sbin/init", "Welcome to Debian GNU/Linux 12 (bookworm)!"}, PhaseInit, noProblem,
 			"init started but the login prompt never came (timeout)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Unix(0, 0)
 			tr := newTracker(start)
-			failed := false
+			worst := noProblem
 			for i, l := range tc.console {
-				failed = tr.line(l, start.Add(time.Duration(i)*time.Second)) || failed
+				worst = max(worst, tr.line(l, start.Add(time.Duration(i)*time.Second)))
 			}
-			if tr.Last() != tc.phase || failed != tc.failed {
-				t.Errorf("phase %q failed %v, want %q %v", tr.Last(), failed, tc.phase, tc.failed)
+			if tr.Last() != tc.phase || worst != tc.worst {
+				t.Errorf("phase %q problem %d, want %q %d", tr.Last(), worst, tc.phase, tc.worst)
 			}
 			if got := tr.explain("timeout"); !strings.HasPrefix(got, tc.explain) {
 				t.Errorf("explain = %q\nwant it to start with %q", got, tc.explain)

@@ -105,6 +105,49 @@ func validateAll(ctx context.Context, steps []Step, env *Env) error {
 	return nil
 }
 
+// preflightAll runs every step's host checks and returns all failures.
+func preflightAll(ctx context.Context, steps []Step, env *Env) error {
+	var errs []error
+	for _, s := range steps {
+		if p, ok := s.(Preflighter); ok {
+			if err := p.Preflight(ctx, env.forStep(s)); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w:\n%w", ErrPreflight, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Check says whether the recipe can be built here, now: every step's
+// validation and host checks (root, tools, the mirror carrying the suite,
+// sources present), with nothing written. Nightly jobs use it to tell a
+// recipe this machine cannot build from one that fails.
+func Check(ctx context.Context, o Options) error {
+	steps := o.steps()
+	out, _, err := o.finalPaths()
+	if err != nil {
+		return err
+	}
+	previous, err := readPreviousReport(out)
+	if err != nil {
+		return err
+	}
+	if err := checkReplaceable(out, previous != nil, "it is not a previous krgimage output (it has no "+ReportFile+")"); err != nil {
+		return err
+	}
+	// A build bootstraps into a fresh staging root; stand in one that
+	// does not exist.
+	stage := filepath.Join(os.TempDir(), fmt.Sprintf("krgimage-check-%d", os.Getpid()))
+	env := o.env(filepath.Join(stage, "rootfs"), stage)
+	if err := validateAll(ctx, steps, env); err != nil {
+		return err
+	}
+	return preflightAll(ctx, steps, env)
+}
+
 // Build runs a recipe's steps into the output directory. On failure or
 // interruption nothing is left under the output's name; the previous
 // output, if any, is untouched.
@@ -127,17 +170,9 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	env.FinalRoot, env.FinalOut = root, out
 	rep := newReport(&o, out, root)
 
-	var perrs []error
-	for _, s := range steps {
-		if p, ok := s.(Preflighter); ok {
-			if err := p.Preflight(ctx, env.forStep(s)); err != nil {
-				perrs = append(perrs, fmt.Errorf("%s: %w", s.Name(), err))
-			}
-		}
-	}
-	if len(perrs) > 0 {
+	if err := preflightAll(ctx, steps, env); err != nil {
 		lay.abort(o.Log, false)
-		return nil, fmt.Errorf("%w:\n%w", ErrPreflight, errors.Join(perrs...))
+		return nil, err
 	}
 
 	runErr := runSteps(ctx, &o, steps, env, rep)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -15,12 +16,18 @@ type Report struct {
 		Version string `json:"version"`
 	} `json:"krgimage"`
 	Recipe struct {
-		Name         string `json:"name"`
-		Source       string `json:"source"`
-		SHA256       string `json:"sha256"`
-		Suite        string `json:"suite"`
-		Architecture string `json:"architecture"`
-		Variant      string `json:"variant"`
+		Name   string `json:"name"`
+		Source string `json:"source"`
+		// File is the recipe file's absolute path (none when embedded).
+		File   string `json:"file,omitempty"`
+		SHA256 string `json:"sha256"`
+		// Variables are the recipe variables the build was given, so
+		// that boot-test reads the recipe as the build did; secrets
+		// (names with PASSWORD, HASH, SECRET, TOKEN or KEY) are left out.
+		Variables    map[string]string `json:"variables,omitempty"`
+		Suite        string            `json:"suite"`
+		Architecture string            `json:"architecture"`
+		Variant      string            `json:"variant"`
 	} `json:"recipe"`
 	Mirror Mirror `json:"mirror"`
 	Output struct {
@@ -57,7 +64,15 @@ func newReport(o *Options, out, root string) *Report {
 	r := &Report{}
 	r.Krgimage.Version = o.Version
 	rec := o.Recipe
-	r.Recipe.Name, r.Recipe.Source, r.Recipe.SHA256 = rec.Name, rec.Source, sha256Hex(rec.Raw)
+	r.Recipe.Name, r.Recipe.Source, r.Recipe.File, r.Recipe.SHA256 = rec.Name, rec.Source, rec.File, sha256Hex(rec.Raw)
+	for k, v := range rec.Vars {
+		if !SecretVar(k) {
+			if r.Recipe.Variables == nil {
+				r.Recipe.Variables = map[string]string{}
+			}
+			r.Recipe.Variables[k] = v
+		}
+	}
 	r.Recipe.Suite, r.Recipe.Architecture, r.Recipe.Variant = rec.Suite, rec.Architecture, rec.Variant
 	r.Mirror = o.Mirror
 	r.Output.Dir, r.Output.Rootfs = out, root
@@ -111,4 +126,16 @@ func (r *Report) WriteSummary(w io.Writer) {
 
 func fmtSeconds(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
+}
+
+// SecretVar reports whether a recipe variable's name says it holds a
+// secret, which build.json must not record.
+func SecretVar(name string) bool {
+	n := strings.ToUpper(name)
+	for _, w := range []string{"PASSWORD", "PASSWD", "HASH", "SECRET", "TOKEN", "KEY"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -36,6 +37,9 @@ func Load(path string, opts Options) (*Recipe, error) {
 	r, err := Parse(data, path, opts)
 	if r != nil {
 		r.File = path
+		if abs, err := filepath.Abs(path); err == nil {
+			r.File = abs
+		}
 	}
 	return r, err
 }
@@ -81,6 +85,10 @@ func Parse(data []byte, source string, opts Options) (*Recipe, error) {
 	}
 	if root != nil {
 		d.decode(root, reflect.ValueOf(r).Elem(), "", fieldTags{}, 0)
+	}
+	r.Vars = map[string]string{}
+	for name := range d.vars.used {
+		r.Vars[name], _ = d.vars.get(name)
 	}
 	errs := d.errs
 	r.normalize()

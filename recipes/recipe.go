@@ -56,6 +56,9 @@ type Recipe struct {
 	Source string `yaml:"-"`
 	// Raw holds the recipe bytes as read, before variables were expanded.
 	Raw []byte `yaml:"-"`
+	// Vars holds the variables the recipe used and their values, from
+	// --set or the environment (defaults left out).
+	Vars map[string]string `yaml:"-"`
 
 	pos positions
 }

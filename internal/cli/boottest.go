@@ -85,10 +85,19 @@ func (a *app) recipeOf(out string, o *bootTestOptions) (*recipes.Recipe, error) 
 		return nil, fmt.Errorf("%s: %w", pipeline.ReportFile, err)
 	}
 	src := rep.Recipe.Source
-	if name, ok := strings.CutPrefix(src, "embedded:"); ok {
+	if rep.Recipe.File != "" {
+		src = rep.Recipe.File
+	} else if name, ok := strings.CutPrefix(src, "embedded:"); ok {
 		src = strings.TrimSuffix(name, ".yaml")
 	}
-	return a.loadRecipe(src, &o.flags)
+	// The build's variables, under what --set says now.
+	flags := o.flags
+	flags.set = nil
+	for k, v := range rep.Recipe.Variables {
+		flags.set = append(flags.set, k+"="+v)
+	}
+	flags.set = append(flags.set, o.flags.set...)
+	return a.loadRecipe(src, &flags)
 }
 
 func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o *bootTestOptions) error {

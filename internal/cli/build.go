@@ -21,6 +21,7 @@ type buildOptions struct {
 	out        string
 	mirror     string
 	dryRun     bool
+	check      bool
 	keepFailed bool
 	bootTest   bool
 	boot       bootTestOptions
@@ -59,6 +60,7 @@ mirror:, the host's own APT sources. Must run as root.`,
 	f.StringVarP(&o.out, "output", "o", "out", "output directory")
 	f.StringVar(&o.mirror, "mirror", "", "Debian mirror URL (overrides KRGIMAGE_MIRROR and the recipe)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the plan without building")
+	f.BoolVar(&o.check, "check", false, "validate and run the host checks (root, tools, the mirror carries the suite, sources present), then stop")
 	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a failed build's staging directory for inspection")
 	f.BoolVar(&o.bootTest, "boot-test", false, "boot the finished image in QEMU and check it (see krgimage boot-test)")
 	o.boot.add(cmd, "boot-test-")
@@ -135,6 +137,13 @@ func (a *app) runBuild(ctx context.Context, o *buildOptions) error {
 	}
 	if o.dryRun {
 		return pipeline.Plan(ctx, po, a.stdout)
+	}
+	if o.check {
+		if err := pipeline.Check(ctx, po); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s can be built here: the recipe is valid and every host check passed\n", po.Recipe.Name)
+		return nil
 	}
 	po.KeepFailed = o.keepFailed
 	a.log.Info("building", "recipe", po.Recipe.Source, "mirror", po.Mirror.URL, "path", o.out)
