@@ -62,9 +62,14 @@ test: deps build ## run every test, the root-only end-to-end ones included
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
-.PHONY: e2e
-e2e: deps build ## run the end-to-end tests only, verbosely
+.PHONY: test-e2e
+test-e2e: deps build ## run the end-to-end tests only, verbosely
 	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -v ./tests/
+
+E2E_OUT ?= $(OUT)/e2e
+.PHONY: e2e
+e2e: deps build ## build and boot-test every shipped recipe this host can build; JSON summary in $(E2E_OUT)/summary.json
+	$(GO) run ./tests/e2e -krgimage bin/krgimage -o $(E2E_OUT)
 
 .PHONY: e2e-kernel
 e2e-kernel: deps build ## build a real kernel from Debian's linux-source with DESTDIR (minutes; not in make test)

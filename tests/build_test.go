@@ -182,17 +182,9 @@ func tail(s string, n int) string {
 // TestBuildBookwormRecipe builds the shipped bookworm recipe and checks
 // that every provisioning step visibly took effect in the image.
 func TestBuildBookwormRecipe(t *testing.T) {
-	requireRoot(t)
-	out := filepath.Join(t.TempDir(), "out")
-	const hash = "$y$j9T$krgimagetestsalt$Vx0s6yVGEqWHd4ymG5FUpbEd2jIYYm.OrSK1HnvvS95"
-	cmd := exec.CommandContext(t.Context(), krgimage, "build", "../recipes/bookworm-nfsroot.yaml", "-o", out,
-		"--set", "ROOT_PASSWORD_HASH="+hash, "--set", "NODE_USER=alice")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("krgimage build: %v\n%s", err, tail(stderr.String(), 40))
-	}
-	if strings.Contains(stderr.String(), hash) {
+	out, log := bookwormImage(t, "ro")
+	hash := testPasswordHash
+	if strings.Contains(log, hash) {
 		t.Error("the password hash appears in the build log")
 	}
 	root := filepath.Join(out, "rootfs")
@@ -234,8 +226,17 @@ func TestBuildBookwormRecipe(t *testing.T) {
 	for _, s := range rep.Steps {
 		names = append(names, s.Name)
 	}
-	if want := "bootstrap apt-sources packages root-password users locale hosts mtab fstab rcs nfsbooted ssh kernel initramfs netboot"; strings.Join(names, " ") != want {
+	if want := "bootstrap apt-sources packages root-password users locale hosts mtab fstab rcs nfsbooted ssh kernel initramfs netboot snapshot"; strings.Join(names, " ") != want {
 		t.Errorf("steps = %s\nwant %s", strings.Join(names, " "), want)
+	}
+	if v := rep.Recipe.Variables; v["NFSROOT_MODE"] != "ro" || v["NODE_USER"] != "alice" || v["ROOT_PASSWORD_HASH"] != "" {
+		t.Errorf("build.json recipe variables = %v; want the build's, without the password hash", v)
+	}
+	if rep.Snapshot == nil {
+		t.Fatal("build.json names no snapshot")
+	}
+	if o, err := exec.Command(krgimage, "verify", filepath.Join(out, "bookworm-nfsroot.tar.zst"), "--against", root).CombinedOutput(); err != nil {
+		t.Errorf("krgimage verify --against the root: %v\n%s", err, tail(string(o), 20))
 	}
 	for _, p := range []string{"netboot/etc/dhcp/dhcpd.conf", "netboot/srv/tftp/pxelinux.0", "netboot/srv/tftp/pxelinux.cfg/default"} {
 		if _, err := os.Stat(filepath.Join(out, p)); err != nil {

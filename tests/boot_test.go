@@ -1,0 +1,195 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/krgimage/krgimage/boottest"
+	"github.com/krgimage/krgimage/internal/testenv"
+)
+
+// bootTest runs krgimage boot-test on out with args and returns its
+// result.json, whether it passed or not.
+func bootTest(t *testing.T, out string, args ...string) (*boottest.Result, string, error) {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.Command(krgimage, append([]string{"boot-test", out, "--set", "ROOT_PASSWORD=" + testPassword}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	t.Logf("krgimage boot-test %s: %s in %s", strings.Join(args, " "), strings.TrimSpace(stdout.String()), time.Since(start).Round(time.Second))
+	b, err := os.ReadFile(filepath.Join(out, boottest.Dir, "result.json"))
+	if err != nil {
+		t.Fatalf("no result.json (%v); boot-test said: %v\n%s", err, runErr, tail(stderr.String(), 40))
+	}
+	var res boottest.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	verdict, _ := os.ReadFile(filepath.Join(out, boottest.Dir, "verdict"))
+	if strings.TrimSpace(string(verdict)) != res.Verdict || strings.TrimSpace(stdout.String()) != res.Verdict {
+		t.Errorf("verdict file %q, stdout %q, result.json %q: want one verdict", verdict, stdout.String(), res.Verdict)
+	}
+	assertStopped(t)
+	return &res, stderr.String(), runErr
+}
+
+// assertStopped checks boot-test stopped everything it started.
+func assertStopped(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{"qemu-system-x86_64", "ganesha.nfsd", "dhcpd", "in.tftpd"} {
+		if o, err := exec.Command("pgrep", "-a", "-f", name+" .*"+boottest.Dir).Output(); err == nil {
+			t.Errorf("%s still runs after boot-test:\n%s", name, o)
+		}
+	}
+	if o, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(o), "krgboot") {
+		t.Errorf("network namespace left behind:\n%s", o)
+	}
+}
+
+func checkPassed(t *testing.T, res *boottest.Result, stderr string, err error, nodes int) {
+	t.Helper()
+	if err != nil || !res.Passed {
+		t.Fatalf("boot-test failed: %v: %s\n%s", err, res.Verdict, tail(stderr, 30))
+	}
+	if len(res.Nodes) != nodes {
+		t.Fatalf("%d nodes booted, want %d", len(res.Nodes), nodes)
+	}
+	for _, n := range res.Nodes {
+		var phases []string
+		for _, p := range n.Timeline {
+			phases = append(phases, p.Phase)
+		}
+		if want := "qemu pxelinux kernel initramfs network nfs init login checks"; strings.Join(phases, " ") != want {
+			t.Errorf("%s went through %v, want %s", n.Name, phases, want)
+		}
+		if len(n.Checks) != 5 {
+			t.Errorf("%s ran %d checks, want the recipe's 5", n.Name, len(n.Checks))
+		}
+		if _, err := os.Stat(n.Console); err != nil {
+			t.Errorf("console log: %v", err)
+		}
+	}
+}
+
+// TestBootTestReadOnly boots the shipped bookworm recipe as built: PXE
+// through QEMU's network posing as the recipe's server, our pxelinux
+// config and initramfs, the read-only NFS root, systemd to the login
+// prompt, then the recipe's checks; the root must come back unchanged.
+func TestBootTestReadOnly(t *testing.T) {
+	out, _ := bookwormImage(t, "ro")
+	res, stderr, err := bootTest(t, out)
+	checkPassed(t, res, stderr, err, 1)
+	if res.RootUnchanged == nil || !*res.RootUnchanged {
+		t.Errorf("the read-only root was not proven unchanged: %v", res.RootChanges)
+	}
+	if res.Nodes[0].Checks[0].Name != "NFS root mounted ro" {
+		t.Errorf("first check %q", res.Nodes[0].Checks[0].Name)
+	}
+	if strings.Contains(stderr, testPassword) {
+		t.Error("the login password appears in boot-test's log")
+	}
+	testenv.AssertNoMounts(t, out)
+}
+
+// TestBootTestReadWrite boots the read-write variant: the whole root is
+// writable over NFS (a scratch copy, so the build stays as it was).
+func TestBootTestReadWrite(t *testing.T) {
+	out, _ := bookwormImage(t, "rw")
+	res, stderr, err := bootTest(t, out)
+	checkPassed(t, res, stderr, err, 1)
+	if c := res.Nodes[0].Checks[0]; c.Name != "NFS root mounted rw" || !strings.Contains(c.Output, " rw,") {
+		t.Errorf("the root check says %q: %s", c.Name, c.Output)
+	}
+	if res.RootUnchanged != nil {
+		t.Error("a read-write root cannot be checked unchanged")
+	}
+}
+
+// TestBootTestNetns runs the seed's server for real in a private network
+// namespace: our dhcpd.conf in ISC dhcpd, tftpd-hpa with our TFTP tree and
+// the NFS server, two inventory nodes booting at once from one read-only
+// root, each named and addressed by dhcpd.
+func TestBootTestNetns(t *testing.T) {
+	out, _ := bookwormImage(t, "ro")
+	res, stderr, err := bootTest(t, out, "--network", "netns", "--nodes", "2")
+	checkPassed(t, res, stderr, err, 2)
+	for i, n := range res.Nodes {
+		name, ip := []string{"node1", "node2"}[i], []string{"192.168.1.101", "192.168.1.102"}[i]
+		if n.Name != name || n.Hostname != name || !strings.Contains(strings.Join(n.Addresses, " "), ip) {
+			t.Errorf("node %d is %q at %v, want %s at %s", i, n.Hostname, n.Addresses, name, ip)
+		}
+	}
+	if res.RootUnchanged == nil || !*res.RootUnchanged {
+		t.Errorf("the read-only root changed under two nodes: %v", res.RootChanges)
+	}
+	leases, _ := os.ReadFile(filepath.Join(out, boottest.Dir, "dhcpd.log"))
+	for _, mac := range []string{"52:54:00:12:01:01", "52:54:00:12:01:02"} {
+		if !strings.Contains(string(leases), "DHCPACK on") || !strings.Contains(string(leases), mac) {
+			t.Errorf("dhcpd's log shows no answer to %s:\n%s", mac, tail(string(leases), 20))
+		}
+	}
+}
+
+// TestBootTestFailures breaks a build in the two places a boot most often
+// fails and checks the verdict names the phase, well before the timeout.
+func TestBootTestFailures(t *testing.T) {
+	out, _ := bookwormImage(t, "ro")
+	tftp := filepath.Join(out, "netboot/srv/tftp")
+	for _, tc := range []struct {
+		name  string
+		file  string
+		edit  func([]byte) []byte
+		phase string
+		says  string
+	}{
+		{"wrong nfsroot path", "pxelinux.cfg/default",
+			func(b []byte) []byte {
+				return bytes.ReplaceAll(b, []byte("nfsroot=192.168.1.1:/srv/nfsroot/bookworm"), []byte("nfsroot=192.168.1.1:/srv/nfsroot/nowhere"))
+			},
+			"network", "NFS mount failed"},
+		{"broken initramfs", "", func([]byte) []byte { return bytes.Repeat([]byte("not an initramfs\n"), 4096) },
+			"kernel", "the initramfs did not run"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(tftp, tc.file)
+			if tc.file == "" {
+				m, _ := filepath.Glob(filepath.Join(tftp, "boot/initrd.img-*"))
+				if len(m) != 1 {
+					t.Fatalf("initrds in the TFTP tree: %v", m)
+				}
+				file = m[0]
+			}
+			orig, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The image is shared with the other tests: put it back.
+			t.Cleanup(func() { os.WriteFile(file, orig, 0o644) })
+			if err := os.WriteFile(file, tc.edit(orig), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			const timeout = 5 * time.Minute
+			start := time.Now()
+			res, stderr, err := bootTest(t, out, "--timeout", timeout.String())
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || res.Passed {
+				t.Fatalf("boot-test passed a broken image (%v): %s", err, res.Verdict)
+			}
+			if took := time.Since(start); took > timeout {
+				t.Errorf("took %s, past the %s timeout", took.Round(time.Second), timeout)
+			}
+			n := res.Nodes[0]
+			if n.Phase != tc.phase || !strings.Contains(n.Error, tc.says) {
+				t.Errorf("stopped at %q: %q\nwant phase %q and %q\n%s", n.Phase, n.Error, tc.phase, tc.says, tail(stderr, 20))
+			}
+		})
+	}
+}

@@ -1,0 +1,67 @@
+package tests
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// testPassword is root's password in the images the tests build and log
+// in to; testPasswordHash is its yescrypt hash, as a recipe takes it.
+const (
+	testPassword     = "krgimage-test"
+	testPasswordHash = "$y$j9T$krgimagetestsalt$TSomTYUPHOYBuH1Q1OVyPf2H2URIxJdLc2kzEfFcuRB"
+)
+
+// images are the shipped bookworm recipe's builds, one per NFS root mode,
+// made once per test run and shared by the tests that check or boot them.
+var images = struct {
+	sync.Mutex
+	dir  string
+	outs map[string]string
+	logs map[string]string
+	errs map[string]error
+}{outs: map[string]string{}, logs: map[string]string{}, errs: map[string]error{}}
+
+// bookwormImage returns the output directory of the bookworm recipe built
+// with NFSROOT_MODE=mode, building it the first time it is asked for.
+// The log is the build's stderr.
+func bookwormImage(t *testing.T, mode string) (out, log string) {
+	t.Helper()
+	requireRoot(t)
+	images.Lock()
+	defer images.Unlock()
+	if err, ok := images.errs[mode]; ok {
+		if err != nil {
+			t.Fatalf("the shared %s build failed earlier: %v\n%s", mode, err, tail(images.logs[mode], 40))
+		}
+		return images.outs[mode], images.logs[mode]
+	}
+	if images.dir == "" {
+		d, err := os.MkdirTemp("", "krgimage-images-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		images.dir = d
+	}
+	out = filepath.Join(images.dir, mode)
+	cmd := exec.Command(krgimage, "build", "../recipes/bookworm-nfsroot.yaml", "-o", out,
+		"--set", "ROOT_PASSWORD_HASH="+testPasswordHash, "--set", "NODE_USER=alice", "--set", "NFSROOT_MODE="+mode)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	images.outs[mode], images.logs[mode], images.errs[mode] = out, stderr.String(), err
+	if err != nil {
+		t.Fatalf("krgimage build (NFSROOT_MODE=%s): %v\n%s", mode, err, tail(stderr.String(), 40))
+	}
+	return out, stderr.String()
+}
+
+func removeImages() {
+	if images.dir != "" {
+		os.RemoveAll(images.dir)
+	}
+}
