@@ -18,6 +18,7 @@ import (
 	"github.com/krgimage/krgimage/internal/netns"
 	"github.com/krgimage/krgimage/internal/nfsserver"
 	"github.com/krgimage/krgimage/internal/progress"
+	"github.com/krgimage/krgimage/internal/qemu"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
 	"github.com/krgimage/krgimage/snapshot"
@@ -139,6 +140,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	tftp := filepath.Join(o.Out, "netboot", netboot.TFTPRoot(r))
 	if _, err := os.Stat(filepath.Join(tftp, "pxelinux.cfg", "default")); err != nil {
 		return nil, fmt.Errorf("%w: %s has no TFTP tree (the recipe's netboot step writes it): %v", ErrNotBuilt, o.Out, err)
+	}
+	if err := preflight(o.Network, tftp); err != nil {
+		return nil, err
 	}
 	work := filepath.Join(o.Out, Dir)
 	if err := fsutil.RemoveAll(work); err != nil {
@@ -364,6 +368,30 @@ func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namesp
 		}
 	}
 	return cmds, nil
+}
+
+// preflight finds what a boot test needs before anything starts, naming
+// the Debian package of what is missing. Ports cannot be taken: the
+// servers listen in a namespace of their own.
+func preflight(network, tftp string) error {
+	var errs []error
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		errs = append(errs, qemu.ErrMissing)
+	}
+	if err := nfsserver.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := os.Stat(filepath.Join(tftp, "pxelinux.0")); err != nil {
+		errs = append(errs, fmt.Errorf("%w: the TFTP tree has no pxelinux.0 (install pxelinux and syslinux-common, then rebuild)", ErrNotBuilt))
+	}
+	if network == "netns" {
+		for _, x := range [][2]string{{"dhcpd", "isc-dhcp-server"}, {"in.tftpd", "tftpd-hpa"}} {
+			if _, err := lookSbin(x[0]); err != nil {
+				errs = append(errs, fmt.Errorf("%s not found: install %s (or use --network user)", x[0], x[1]))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func lookSbin(name string) (string, error) {

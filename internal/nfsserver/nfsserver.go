@@ -109,6 +109,31 @@ LOG {
 	return b.String()
 }
 
+// Check says whether the NFS server can run here, naming the Debian
+// package to install when it cannot.
+func Check() error {
+	_, _, err := binaries()
+	return err
+}
+
+func binaries() (ganesha, rpcbind string, err error) {
+	ganesha, err = exec.LookPath("ganesha.nfsd")
+	if err != nil {
+		return "", "", fmt.Errorf("%w: ganesha.nfsd not found: install nfs-ganesha and nfs-ganesha-vfs", ErrMissing)
+	}
+	// Without its VFS backend ganesha starts and exports nothing.
+	if m, _ := filepath.Glob("/usr/lib/*/ganesha/libfsalvfs.so*"); len(m) == 0 {
+		if m, _ := filepath.Glob("/usr/lib*/ganesha/libfsalvfs.so*"); len(m) == 0 {
+			return "", "", fmt.Errorf("%w: ganesha's VFS backend (libfsalvfs.so) not found: install nfs-ganesha-vfs", ErrMissing)
+		}
+	}
+	rpcbind, err = lookSbin("rpcbind")
+	if err != nil {
+		return "", "", fmt.Errorf("%w: rpcbind not found: install rpcbind", ErrMissing)
+	}
+	return ganesha, rpcbind, nil
+}
+
 // Start starts rpcbind and ganesha and waits until ganesha serves.
 func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.NFSPort == 0 {
@@ -117,13 +142,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.MountPort == 0 {
 		o.MountPort = 20048
 	}
-	ganesha, err := exec.LookPath("ganesha.nfsd")
+	ganesha, rpcbind, err := binaries()
 	if err != nil {
-		return nil, fmt.Errorf("%w: ganesha.nfsd not found: install nfs-ganesha and nfs-ganesha-vfs", ErrMissing)
-	}
-	rpcbind, err := lookSbin("rpcbind")
-	if err != nil {
-		return nil, fmt.Errorf("%w: rpcbind not found: install rpcbind", ErrMissing)
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "recovery"), 0o755); err != nil {
 		return nil, err
