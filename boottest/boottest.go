@@ -212,6 +212,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, n := range res.Nodes {
 		res.Passed = res.Passed && n.Passed
 	}
+	if ctx.Err() != nil {
+		// Interrupted: say so in the output, skip the long root check.
+		res.Passed = false
+		res.Verdict = verdict(res)
+		if err := writeReport(work, res); err != nil {
+			return res, err
+		}
+		return res, fmt.Errorf("boot test interrupted: %w", ctx.Err())
+	}
 	if before != nil {
 		after, err := snapshot.TreeManifest(ctx, root, 0)
 		if err != nil {

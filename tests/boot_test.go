@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,5 +192,26 @@ func TestBootTestFailures(t *testing.T) {
 				t.Errorf("stopped at %q: %q\nwant phase %q and %q\n%s", n.Phase, n.Error, tc.phase, tc.says, tail(stderr, 20))
 			}
 		})
+	}
+}
+
+// TestBootTestInterrupted stops boot-test with Ctrl-C mid-boot: QEMU, the
+// NFS server and the namespace must go, and the verdict must say so.
+func TestBootTestInterrupted(t *testing.T) {
+	out, _ := bookwormImage(t, "ro")
+	cmd, wait, log := startUntil(t, "phase=kernel", "boot-test", out)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Errorf("boot-test exited with %v after SIGINT, want status 130\n%s", err, tail(log.String(), 20))
+	}
+	assertStopped(t)
+	testenv.AssertNoMounts(t, out)
+	b, err := os.ReadFile(filepath.Join(out, boottest.Dir, "verdict"))
+	if err != nil || !strings.Contains(string(b), "interrupted") {
+		t.Errorf("verdict after Ctrl-C: %q %v", b, err)
 	}
 }

@@ -79,7 +79,7 @@ func run(bin, dir, only string) error {
 	sum := Summary{Started: time.Now().UTC(), Passed: true}
 	for _, name := range names {
 		e := one(bin, dir, name)
-		fmt.Fprintf(os.Stderr, "e2e: %s: %s %s\n", name, e.Status, firstLine(e.Reason+e.Verdict))
+		fmt.Fprintf(os.Stderr, "e2e: %s: %s %s\n", name, e.Status, strings.ReplaceAll(e.Reason+e.Verdict, "\n", " / "))
 		sum.Recipes = append(sum.Recipes, e)
 		sum.Passed = sum.Passed && e.Status != "failed"
 	}
@@ -190,9 +190,4 @@ func treeBytes(root string) int64 {
 		return nil
 	})
 	return n
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }
