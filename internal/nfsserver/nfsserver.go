@@ -146,6 +146,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	rpcinfo := filepath.Join(filepath.Dir(rpcbind), "rpcinfo")
 	if err := os.MkdirAll(filepath.Join(o.Dir, "recovery"), 0o755); err != nil {
 		return nil, err
 	}
@@ -159,9 +160,15 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Netns != "" {
 		// A private /run keeps this rpcbind's socket and ganesha's state
 		// apart from any other server's.
+		// ganesha gives up when it cannot register with rpcbind, and a
+		// loaded machine can take seconds to bring rpcbind's UDP and TCP
+		// listeners up: wait until both answer.
 		script := fmt.Sprintf(`mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/rpcbind &&
-%s -f & i=0; while [ ! -S /run/rpcbind.sock ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-exec %s`, rpcbind, gan)
+%s -f & i=0
+until %s -u 127.0.0.1 100000 2 >/dev/null 2>&1 && %s -t 127.0.0.1 100000 2 >/dev/null 2>&1; do
+	i=$((i+1)); [ $i -lt 300 ] || { echo "krgimage: rpcbind did not answer within 30s" >&2; exit 1; }; sleep 0.1
+done
+exec %s`, rpcbind, rpcinfo, rpcinfo, gan)
 		argv = []string{"ip", "netns", "exec", o.Netns, "unshare", "--mount", "--propagation", "private", "sh", "-c", script}
 	} else {
 		argv = []string{"sh", "-c", "exec " + gan}
