@@ -45,7 +45,14 @@ type Options struct {
 	// Nodes boots this many inventory nodes (netns); 0 means the recipe's.
 	Nodes int
 	// Timeout per node; 0 means the recipe's.
-	Timeout  time.Duration
+	Timeout time.Duration
+	// Media boots the nodes from this ISO (krgimage media) instead of
+	// PXE: as a CD, or as a USB stick with MediaUSB; the NFS root and
+	// the network are the same.
+	Media    string
+	MediaUSB bool
+	// Firmware replaces the BIOS (OVMF.fd: UEFI).
+	Firmware string
 	Log      *slog.Logger
 	Progress *progress.Display
 	// Clock is the wall clock (durations in the report).
@@ -141,7 +148,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if _, err := os.Stat(filepath.Join(tftp, "pxelinux.cfg", "default")); err != nil {
 		return nil, fmt.Errorf("%w: %s has no TFTP tree (the recipe's netboot step writes it): %v", ErrNotBuilt, o.Out, err)
 	}
-	if err := preflight(o.Network, tftp); err != nil {
+	if o.Media != "" {
+		if _, err := os.Stat(o.Media); err != nil {
+			return nil, fmt.Errorf("boot medium: %w", err)
+		}
+	}
+	if o.Firmware != "" {
+		if _, err := os.Stat(o.Firmware); err != nil {
+			return nil, fmt.Errorf("firmware: %w (UEFI needs Debian's ovmf package)", err)
+		}
+	}
+	if err := preflight(o.Network, tftp, o.Media == ""); err != nil {
 		return nil, err
 	}
 	work := filepath.Join(o.Out, Dir)
@@ -382,7 +399,7 @@ func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namesp
 // preflight finds what a boot test needs before anything starts, naming
 // the Debian package of what is missing. Ports cannot be taken: the
 // servers listen in a namespace of their own.
-func preflight(network, tftp string) error {
+func preflight(network, tftp string, pxe bool) error {
 	var errs []error
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		errs = append(errs, qemu.ErrMissing)
@@ -390,7 +407,7 @@ func preflight(network, tftp string) error {
 	if err := nfsserver.Check(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := os.Stat(filepath.Join(tftp, "pxelinux.0")); err != nil {
+	if _, err := os.Stat(filepath.Join(tftp, "pxelinux.0")); err != nil && pxe {
 		errs = append(errs, fmt.Errorf("%w: the TFTP tree has no pxelinux.0 (install pxelinux and syslinux-common, then rebuild)", ErrNotBuilt))
 	}
 	if network == "netns" {

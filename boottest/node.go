@@ -29,8 +29,14 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.Re
 	if mac == "" {
 		mac = "52:54:00:00:00:01"
 	}
-	m, err := qemu.Start(qemu.Machine{NetBoot: true, NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory, Netdev: netdev,
-		Netns: ns, ConsoleLog: res.Console})
+	machine := qemu.Machine{NetBoot: o.Media == "", Firmware: o.Firmware, NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory,
+		Netdev: netdev, Netns: ns, ConsoleLog: res.Console}
+	if o.MediaUSB {
+		machine.USB = o.Media
+	} else {
+		machine.CDROM = o.Media
+	}
+	m, err := qemu.Start(machine)
 	if err != nil {
 		res.Error = err.Error()
 		task.Done(true)

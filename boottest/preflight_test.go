@@ -7,7 +7,7 @@ import (
 
 func TestPreflightNamesWhatToInstall(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	err := preflight("user", t.TempDir())
+	err := preflight("user", t.TempDir(), true)
 	if err == nil {
 		t.Fatal("preflight passed without QEMU, ganesha or pxelinux")
 	}

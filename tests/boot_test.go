@@ -215,3 +215,25 @@ func TestBootTestInterrupted(t *testing.T) {
 		t.Errorf("verdict after Ctrl-C: %q %v", b, err)
 	}
 }
+
+// TestBootTestMedia boots the build from the ISO krgimage media writes
+// for nodes that cannot PXE: the same kernel, initramfs and NFS root, to
+// the login prompt and the recipe's checks.
+func TestBootTestMedia(t *testing.T) {
+	out, _ := bookwormImage(t, "ro")
+	iso := filepath.Join(t.TempDir(), "node.iso")
+	if o, err := exec.Command(krgimage, "media", out, "-o", iso).CombinedOutput(); err != nil {
+		t.Fatalf("krgimage media: %v\n%s", err, tail(string(o), 20))
+	}
+	res, stderr, err := bootTest(t, out, "--media", iso)
+	if err != nil || !res.Passed {
+		t.Fatalf("boot-test --media failed: %v: %s\n%s", err, res.Verdict, tail(stderr, 30))
+	}
+	n := res.Nodes[0]
+	if len(n.Checks) != 5 || n.Timeline[1].Phase != "pxelinux" {
+		t.Errorf("timeline %v, %d checks", n.Timeline, len(n.Checks))
+	}
+	if log, _ := os.ReadFile(n.Console); !bytes.Contains(log, []byte("ISOLINUX")) {
+		t.Error("the node did not boot through isolinux")
+	}
+}

@@ -18,6 +18,9 @@ import (
 
 type bootTestOptions struct {
 	recipe  string
+	media   string
+	usb     bool
+	uefi    bool
 	network string
 	nodes   int
 	timeout time.Duration
@@ -66,6 +69,9 @@ variables (boot_test.login.password, say).`,
 		},
 	}
 	cmd.Flags().StringVar(&o.recipe, "recipe", "", "the recipe the image was built from (default: the one build.json names)")
+	cmd.Flags().StringVar(&o.media, "media", "", "boot from this ISO (krgimage media) instead of PXE; the NFS root is the same")
+	cmd.Flags().BoolVar(&o.usb, "usb", false, "with --media, attach the ISO as a USB stick rather than a CD")
+	cmd.Flags().BoolVar(&o.uefi, "uefi", false, "boot with UEFI firmware (Debian's ovmf) instead of the BIOS")
 	o.add(cmd, "")
 	o.flags.add(cmd)
 	return cmd
@@ -100,9 +106,20 @@ func (a *app) recipeOf(out string, o *bootTestOptions) (*recipes.Recipe, error) 
 	return a.loadRecipe(src, &flags)
 }
 
+// ovmfPath is Debian's UEFI firmware for QEMU (package ovmf).
+const ovmfPath = "/usr/share/ovmf/OVMF.fd"
+
 func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o *bootTestOptions) error {
 	a.log.Info("boot test", "recipe", r.Source, "path", out)
+	if o.usb && o.media == "" {
+		return usagef("--usb needs --media")
+	}
+	firmware := ""
+	if o.uefi {
+		firmware = ovmfPath
+	}
 	res, err := boottest.Run(ctx, boottest.Options{Recipe: r, Out: out, Network: o.network, Nodes: o.nodes, Timeout: o.timeout,
+		Media: o.media, MediaUSB: o.usb, Firmware: firmware,
 		Log: a.log, Progress: a.progress, Clock: a.now})
 	if res != nil {
 		a.progress.Wait()
