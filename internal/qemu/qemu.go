@@ -34,6 +34,11 @@ type Machine struct {
 	Kernel, Initrd, Append string
 	// CDROM boots an ISO image.
 	CDROM string
+	// USB boots a raw disk image from a USB stick (read-only): a hybrid
+	// ISO the way a node without a CD drive boots it.
+	USB string
+	// Firmware replaces the BIOS: OVMF.fd boots the machine with UEFI.
+	Firmware string
 	// NetBoot boots from the network first (-boot n).
 	NetBoot  bool
 	MemoryMB int
@@ -86,14 +91,24 @@ func (m Machine) Args() []string {
 			a = append(a, "-append", m.Append)
 		}
 	}
+	if m.Firmware != "" {
+		a = append(a, "-bios", m.Firmware)
+	}
 	switch {
 	case m.CDROM != "":
 		a = append(a, "-cdrom", m.CDROM, "-boot", "d")
+	case m.USB != "":
+		a = append(a, "-drive", "if=none,id=usb0,format=raw,readonly=on,file="+optEscape(m.USB),
+			"-device", "qemu-xhci", "-device", "usb-storage,drive=usb0,bootindex=0")
 	case m.NetBoot:
 		a = append(a, "-boot", "n")
 	}
 	return append(a, m.Extra...)
 }
+
+// optEscape escapes a value inside QEMU's KEY=VALUE,... options, where a
+// comma is written twice.
+func optEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 var (
 	kvmOnce sync.Once

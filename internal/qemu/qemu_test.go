@@ -96,3 +96,23 @@ func TestWaitReportsAStoppedMachine(t *testing.T) {
 		t.Errorf("Lines = %q", got)
 	}
 }
+
+func TestArgsBootMedia(t *testing.T) {
+	t.Setenv("KRGIMAGE_QEMU_ACCEL", "tcg")
+	for _, tt := range []struct {
+		name string
+		m    Machine
+		want string
+	}{
+		{"cdrom", Machine{CDROM: "/m/node.iso"}, "-cdrom /m/node.iso -boot d"},
+		{"usb stick", Machine{USB: "/m/a,b.iso"}, "-drive if=none,id=usb0,format=raw,readonly=on,file=/m/a,,b.iso -device qemu-xhci -device usb-storage,drive=usb0,bootindex=0"},
+		{"uefi", Machine{Firmware: "/usr/share/ovmf/OVMF.fd", CDROM: "/m/node.iso"}, "-bios /usr/share/ovmf/OVMF.fd -cdrom /m/node.iso -boot d"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := strings.Join(tt.m.Args(), " ")
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("Args() = %q, want it to contain %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/krgimage/krgimage/kernel"
+	"github.com/krgimage/krgimage/media"
+	"github.com/krgimage/krgimage/netboot"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// mediaStep writes the boot medium the recipe's netboot.media asks for
+// into the output directory: see media and recipes.Media.
+type mediaStep struct{}
+
+// mediaSteps is the media step when the recipe asks for a medium.
+func mediaSteps(r *recipes.Recipe) []Step {
+	if r.Netboot == nil || r.Netboot.Media == nil {
+		return nil
+	}
+	return []Step{&mediaStep{}}
+}
+
+func (*mediaStep) Name() string { return "media" }
+
+func (*mediaStep) Describe(env *Env) []string {
+	r := env.Recipe
+	m := r.Netboot.Media
+	out := "write " + filepath.Join(env.FinalOut, m.Output) + " (ISO 9660, Rock Ridge, Joliet; hybrid MBR for USB sticks"
+	if m.UEFI {
+		out += "; UEFI: GRUB in an EFI system partition"
+	}
+	out += "):"
+	what := "  isolinux with the PXE nodes' kernel, initramfs and append line, an entry per node with its own arguments"
+	if m.Kind == "ipxe" {
+		what = "  isolinux starting iPXE, which asks DHCP and boots the boot server's pxelinux.0"
+	}
+	return []string{out, what, "  boot loaders from the " + r.Netboot.PXE.Syslinux + "'s packages"}
+}
+
+func (*mediaStep) Validate(context.Context, *Env) error { return nil }
+
+// Preflight finds the host's boot loaders before the build spends its
+// time: a missing package is found now, not at the end.
+func (*mediaStep) Preflight(_ context.Context, env *Env) error {
+	return media.Preflight(env.Recipe, "/")
+}
+
+func (*mediaStep) Run(ctx context.Context, env *Env) error {
+	version := env.State.KernelVersion
+	if version == "" {
+		want := ""
+		if k := env.Recipe.Kernel; k != nil {
+			want = k.Version
+		}
+		v, err := kernel.Resolve(env.Root, want)
+		if err != nil {
+			return fmt.Errorf("finding the kernel for the boot medium: %w", err)
+		}
+		version = v
+	}
+	o := MediaOptions(env.Recipe, env.Root, version, env.BuildTime, env.Log)
+	if env.State.Initramfs != "" {
+		o.Initramfs = env.State.Initramfs
+	}
+	name := env.Recipe.Netboot.Media.Output
+	_, res, err := media.Write(ctx, o, filepath.Join(env.Out, name))
+	if err != nil {
+		return err
+	}
+	env.Log.Info("boot medium written", "path", filepath.Join(env.FinalOut, name), "bytes", res.Bytes, "sha256", res.SHA256, "usb", res.Hybrid)
+	return nil
+}
+
+// MediaOptions are the options of the medium of an image root built from
+// r: its kernel version, the initramfs where the initramfs step puts it,
+// and t, the build time, as every date on the medium.
+func MediaOptions(r *recipes.Recipe, root, version string, t time.Time, log *slog.Logger) media.Options {
+	o := media.Options{Options: netboot.Options{Recipe: r, ImageRoot: root, Kernel: version}, Time: t, Log: log}
+	if r.Initramfs != nil {
+		o.Initramfs = (&initramfsStep{}).output(&Env{Recipe: r}, version)
+	}
+	return o
+}
