@@ -31,6 +31,12 @@ type Options struct {
 	Keyring string
 	// Insecure passes --no-check-gpg. Only a recipe that says so sets it.
 	Insecure bool
+	// Archived accepts the expired keys and weak signatures of an
+	// archived suite (native method; debootstrap's gpgv accepts them
+	// anyway).
+	Archived bool
+	// Lock pins the native method to a lockfile's packages.
+	Lock *Lockfile
 	// Foreign runs debootstrap --foreign, then the second stage inside the
 	// target under qemu-user-static.
 	Foreign bool

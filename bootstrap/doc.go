@@ -1,8 +1,19 @@
-// Package bootstrap creates an image's base Debian system. It drives the
-// real debootstrap, checking first, in seconds, everything that would
-// otherwise make it fail minutes later: root, the tools, an empty target,
-// a reachable mirror that carries the suite, components and architecture,
-// and a host able to run the target's binaries.
+// Package bootstrap creates an image's base Debian system, in one of two
+// ways.
+//
+// Debootstrap drives the real debootstrap, checking first, in seconds,
+// everything that would otherwise make it fail minutes later: root, the
+// tools, an empty target, a reachable mirror that carries the suite,
+// components and architecture, and a host able to run the target's
+// binaries.
+//
+// Native is krgimage's own bootstrapper, built to give the same system as
+// debootstrap in a fraction of the time: it verifies the suite's Release
+// with OpenPGP, resolves the package set with debootstrap's rules,
+// downloads every package in parallel into a content-addressed cache,
+// extracts the essential packages itself and then runs dpkg inside the
+// target as few times as the packages' Pre-Depends allow. A lockfile pins
+// every package to a version and checksum.
 package bootstrap
 
 import "errors"
@@ -15,4 +26,24 @@ var (
 	ErrMirror         = errors.New("mirror unreachable")
 	ErrUnknownSuite   = errors.New("suite not on mirror")
 	ErrArch           = errors.New("architecture not runnable on this host")
+
+	// ErrMalformed: a Release, Packages index or .deb cannot be read.
+	ErrMalformed = errors.New("malformed repository file")
+	// ErrSignature: the Release is unsigned or its signature is wrong.
+	ErrSignature = errors.New("bad release signature")
+	// ErrUnknownKey: the Release is signed, but by no key of the keyring.
+	ErrUnknownKey = errors.New("release signed by an unknown key")
+	// ErrKeyExpired: the signing key has expired and the suite is not
+	// marked archived.
+	ErrKeyExpired = errors.New("release signed by an expired key")
+	// ErrChecksum: a downloaded file does not match its checksum.
+	ErrChecksum = errors.New("checksum mismatch")
+	// ErrNoPackage: a package asked for is not in the suite.
+	ErrNoPackage = errors.New("no such package")
+	// ErrUnsatisfiable: a dependency cannot be satisfied.
+	ErrUnsatisfiable = errors.New("unsatisfiable dependency")
+	// ErrLockMismatch: the lockfile was made for another suite,
+	// architecture or package selection, or pins a file the mirror no
+	// longer has.
+	ErrLockMismatch = errors.New("lockfile does not match")
 )

@@ -13,13 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/krgimage/krgimage/bootstrap"
 	"github.com/krgimage/krgimage/internal/aptsources"
 	"github.com/krgimage/krgimage/internal/fsutil"
-	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/mounts"
-	"github.com/krgimage/krgimage/internal/progress"
-	"github.com/krgimage/krgimage/internal/run"
 )
 
 // MaxAge is how long a cached fixture is reused before it is rebuilt, so
@@ -102,18 +98,22 @@ func CachedRoot(t testing.TB, b Base) string {
 			t.Fatal(err)
 		}
 	}
-	log := logging.Discard()
-	if testing.Verbose() {
-		log, _ = logging.New(os.Stderr, logging.Text, false)
+	// debootstrap itself rather than the bootstrap package, which the
+	// packages this fixture serves (chroot) are imported by; in a mount
+	// namespace of its own, so its mounts die with it.
+	args := []string{"--mount", "--propagation", "private", "debootstrap", "--arch=amd64", "--components=main"}
+	if b.Variant != "" {
+		args = append(args, "--variant="+b.Variant)
 	}
-	d := bootstrap.NewDebootstrap(run.New(log), log)
-	o := bootstrap.Options{Suite: b.Suite, Arch: "amd64", Variant: b.Variant, Mirror: mirror,
-		Components: []string{"main"}, Include: b.Include, MergedUsr: "auto", Target: tmp}
+	if len(b.Include) > 0 {
+		args = append(args, "--include="+strings.Join(b.Include, ","))
+	}
+	args = append(args, b.Suite, tmp, mirror)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	if err := d.Run(ctx, o, progress.New(nil, false).Task("fixture", 0)); err != nil {
-		t.Fatalf("bootstrapping the %s fixture: %v", key, err)
+	if out, err := exec.CommandContext(ctx, "unshare", args...).CombinedOutput(); err != nil {
+		t.Fatalf("bootstrapping the %s fixture: debootstrap: %v\n%s", key, err, lastLines(string(out), 30))
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".krgimage-fixture"), []byte(mirror+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -236,4 +236,12 @@ func KernelRoot(t testing.TB) (string, string) {
 		}
 	})
 	return dst, version
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -1,0 +1,7 @@
+//go:build linux && !(arm || ppc64 || ppc64le)
+
+package bootstrap
+
+import "golang.org/x/sys/unix"
+
+const syncFileRange = unix.SYS_SYNC_FILE_RANGE

@@ -1,0 +1,282 @@
+package bootstrap
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/krgimage/krgimage/internal/logging"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+const lennyRelease = `Origin: Debian
+Label: Debian
+Suite: oldstable
+Version: 5.0.10
+Codename: lenny
+Date: Sat, 10 Mar 2012 11:03:41 UTC
+Architectures: alpha amd64 arm armel hppa i386 ia64 mips mipsel powerpc s390 sparc
+Components: main contrib non-free
+Description: Debian 5.0.10 Released 10 March 2012
+MD5Sum:
+ 3b1ec1d5ea43dd1d7aeb04148b4c8b30  7048362 main/binary-amd64/Packages
+ 2c07e76a3ac6e8ac1ff6e8ee6c72ef4d  1969390 main/binary-amd64/Packages.gz
+SHA1:
+ e2da4dd29cfde4d6f1e3c4adcd1af9458c4da3f6  7048362 main/binary-amd64/Packages
+ 2f52f6e1b84b0ff2b2fa9b5a2be1a5ba7a5b2d2b  1969390 main/binary-amd64/Packages.gz
+SHA256:
+ 1c5d4da8a2f0c04ab81ba67ac6f4ee1f5fa9a0b1a4e2c3c0f6b0f6f9e3b6b0a1  7048362 main/binary-amd64/Packages
+`
+
+func TestParseRelease(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want func(t *testing.T, r *Release)
+		err  error
+	}{
+		{
+			name: "lenny",
+			text: lennyRelease,
+			want: func(t *testing.T, r *Release) {
+				if r.Codename != "lenny" || r.Suite != "oldstable" || r.Version != "5.0.10" || !r.Date.Equal(time.Date(2012, 3, 10, 11, 3, 41, 0, time.UTC)) {
+					t.Errorf("fields = %+v", r)
+				}
+				if !slices.Contains(r.Architectures, "amd64") || !slices.Equal(r.Components, []string{"main", "contrib", "non-free"}) {
+					t.Errorf("architectures %v, components %v", r.Architectures, r.Components)
+				}
+				plain := r.Files["main/binary-amd64/Packages"]
+				if plain.Size != 7048362 || plain.MD5 == "" || plain.SHA1 == "" || plain.SHA256 == "" {
+					t.Errorf("Packages = %+v", plain)
+				}
+				if h, _ := r.Files["main/binary-amd64/Packages.gz"].Best(); h.Algo != "sha1" || !h.Weak() {
+					t.Errorf("best checksum of Packages.gz = %v, want its SHA1", h)
+				}
+				idx, err := r.PackagesIndexes("main", "amd64")
+				if err != nil || len(idx) != 2 || idx[0].Path != "main/binary-amd64/Packages.gz" {
+					t.Errorf("PackagesIndexes = %+v, %v", idx, err)
+				}
+			},
+		},
+		{
+			name: "valid until, trailing blank lines, comment-free",
+			text: "Codename: trixie\nValid-Until: Sat, 18 Jan 2025 08:00:00 UTC\nSHA256:\n " + strings.Repeat("ab", 32) + " 12 main/binary-amd64/Packages.xz\n\n\n",
+			want: func(t *testing.T, r *Release) {
+				if r.ValidUntil.IsZero() || r.Files["main/binary-amd64/Packages.xz"].Size != 12 {
+					t.Errorf("Release = %+v", r)
+				}
+				if _, err := r.PackagesIndexes("contrib", "amd64"); !errors.Is(err, ErrUnknownSuite) {
+					t.Errorf("PackagesIndexes(contrib) = %v, want ErrUnknownSuite", err)
+				}
+			},
+		},
+		{name: "short checksum", text: "Codename: x\nSHA256:\n abcd 12 main/binary-amd64/Packages\n", err: ErrMalformed},
+		{name: "not hex", text: "Codename: x\nMD5Sum:\n " + strings.Repeat("zz", 16) + " 12 a\n", err: ErrMalformed},
+		{name: "bad size", text: "Codename: x\nSHA1:\n " + strings.Repeat("00", 20) + " -1 a\n", err: ErrMalformed},
+		{name: "two sizes", text: "Codename: x\nMD5Sum:\n " + strings.Repeat("00", 16) + " 1 a\nSHA1:\n " + strings.Repeat("00", 20) + " 2 a\n", err: ErrMalformed},
+		{name: "missing path", text: "Codename: x\nSHA256:\n " + strings.Repeat("00", 32) + " 1\n", err: ErrMalformed},
+		{name: "no field", text: "Codename: x\nthis is not a field\n", err: ErrMalformed},
+		{name: "nameless", text: "Origin: Debian\n", err: ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ParseRelease([]byte(tt.text))
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("ParseRelease() = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.want(t, r)
+		})
+	}
+}
+
+const samplePackages = `Package: libfoo1
+Source: foo (1.2-3)
+Version: 1.2-3+b1
+Installed-Size: 120
+Maintainer: Someone <someone@example.org>
+Architecture: amd64
+Multi-Arch: same
+Depends: libc6 (>= 2.34),
+ zlib1g (>= 1:1.2)
+Pre-Depends: ${misc:Pre-Depends}
+Description: a library
+ with a long description
+ .
+ over several lines
+Homepage: https://example.org/foo
+Section: libs
+Priority: optional
+Filename: pool/main/f/foo/libfoo1_1.2-3+b1_amd64.deb
+Size: 34567
+MD5sum: 0123456789abcdef0123456789abcdef
+SHA256: 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef
+
+Package: bash
+Essential: yes
+Version: 5.2.15-2
+Architecture: amd64
+Priority: required
+Provides: sh
+Filename: pool/main/b/bash/bash_5.2.15-2_amd64.deb
+Size: 1490652
+SHA256: 1111111111111111111111111111111111111111111111111111111111111111
+`
+
+func TestParsePackages(t *testing.T) {
+	pkgs, err := ParsePackages(strings.NewReader(samplePackages), "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 2 {
+		t.Fatalf("%d packages, want 2", len(pkgs))
+	}
+	foo, bash := pkgs[0], pkgs[1]
+	want := Package{Name: "libfoo1", Version: "1.2-3+b1", Architecture: "amd64", Priority: "optional", MultiArch: "same",
+		Depends: "libc6 (>= 2.34), zlib1g (>= 1:1.2)", PreDepends: "${misc:Pre-Depends}", Filename: "pool/main/f/foo/libfoo1_1.2-3+b1_amd64.deb",
+		Size: 34567, MD5: "0123456789abcdef0123456789abcdef", SHA256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Component: "main"}
+	if *foo != want {
+		t.Errorf("libfoo1 =\n%+v\nwant\n%+v", *foo, want)
+	}
+	if !bash.Essential || bash.Provides != "sh" || bash.Priority != "required" {
+		t.Errorf("bash = %+v", *bash)
+	}
+	if h, _ := foo.Sum().Best(); h.Algo != "sha256" {
+		t.Errorf("best checksum %v", h)
+	}
+
+	bad := []struct{ name, text, says string }{
+		{"no package", "Version: 1\nFilename: a\n", "no Package field"},
+		{"no version", "Package: a\nFilename: a\n", "has no Version"},
+		{"no filename", "Package: a\nVersion: 1\n", "has no Filename"},
+		{"bad size", "Package: a\nVersion: 1\nFilename: a\nSize: x\n", "is not a number"},
+		{"bad sha256", "Package: a\nVersion: 1\nFilename: a\nSHA256: 00\n", "wrong length"},
+		{"stray continuation", " continued\n", "continues no field"},
+		{"not a field", "Package: a\ngarbage\n", "is not a field"},
+		{"endless line", "Package: " + strings.Repeat("a", maxField+10) + "\n", "longer than"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParsePackages(strings.NewReader(tt.text), "main")
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("ParsePackages() = %v, want ErrMalformed saying %q", err, tt.says)
+			}
+		})
+	}
+}
+
+func TestLockfileGolden(t *testing.T) {
+	l := &Lockfile{Format: LockFormat, Suite: "bookworm", Architecture: "amd64", Variant: "minbase", Components: []string{"main"},
+		Include: []string{"less"}, Release: LockedRelease{Codename: "bookworm", Suite: "oldstable", Version: "12.15", Date: time.Date(2026, 7, 11, 10, 16, 37, 0, time.UTC)},
+		Packages: []LockedPackage{
+			{Name: "less", Version: "590-2.1~deb12u2", Architecture: "amd64", Filename: "pool/main/l/less/less_590-2.1~deb12u2_amd64.deb", Size: 132092, SHA256: strings.Repeat("1", 64)},
+			{Name: "adduser", Version: "3.134", Architecture: "all", Filename: "pool/main/a/adduser/adduser_3.134_all.deb", Size: 183272, SHA256: strings.Repeat("a", 64)},
+		}}
+	got, err := l.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "golden", "minbase.lock")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("Marshal() differs from %s (go test -update to rewrite):\n%s", golden, got)
+	}
+	back, err := ParseLockfile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Packages[0].Name != "adduser" || !back.Release.Date.Equal(l.Release.Date) {
+		t.Errorf("read back %+v", back)
+	}
+	for _, bad := range []string{`{"format": 2}`, `{"format": 1, "packages": []}`, `{"format": 1, "extra": 1}`,
+		`{"format": 1, "packages": [{"name": "a", "version": "1", "filename": "../x.deb", "sha256": "` + strings.Repeat("0", 64) + `"}]}`,
+		`{"format": 1, "packages": [{"name": "a", "version": "1", "filename": "a.deb"}]}`} {
+		if _, err := ParseLockfile([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParseLockfile(%s) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+// FuzzParsePackages feeds indexes to the parser and what it accepts to the
+// resolver: neither may panic, and an accepted stanza is complete.
+func FuzzParsePackages(f *testing.F) {
+	f.Add([]byte(samplePackages))
+	f.Add([]byte("Package: a\nVersion: 1\nFilename: a.deb\nDepends: b | c (>= 1), d [amd64], e:any\nProvides: f (= 2)\n\nPackage: b\nVersion: 1\nFilename: b.deb\nPre-Depends: a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkgs, err := ParsePackages(bytes.NewReader(data), "main")
+		if err != nil {
+			return
+		}
+		var seeds []Seed
+		for _, p := range pkgs {
+			if p.Name == "" || p.Version == "" || p.Filename == "" {
+				t.Fatalf("accepted an incomplete stanza: %+v", p)
+			}
+			p.Architecture = "amd64"
+			if len(seeds) < 8 {
+				seeds = append(seeds, Seed{Name: p.Name, Why: "fuzz"})
+			}
+		}
+		ix := NewIndex("amd64", pkgs, logging.Discard())
+		ix.Resolve(seeds, nil, nil, logging.Discard())
+	})
+}
+
+// FuzzParseRelease: no panic, and accepted checksums have their
+// algorithm's length.
+func FuzzParseRelease(f *testing.F) {
+	f.Add([]byte(lennyRelease))
+	f.Add([]byte("Codename: x\nSHA256:\n " + strings.Repeat("ab", 32) + " 1 main/binary-amd64/Packages.gz\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRelease(data)
+		if err != nil {
+			return
+		}
+		for path, fs := range r.Files {
+			for algo, v := range map[string]string{"md5": fs.MD5, "sha1": fs.SHA1, "sha256": fs.SHA256} {
+				if v != "" && len(v) != hashLen[algo] {
+					t.Fatalf("%s: %s checksum %q accepted", path, algo, v)
+				}
+			}
+		}
+		r.PackagesIndexes("main", "amd64")
+	})
+}
+
+// FuzzParseLockfile: a lockfile comes from disk, maybe edited by hand.
+func FuzzParseLockfile(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join("testdata", "golden", "minbase.lock")); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := ParseLockfile(data)
+		if err != nil {
+			return
+		}
+		for _, p := range l.Packages {
+			if _, ok := p.sum().Best(); !ok || hasDotDot(p.Filename) {
+				t.Fatalf("accepted %+v", p)
+			}
+		}
+	})
+}

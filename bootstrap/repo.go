@@ -1,0 +1,215 @@
+package bootstrap
+
+import (
+	"compress/bzip2"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/klauspost/compress/gzip"
+	"github.com/ulikunitz/xz"
+)
+
+// Repository is one suite of a mirror, its Release verified.
+type Repository struct {
+	Mirror  *url.URL
+	Suite   string
+	Release *Release
+	// Signature is nil when the recipe said insecure: true.
+	Signature *Signature
+	// ID is the SHA-256 of the signed Release as fetched: the same ID
+	// means the same indexes.
+	ID string
+}
+
+// RepoOptions say how far a Release is trusted.
+type RepoOptions struct {
+	// Keyring checks the signature; nil with Insecure.
+	Keyring *Keyring
+	// Insecure accepts an unsigned or badly signed Release.
+	Insecure bool
+	// Archived accepts expired keys and SHA-1 signatures, as an archived
+	// suite needs, and expects a Release past its Valid-Until.
+	Archived bool
+	Now      time.Time
+}
+
+// OpenRepository fetches the suite's InRelease (or Release and
+// Release.gpg, as old suites publish them) and checks its signature.
+func OpenRepository(ctx context.Context, f *Fetcher, mirror *url.URL, suite string, o RepoOptions, log *slog.Logger) (*Repository, error) {
+	dists := "dists/" + suite + "/"
+	vo := VerifyOptions{Archived: o.Archived, Now: o.Now}
+	var (
+		text []byte
+		sig  *Signature
+		id   = sha256.New()
+	)
+	in, err := f.fetchMetadata(ctx, mirror, dists+"InRelease")
+	id.Write(in)
+	switch {
+	case err == nil:
+		if o.Insecure {
+			text = stripClearsign(in)
+		} else if text, sig, err = o.Keyring.VerifyInRelease(in, vo); err != nil {
+			return nil, fmt.Errorf("%sInRelease: %w", dists, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		rel, err := f.fetchMetadata(ctx, mirror, dists+"Release")
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s has no %sInRelease or Release", ErrUnknownSuite, mirror.Redacted(), dists)
+		}
+		if err != nil {
+			return nil, err
+		}
+		text = rel
+		id.Write(rel)
+		if !o.Insecure {
+			gpg, err := f.fetchMetadata(ctx, mirror, dists+"Release.gpg")
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("%w: %s has no InRelease and its Release is unsigned (no Release.gpg); set insecure: true to accept it", ErrSignature, dists)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if sig, err = o.Keyring.VerifyDetached(rel, gpg, vo); err != nil {
+				return nil, fmt.Errorf("%sRelease.gpg: %w", dists, err)
+			}
+		}
+	default:
+		return nil, err
+	}
+	r, err := ParseRelease(text)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Insecure:
+		log.Warn("the Release signature is not checked (insecure: true)", "suite", suite)
+	case sig.Expired:
+		log.Warn("the Release is signed by an expired key, accepted for an archived suite", "suite", suite, "key", sig.Signer)
+	default:
+		log.Info("valid Release signature", "suite", suite, "key", sig.Signer)
+	}
+	if sig != nil && sig.Weak {
+		log.Warn("the Release signature uses SHA-1, accepted for an archived suite", "suite", suite)
+	}
+	if now := o.Now; !r.ValidUntil.IsZero() && !now.IsZero() && now.After(r.ValidUntil) && !o.Archived {
+		// debootstrap ignores Valid-Until, and a snapshot of the archive
+		// is past it by design; apt inside the image will refuse such a
+		// Release, so say so now.
+		log.Warn("the Release is past its Valid-Until: the mirror is a stale copy or replays an old Release (apt in the image will refuse it; mark a frozen suite archived: true)",
+			"suite", suite, "valid_until", r.ValidUntil.Format(time.RFC1123))
+	}
+	return &Repository{Mirror: mirror, Suite: suite, Release: r, Signature: sig, ID: hex.EncodeToString(id.Sum(nil))}, nil
+}
+
+// stripClearsign returns the text of a clearsigned message without
+// checking anything (insecure: true).
+func stripClearsign(b []byte) []byte {
+	if blk, _ := clearsign.Decode(b); blk != nil {
+		return blk.Plaintext
+	}
+	return b
+}
+
+// Packages downloads and parses the Packages index of each component for
+// arch, checked against the Release. Indexes that only have weak
+// checksums are used, and logged.
+func (r *Repository) Packages(ctx context.Context, f *Fetcher, components []string, arch string) ([]*Package, error) {
+	var (
+		mu   sync.Mutex
+		all  []*Package
+		errs = make([]error, len(components))
+		wg   sync.WaitGroup
+	)
+	for i, comp := range components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pkgs, err := r.componentPackages(ctx, f, comp, arch)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			mu.Lock()
+			all = append(all, pkgs...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+func (r *Repository) componentPackages(ctx context.Context, f *Fetcher, comp, arch string) ([]*Package, error) {
+	files, err := r.Release.PackagesIndexes(comp, arch)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for _, idx := range files {
+		h, _ := idx.Sum.Best()
+		path, err := f.Fetch(ctx, r.Mirror, Item{Path: "dists/" + r.Suite + "/" + idx.Path, Size: idx.Sum.Size, Hash: h, Name: idx.Path})
+		if errors.Is(err, os.ErrNotExist) {
+			lastErr = err
+			continue // listed but not served: try the next form
+		}
+		if err != nil {
+			return nil, err
+		}
+
+		pkgs, err := parseIndexFile(path, idx.Path, comp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", idx.Path, err)
+		}
+		return pkgs, nil
+	}
+	return nil, fmt.Errorf("%w: none of the %s/binary-%s Packages indexes the Release lists is on the mirror: %v", ErrUnknownSuite, comp, arch, lastErr)
+}
+
+// parseIndexFile decompresses (by name) and parses a cached index. The
+// decompressor runs in its own goroutine so that decoding and parsing
+// share the machine's cores.
+func parseIndexFile(path, name, comp string) ([]*Package, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec, err := decompressor(f, name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, dec)
+		pw.CloseWithError(err)
+	}()
+	pkgs, err := ParsePackages(pr, comp)
+	pr.CloseWithError(errors.New("parsing stopped"))
+	return pkgs, err
+}
+
+func decompressor(r io.Reader, name string) (io.Reader, error) {
+	switch {
+	case strings.HasSuffix(name, ".gz"):
+		return gzip.NewReader(r)
+	case strings.HasSuffix(name, ".xz"):
+		return xz.NewReader(r)
+	case strings.HasSuffix(name, ".bz2"):
+		return bzip2.NewReader(r), nil
+	}
+	return r, nil
+}
