@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/recipes"
+	"github.com/krgimage/krgimage/stagecache"
 )
 
 // Errors Build returns that callers branch on.
@@ -51,8 +54,22 @@ type Options struct {
 	// KeepFailed leaves a failed build's staging directory for
 	// inspection instead of removing it.
 	KeepFailed bool
-	// CacheDir keeps what builds share (downloads, kernel build trees).
+	// CacheDir keeps what builds share (downloads, kernel build trees,
+	// the stage cache).
 	CacheDir string
+	// StageCache keeps image roots in CacheDir/stages and starts the
+	// build from the deepest step whose key is unchanged (see
+	// stageCache).
+	StageCache bool
+	// CacheID identifies this krgimage in cache keys (the CLI gives its
+	// version and the digest of its executable): another krgimage may
+	// build another root from the same recipe. Empty means Version.
+	CacheID string
+	// EpochFromRelease, when SourceDateEpoch is nil, sets it and
+	// BuildTime to the date of the suite's Release file: two builds
+	// from one state of the mirror then write the same bytes without
+	// being told a date.
+	EpochFromRelease bool
 	// LookupEnv reads the environment for secrets a recipe names.
 	LookupEnv func(string) (string, bool)
 	// Steps overrides the recipe's steps (tests).
@@ -65,6 +82,8 @@ func (o *Options) steps() []Step {
 	}
 	return Steps(o.Recipe)
 }
+
+func (o *Options) cacheID() string { return cmp.Or(o.CacheID, o.Version) }
 
 func (o *Options) env(root, out string) *Env {
 	lookup := o.LookupEnv
@@ -175,34 +194,116 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 
-	runErr := runSteps(ctx, &o, steps, env, rep)
+	rel := newReleases()
+	resolveEpoch(ctx, &o, env, rel)
+	rep.BuildTime = env.BuildTime.UTC()
+	cache := newStageCache(ctx, &o, steps, env, rel)
+	runErr := cache.restore(ctx, env, lay.previous)
+	if runErr == nil {
+		runErr = runSteps(ctx, &o, steps, env, rep, cache)
+	}
+	if runErr == nil {
+		runErr = inventory(ctx, env, rep)
+	}
+	cache.finish(rep, env, out)
 	rep.finish(o.Clock(), runErr, ctx)
 	rep.Snapshot = env.State.Snapshot
 	if runErr != nil {
 		lay.abort(o.Log, o.KeepFailed)
 		return rep, runErr
 	}
-	data, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
+	if err := writeReport(filepath.Join(lay.stageOut, ReportFile), rep); err != nil {
 		lay.abort(o.Log, o.KeepFailed)
 		return rep, err
-	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(lay.stageOut, ReportFile), append(data, '\n'), 0o644); err != nil {
-		lay.abort(o.Log, o.KeepFailed)
-		return rep, fmt.Errorf("writing %s: %w", ReportFile, err)
 	}
 	if err := lay.commit(); err != nil {
 		lay.abort(o.Log, o.KeepFailed)
 		return rep, fmt.Errorf("moving the finished build into place: %w", err)
 	}
+	fingerprint(ctx, o.Log, root, rep, filepath.Join(out, ReportFile))
 	o.Log.Info("build finished", "path", out, "elapsed", rep.Duration().Round(time.Millisecond))
 	return rep, nil
+}
+
+func writeReport(path string, rep *Report) error {
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", ReportFile, err)
+	}
+	return nil
+}
+
+// resolveEpoch dates the build from the Release file its packages come
+// from when no SOURCE_DATE_EPOCH was given: the lockfile's, else the
+// suite's on the mirror.
+func resolveEpoch(ctx context.Context, o *Options, env *Env, rel *releases) {
+	if env.SourceDateEpoch != nil || !o.EpochFromRelease {
+		return
+	}
+	r := env.Recipe
+	var t time.Time
+	if l, path, err := findLock(r); err == nil && l != nil && !l.Release.Date.IsZero() {
+		t = l.Release.Date.UTC()
+		env.Log.Info("SOURCE_DATE_EPOCH is the date of the lockfile's Release", "date", t.Format(time.RFC3339), "path", path)
+	} else {
+		re, err := rel.get(ctx, env.Mirror.URL, r.Suite, r.Components, r.Architecture)
+		if err != nil {
+			env.Log.Warn("no SOURCE_DATE_EPOCH and the suite's Release date is unknown: the outputs carry the build's own time, and the stage cache cannot match", "err", err)
+			return
+		}
+		t = re.Date
+		env.Log.Info("SOURCE_DATE_EPOCH is the date of the suite's Release file", "date", t.Format(time.RFC3339))
+	}
+	env.BuildTime, env.SourceDateEpoch = t, &t
+}
+
+// inventory lists what the build made: the installed packages and the
+// outputs with their digests.
+func inventory(ctx context.Context, env *Env, rep *Report) error {
+	pkgs, err := installedPackages(env.Root)
+	if err != nil {
+		return fmt.Errorf("listing the installed packages: %w", err)
+	}
+	rep.Packages = pkgs
+	known := map[string]string{}
+	if s := env.State.Snapshot; s != nil {
+		known[filepath.ToSlash(s.Path)] = s.SHA256
+	}
+	files, err := outputFiles(ctx, env.Out, env.Root, known)
+	if err != nil {
+		return fmt.Errorf("listing the outputs: %w", err)
+	}
+	rep.Outputs = files
+	return nil
+}
+
+// fingerprint records the size of the root in place, and with the stage
+// cache its Fingerprint, with which the next build can tell that nobody
+// changed it. Taken once the build is in place: moving the previous
+// build away changes the change times of the files they share. A failure
+// only costs the next build that reuse.
+func fingerprint(ctx context.Context, log *slog.Logger, root string, rep *Report, path string) {
+	fp, err := stagecache.TreeFingerprint(ctx, root)
+	if err != nil {
+		log.Warn("could not take the image root's fingerprint", "err", err)
+		return
+	}
+	rep.Image = &ImageInfo{Entries: fp.Entries, Bytes: fp.Bytes}
+	if rep.Cache != nil && rep.Cache.RootKey != "" {
+		rep.Cache.Fingerprint = &fp
+	}
+	if err := writeReport(path, rep); err != nil {
+		log.Warn("could not add the image's fingerprint to the report", "err", err)
+	}
 }
 
 // runSteps runs each step, registering its cleanup before looking at its
 // error, and unwinds the cleanups in reverse order under a context Ctrl-C
 // does not cancel.
-func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Report) (err error) {
+func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Report, cache *stageCache) (err error) {
 	var cleaners []struct {
 		c   Cleaner
 		env *Env
@@ -218,7 +319,18 @@ func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Repo
 			}
 		}
 	}()
+	// The root is normalized once the last step that changes it is done.
+	normalizeAt := cache.last + 1
 	for i, s := range steps {
+		if i == normalizeAt {
+			if err := runNormalize(ctx, o, steps[i:], env, rep, cache); err != nil {
+				return err
+			}
+		}
+		if cache.skip(i) {
+			cache.stepReport(i, rep.addStep(s.Name(), o.Clock(), 0, nil, ctx))
+			continue
+		}
 		senv := env.forStep(s)
 		senv.Task = o.Progress.Task(s.Name(), 0)
 		start := o.Clock()
@@ -230,23 +342,62 @@ func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Repo
 				s   Step
 			}{c, senv, s})
 		}
-		runErr := s.Run(ctx, senv)
+		var runErr error
+		snap, isSnapshot := s.(*snapshotStep)
+		if !isSnapshot || !cache.reuseSnapshot(ctx, i, senv, snap) {
+			runErr = s.Run(ctx, senv)
+		}
 		if runErr == nil && ctx.Err() != nil {
 			runErr = context.Cause(ctx)
 		}
 		elapsed := o.Clock().Sub(start)
-		rep.addStep(s.Name(), start, elapsed, runErr, ctx)
+		sr := rep.addStep(s.Name(), start, elapsed, runErr, ctx)
+		cache.stepReport(i, sr)
 		senv.Task.Done(runErr != nil)
 		if runErr != nil {
 			return fmt.Errorf("%s: %w", s.Name(), runErr)
 		}
 		senv.Log.Info("done", "elapsed", elapsed.Round(time.Millisecond))
+		cache.afterRun(ctx, i, senv, elapsed, sr)
+		if isSnapshot {
+			cache.afterSnapshot(ctx, senv, snap)
+		}
 	}
+	if normalizeAt >= len(steps) {
+		return runNormalize(ctx, o, nil, env, rep, cache)
+	}
+	return nil
+}
+
+// runNormalize normalizes the root unless it came finished from the
+// cache, and stores it finished; rest are the steps still to run.
+func runNormalize(ctx context.Context, o *Options, rest []Step, env *Env, rep *Report, cache *stageCache) error {
+	if cache.normalized {
+		rep.Normalize = &NormalizeReport{Skipped: "the root came finished from the stage cache"}
+		return nil
+	}
+	nenv := *env
+	nenv.Log = env.Log.With("step", "normalize")
+	task := o.Progress.Task("normalize", 0)
+	start := o.Clock()
+	nr, err := normalize(ctx, &nenv)
+	task.Done(err != nil)
+	if err != nil {
+		return fmt.Errorf("normalizing the image root: %w", err)
+	}
+	took := o.Clock().Sub(start)
+	nr.Seconds = took.Seconds()
+	rep.Normalize = nr
+	nenv.Log.Info("root normalized", "clamped", nr.Clamped, "removed", len(nr.Removed), "elapsed", took.Round(time.Millisecond))
+	snapshotFollows := slices.ContainsFunc(rest, func(s Step) bool { _, ok := s.(*snapshotStep); return ok })
+	cache.finishedRoot(ctx, &nenv, took, snapshotFollows)
 	return nil
 }
 
 // layout is where a build writes while it runs and where it ends up.
 type layout struct {
+	// previous is the report of the build the output holds, if any.
+	previous            *Report
 	out, root           string
 	stageOut, stageRoot string
 	externalRoot        bool
@@ -274,6 +425,7 @@ func prepareLayout(out, root string, external bool) (_ *layout, err error) {
 	if err != nil {
 		return nil, err
 	}
+	l.previous = previous
 	if err := checkReplaceable(out, previous != nil, "it is not a previous krgimage output (it has no "+ReportFile+")"); err != nil {
 		return nil, err
 	}

@@ -4,4 +4,12 @@
 // It also owns the build's output directory: locked while a build writes
 // it, built in a staging directory and swapped into place only when the
 // whole build succeeded.
+//
+// With the stage cache (Options.StageCache), each step that changes the
+// image root has a key, and the build starts from the deepest step whose
+// key is unchanged (see stageCache and package stagecache). After the last
+// such step the root is normalized so that the build is reproducible (see
+// normalize), and build.json lists what came from the cache, the installed
+// packages and the outputs' digests; CompareReports says what changed from
+// one build to the next.
 package pipeline

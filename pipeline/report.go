@@ -42,6 +42,39 @@ type Report struct {
 	Error           string        `json:"error,omitempty"`
 	Steps           []StepReport  `json:"steps"`
 	Snapshot        *SnapshotInfo `json:"snapshot,omitempty"`
+	// Normalize says what was done to make the root reproducible.
+	Normalize *NormalizeReport `json:"normalize,omitempty"`
+	// Cache is the stage cache's part: where the build started from.
+	Cache *CacheReport `json:"cache,omitempty"`
+	// Image is the size of the image root.
+	Image *ImageInfo `json:"image,omitempty"`
+	// Packages are the Debian packages installed in the image.
+	Packages []Package `json:"packages,omitempty"`
+	// Outputs are the files of the output directory, with their
+	// digests; the root's are the snapshot's and its /boot's.
+	Outputs []OutputFile `json:"outputs,omitempty"`
+}
+
+// ImageInfo is the size of the image root.
+type ImageInfo struct {
+	Entries int   `json:"entries"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// Package is an installed Debian package.
+type Package struct {
+	Name         string `json:"name"`
+	Version      string `json:"version"`
+	Architecture string `json:"architecture,omitempty"`
+	// InstalledKiB is dpkg's Installed-Size.
+	InstalledKiB int64 `json:"installed_kib,omitempty"`
+}
+
+// OutputFile is a file the build wrote, relative to the output directory.
+type OutputFile struct {
+	Path   string `json:"path"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
 }
 
 // StepReport is one step's line in the report.
@@ -51,6 +84,15 @@ type StepReport struct {
 	DurationSeconds float64   `json:"duration_seconds"`
 	Result          string    `json:"result"`
 	Error           string    `json:"error,omitempty"`
+	// Key is the stage cache's key of the image root after the step.
+	Key string `json:"key,omitempty"`
+	// Cache is hit when the step's result came from the stage cache,
+	// miss when it ran; empty without the cache or for steps it does
+	// not keep.
+	Cache string `json:"cache,omitempty"`
+	// Stored: the root was stored in the stage cache after the step.
+	Stored       bool    `json:"stored,omitempty"`
+	StoreSeconds float64 `json:"store_seconds,omitempty"`
 }
 
 // Results of a build or step.
@@ -91,12 +133,13 @@ func result(err error, ctx context.Context) string {
 	return ResultFailed
 }
 
-func (r *Report) addStep(name string, start time.Time, d time.Duration, err error, ctx context.Context) {
+func (r *Report) addStep(name string, start time.Time, d time.Duration, err error, ctx context.Context) *StepReport {
 	s := StepReport{Name: name, Started: start.UTC(), DurationSeconds: d.Seconds(), Result: result(err, ctx)}
 	if err != nil {
 		s.Error = err.Error()
 	}
 	r.Steps = append(r.Steps, s)
+	return &r.Steps[len(r.Steps)-1]
 }
 
 func (r *Report) finish(now time.Time, err error, ctx context.Context) {
@@ -113,14 +156,28 @@ func (r *Report) Duration() time.Duration {
 	return time.Duration(r.DurationSeconds * float64(time.Second))
 }
 
-// WriteSummary prints the time of each step.
+// WriteSummary prints the time of each step and, with the stage cache,
+// whether it came from the cache.
 func (r *Report) WriteSummary(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "step\ttime\tresult\n")
-	for _, s := range r.Steps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, fmtSeconds(s.DurationSeconds), s.Result)
+	if r.Cache == nil {
+		fmt.Fprintf(tw, "step\ttime\tresult\n")
+		for _, s := range r.Steps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, fmtSeconds(s.DurationSeconds), s.Result)
+		}
+		fmt.Fprintf(tw, "total\t%s\t%s\n", fmtSeconds(r.DurationSeconds), r.Result)
+		tw.Flush()
+		return
 	}
-	fmt.Fprintf(tw, "total\t%s\t%s\n", fmtSeconds(r.DurationSeconds), r.Result)
+	fmt.Fprintf(tw, "step\ttime\tresult\tcache\n")
+	for _, s := range r.Steps {
+		c := s.Cache
+		if s.Stored {
+			c += ", stored in " + fmtSeconds(s.StoreSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, fmtSeconds(s.DurationSeconds), s.Result, c)
+	}
+	fmt.Fprintf(tw, "total\t%s\t%s\t%s\n", fmtSeconds(r.DurationSeconds), r.Result, r.Cache.Restored)
 	tw.Flush()
 }
 

@@ -21,12 +21,30 @@ func (*snapshotStep) options(env *Env) snapshot.Options {
 		Log: env.Log, Progress: env.Task}
 }
 
+// normalizedOptions are the options with the defaults filled in, as the
+// archive records them.
+func (s *snapshotStep) normalizedOptions(env *Env) (snapshot.Options, error) {
+	o := s.options(env)
+	if err := o.Validate(); err != nil {
+		return o, err
+	}
+	if o.Compression == "" {
+		o.Compression = snapshot.Zstd
+	}
+	if o.Level == 0 {
+		o.Level = snapshot.DefaultLevel[o.Compression]
+	}
+	return o, nil
+}
+
 func (s *snapshotStep) Describe(env *Env) []string {
 	o := env.Recipe.Outputs.Snapshot
 	out := []string{fmt.Sprintf("write %s (%s, with its manifest first) and %s",
 		filepath.Join(env.FinalOut, o.Path), o.Compression, snapshot.SidecarPath(filepath.Join(env.FinalOut, o.Path)))}
 	if env.SourceDateEpoch != nil {
 		out = append(out, "mtimes clamped to SOURCE_DATE_EPOCH "+env.SourceDateEpoch.UTC().Format("2006-01-02T15:04:05Z"))
+	} else {
+		out = append(out, "mtimes clamped to SOURCE_DATE_EPOCH (by default the date of the suite's Release file)")
 	}
 	return out
 }

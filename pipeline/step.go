@@ -72,13 +72,16 @@ type Env struct {
 }
 
 // State is what steps learn while running that later steps need.
+//
+// The stage cache keeps it with each image root it stores, so a build that
+// restores the root learns what the steps that built it learnt.
 type State struct {
 	// KernelVersion is the installed kernel's version (uname -r).
-	KernelVersion string
+	KernelVersion string `json:"kernel_version,omitempty"`
 	// Initramfs is the initramfs's path inside the image.
-	Initramfs string
+	Initramfs string `json:"initramfs,omitempty"`
 	// Snapshot describes the snapshot written, if any.
-	Snapshot *SnapshotInfo
+	Snapshot *SnapshotInfo `json:"-"`
 }
 
 // SnapshotInfo is the snapshot a build wrote, recorded in build.json.

@@ -19,6 +19,7 @@ func Steps(r *recipes.Recipe) []Step {
 	if r.Netboot != nil {
 		steps = append(steps, &netbootStep{})
 	}
+	steps = append(steps, mediaSteps(r)...)
 	if r.Outputs.Snapshot != nil {
 		steps = append(steps, &snapshotStep{})
 	}

@@ -48,7 +48,10 @@ func bookwormImage(t *testing.T, mode string) (out, log string) {
 		images.dir = d
 	}
 	out = filepath.Join(images.dir, mode)
+	// The builds share a stage cache of their own: the first is made
+	// from scratch, the others start from the bootstrapped root it kept.
 	cmd := exec.Command(krgimage, "build", "../recipes/bookworm-nfsroot.yaml", "-o", out,
+		"--cache-dir", filepath.Join(images.dir, "cache"), "--no-cache=false",
 		"--set", "ROOT_PASSWORD_HASH="+testPasswordHash, "--set", "NODE_USER=alice", "--set", "NFSROOT_MODE="+mode)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/krgimage/krgimage/recipes"
+)
+
+const keyRecipe = `name: keys
+suite: bookworm
+variant: minbase
+cluster:
+  domain: c.home
+  server: {name: server, ip: 10.0.0.1}
+  subnet: 10.0.0.0/24
+  nodes: [{name: n1, ip: 10.0.0.11}]
+nfsroot: {path: /srv/nfsroot/keys}
+provision:
+  - apt-sources: {security: false}
+  - packages: [less]
+  - root-password: {hash: "$y$j9T$salt$hashone"}
+  - files: [{src: motd, dst: /etc/motd}]
+  - write: {path: /etc/issue, content: "one\n"}
+kernel: {package: linux-image-amd64}
+initramfs: {generator: native}
+netboot: {pxelinux: {append: [console=ttyS0]}}
+outputs:
+  snapshot: {path: keys.tar.zst}
+`
+
+// TestStepKeys changes one thing at a time and checks which keys change:
+// the changed step's and every later one's, never an earlier one's.
+func TestStepKeys(t *testing.T) {
+	dir := t.TempDir()
+	mirror := filepath.Join(dir, "mirror")
+	os.MkdirAll(filepath.Join(mirror, "dists/bookworm"), 0o755)
+	setRelease := func(sum string) {
+		os.WriteFile(filepath.Join(mirror, "dists/bookworm/InRelease"), []byte(releaseFile("Sat, 11 Jul 2026 10:16:37 UTC", sum)), 0o644)
+	}
+	setRelease(sumA)
+	os.WriteFile(filepath.Join(dir, "motd"), []byte("hello\n"), 0o644)
+	keys := func(src string) (names, keys []string) {
+		t.Helper()
+		p := filepath.Join(dir, "r.yaml")
+		os.WriteFile(p, []byte(src), 0o644)
+		r, err := recipes.Load(p, recipes.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := testOptions(t, filepath.Join(dir, "out"))
+		o.Recipe, o.Steps, o.StageCache, o.CacheDir = r, nil, true, filepath.Join(dir, "cache")
+		o.Mirror = Mirror{URL: "file://" + mirror, Source: "test"}
+		steps := o.steps()
+		env := o.env(filepath.Join(dir, "root"), filepath.Join(dir, "out"))
+		c := newStageCache(t.Context(), &o, steps, env, newReleases())
+		defer c.store.Close()
+		for i, s := range steps {
+			if !isOutputOnly(s) {
+				names = append(names, s.Name())
+				keys = append(keys, c.keys[i])
+			}
+		}
+		return append(names, "finished", "snapshot archive"), append(keys, c.final, c.snap)
+	}
+	names, base := keys(keyRecipe)
+	if got := strings.Join(names, ", "); got != "bootstrap, apt-sources, packages, root-password, files, write, kernel, initramfs, finished, snapshot archive" {
+		t.Fatalf("keys: %s", got)
+	}
+	for i, k := range base {
+		if k == "" {
+			t.Fatalf("%s has no key", names[i])
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		change func() string
+		// first is the first key that changes; "" means none does.
+		first string
+	}{
+		{"no change", func() string { return keyRecipe }, ""},
+		{"write content", func() string { return strings.Replace(keyRecipe, `"one\n"`, `"two\n"`, 1) }, "write"},
+		{"files input", func() string {
+			os.WriteFile(filepath.Join(dir, "motd"), []byte("changed\n"), 0o644)
+			return keyRecipe
+		}, "files"},
+		{"password hash", func() string { return strings.Replace(keyRecipe, "hashone", "hashtwo", 1) }, "root-password"},
+		{"packages", func() string { return strings.Replace(keyRecipe, "[less]", "[less, procps]", 1) }, "packages"},
+		{"the inventory", func() string { return strings.Replace(keyRecipe, "10.0.0.11", "10.0.0.12", 1) }, "apt-sources"},
+		{"the mirror's packages", func() string { setRelease(strings.Replace(sumA, "aaaa", "cccc", 1)); return keyRecipe }, "bootstrap"},
+		{"initramfs", func() string {
+			return strings.Replace(keyRecipe, "{generator: native}", "{generator: native, compression: xz}", 1)
+		}, "initramfs"},
+		{"snapshot level", func() string {
+			return strings.Replace(keyRecipe, "{path: keys.tar.zst}", "{path: keys.tar.zst, level: 9}", 1)
+		}, "snapshot archive"},
+		// Output steps are not on the root's chain.
+		{"netboot only", func() string { return strings.Replace(keyRecipe, "[console=ttyS0]", "[console=ttyS0, quiet]", 1) }, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			os.WriteFile(filepath.Join(dir, "motd"), []byte("hello\n"), 0o644)
+			setRelease(sumA)
+			_, got := keys(tt.change())
+			changed := false
+			for i := range base {
+				if names[i] == tt.first && !changed {
+					changed = true
+				}
+				if (got[i] != base[i]) != changed {
+					t.Errorf("%s: key changed %v, want %v", names[i], got[i] != base[i], changed)
+				}
+			}
+		})
+	}
+}
