@@ -13,9 +13,12 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Host tools a build needs.
 IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar xz-utils bzip2 make
 # What the boot tests run: QEMU, a userspace NFS server, busybox for the
-# test roots, GNU cpio to check initramfs archives.
+# test roots, GNU cpio to check initramfs archives; for boot media, the
+# boot loaders (isolinux, iPXE, Debian's GRUB for CDs), UEFI firmware for
+# QEMU, xorriso and fsck.vfat to check the images.
 BOOT_PKGS := qemu-system-x86 ipxe-qemu nfs-ganesha nfs-ganesha-vfs rpcbind busybox-static cpio iproute2 util-linux \
-	isc-dhcp-server tftpd-hpa pxelinux syslinux-common isolinux diffutils
+	isc-dhcp-server tftpd-hpa pxelinux syslinux-common isolinux diffutils \
+	ipxe grub-efi-amd64-signed ovmf xorriso dosfstools
 # Everything the test suite runs for real (the snapshot tests: setfacl,
 # getfattr, setcap, bsdtar, zstd; GNU tar and xz come with IMAGE_PKGS).
 TEST_PKGS := $(IMAGE_PKGS) $(BOOT_PKGS) git acl attr libcap2-bin libarchive-tools zstd
@@ -71,6 +74,11 @@ E2E_OUT ?= $(OUT)/e2e
 e2e: deps build ## build and boot-test every shipped recipe this host can build; JSON summary in $(E2E_OUT)/summary.json
 	$(GO) run ./tests/e2e -krgimage bin/krgimage -o $(E2E_OUT)
 
+NIGHTLY_OUT ?= $(OUT)/nightly
+.PHONY: nightly
+nightly: deps build ## like e2e, over the previous run's outputs with the stage cache; RECIPE.report.txt per recipe in $(NIGHTLY_OUT)
+	$(GO) run ./tests/e2e -krgimage bin/krgimage -o $(NIGHTLY_OUT) -nightly
+
 .PHONY: e2e-kernel
 e2e-kernel: deps build ## build a real kernel from Debian's linux-source with DESTDIR (minutes; not in make test)
 	$(call apt_install,linux-source build-essential bc bison flex libelf-dev libssl-dev cpio rsync)
@@ -79,6 +87,10 @@ e2e-kernel: deps build ## build a real kernel from Debian's linux-source with DE
 .PHONY: bench-initramfs
 bench-initramfs: deps ## time and size of krgimage's initramfs vs mkinitramfs in the same image
 	$(GO) test -count=1 -run XXX -bench NetbootInitramfs -benchtime 3x -timeout 30m ./initramfs/
+
+.PHONY: media
+media: build ## write a bootable ISO (CD or USB stick, BIOS and UEFI) of the build in ./out (or OUT=...)
+	./bin/krgimage media $(OUT) --uefi
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck
@@ -100,11 +112,16 @@ clean: ## remove bin/ and the default output
 	rm -rf bin
 	@if [ -d $(OUT) ] && ! grep -q /$(OUT)/ /proc/mounts; then rm -rf $(OUT); fi
 
-BENCHTIME ?= 5x
+BENCHTIME ?= 9x
 
 .PHONY: bench-snapshot
-bench-snapshot: deps ## snapshot/restore vs GNU tar + zstd -T0 on a Debian root, as ratios
+bench-snapshot: deps ## snapshot/restore vs GNU tar + zstd -T0 on a Debian root: medians of per-run time and CPU ratios
 	$(GO) test -run XXX -bench . -benchtime $(BENCHTIME) -timeout 30m ./snapshot/
 
 .PHONY: bench
 bench: bench-snapshot ## run every benchmark
+
+.PHONY: bench-bootstrap
+bench-bootstrap: deps ## native bootstrap vs debootstrap vs mmdebstrap (bookworm minbase, cold and warm package cache), as ratios
+	$(call apt_install,mmdebstrap)
+	$(GO) test -count=1 -run XXX -bench BootstrapMethods -benchtime 1x -timeout 90m ./bootstrap/

@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -82,11 +83,17 @@ func (r *Recipe) Path(p string) string {
 
 // Bootstrap configures the creation of the base system.
 type Bootstrap struct {
-	// Method is the bootstrapper: debootstrap (the default).
-	Method string `yaml:"method" enum:"debootstrap"`
+	// Method is the bootstrapper: native (the default) is krgimage's own,
+	// which installs the packages debootstrap would, several times
+	// faster, checks every download against the signed Release, keeps
+	// packages in a cache shared by builds (--cache-dir) and honours a
+	// lockfile; debootstrap runs the real debootstrap (and is what foreign
+	// bootstrapping uses).
+	Method string `yaml:"method" enum:"native,debootstrap"`
 	// Include adds packages to the base system (debootstrap --include).
 	Include []string `yaml:"include,omitempty" check:"package"`
-	// Exclude removes packages from it (debootstrap --exclude).
+	// Exclude removes packages from it (debootstrap --exclude). As with
+	// debootstrap, a package another one depends on is kept.
 	Exclude []string `yaml:"exclude,omitempty" check:"package"`
 	// Foreign bootstraps an architecture the host cannot run natively:
 	// debootstrap --foreign, then the second stage under qemu-user-static.
@@ -94,6 +101,11 @@ type Bootstrap struct {
 	// MergedUsr chooses the /usr layout: auto (what the suite expects),
 	// yes or no.
 	MergedUsr string `yaml:"merged_usr" enum:"auto,yes,no"`
+	// Lockfile pins the native method to exact package versions and
+	// checksums; krgimage lock writes it. Relative to the recipe; by
+	// default the recipe's file name with the extension .lock, used when
+	// that file exists.
+	Lockfile string `yaml:"lockfile,omitempty"`
 }
 
 // Cluster is the node inventory and the network it lives on, shared by the
@@ -308,15 +320,47 @@ type Exports struct {
 	Options []string `yaml:"options,omitempty"`
 }
 
-// Media configures boot media for nodes that cannot PXE.
+// Media configures boot media for nodes that cannot PXE (krgimage media,
+// and the build's media step): an ISO 9660 image, written to the output
+// directory, that boots from CD or, through a hybrid MBR, from a USB
+// stick. Its boot loaders come from where pxelinux.syslinux says: the
+// host's or the image's packages (isolinux and syslinux-common, ipxe,
+// grub-efi-amd64-signed). For example:
+//
+//	netboot:
+//	  media: {kind: isolinux, uefi: true}   # writes OUT/NAME.iso
 type Media struct {
-	// Kind is isolinux (kernel and initramfs on the medium) or ipxe (an
-	// iPXE loader that chains to the PXE server).
+	// Kind is isolinux (the default: the kernel and initramfs on the
+	// medium, booted with the PXE nodes' append line, and a menu entry
+	// per node that has its own arguments) or ipxe (iPXE alone, with a
+	// script that asks DHCP and boots what the boot server serves, so
+	// nodes take every setting from the server).
 	Kind string `yaml:"kind" enum:"isolinux,ipxe"`
-	// Output is the ISO file name in the output directory.
+	// Output is the ISO's file name in the output directory (NAME.iso).
 	Output string `yaml:"output"`
-	// UEFI adds an EFI boot entry.
+	// UEFI adds an EFI system partition with GRUB and the same entries,
+	// as the second El Torito entry and, on a USB stick, a partition
+	// (isolinux kind, amd64 only).
 	UEFI bool `yaml:"uefi,omitempty"`
+}
+
+// validateMedia checks what the media step could only find out late.
+func (r *Recipe) validateMedia(v *validator) {
+	m := r.Netboot.Media
+	if m == nil {
+		return
+	}
+	if r.Architecture != "amd64" && r.Architecture != "i386" {
+		v.errorf("netboot.media", ErrInvalid, "boot media start x86 nodes (isolinux, iPXE); this image is %s", r.Architecture)
+	}
+	if m.UEFI && m.Kind == "ipxe" {
+		v.errorf("netboot.media.uefi", ErrInvalid, "an ipxe medium cannot boot UEFI nodes: the boot server serves pxelinux.0, a BIOS program; use kind: isolinux")
+	} else if m.UEFI && r.Architecture != "amd64" {
+		v.errorf("netboot.media.uefi", ErrInvalid, "UEFI media are for amd64 nodes; this image is %s", r.Architecture)
+	}
+	if m.Output == "." || m.Output == ".." || strings.ContainsAny(m.Output, "/\\") {
+		v.errorf("netboot.media.output", ErrInvalid, "output %q: a file name in the output directory, such as node.iso", m.Output)
+	}
 }
 
 // BootTest configures krgimage boot-test.

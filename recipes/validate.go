@@ -28,7 +28,7 @@ func (r *Recipe) setDefaults() {
 	r.Architecture = "amd64"
 	r.Variant = "important"
 	r.Components = []string{"main"}
-	r.Bootstrap = Bootstrap{Method: "debootstrap", MergedUsr: "auto"}
+	r.Bootstrap = Bootstrap{Method: "native", MergedUsr: "auto"}
 }
 
 func (c *Cluster) setDefaults()   { c.Server.Name = "server" }
@@ -235,7 +235,17 @@ func (r *Recipe) validate() Errors {
 	}
 	v.overlap("bootstrap.exclude", r.Bootstrap.Include, r.Bootstrap.Exclude, "both included and excluded")
 	if r.Bootstrap.Foreign && r.Bootstrap.Method != "debootstrap" {
-		v.errorf("bootstrap.foreign", ErrConflict, "foreign bootstrapping needs method: debootstrap")
+		if v.written("bootstrap.method") {
+			v.errorf("bootstrap.foreign", ErrConflict, "foreign bootstrapping needs method: debootstrap")
+		} else {
+			// The native method runs the target's maintainer scripts
+			// itself; only debootstrap has a second stage to run under
+			// emulation.
+			r.Bootstrap.Method = "debootstrap"
+		}
+	}
+	if r.Bootstrap.Lockfile != "" && r.Bootstrap.Method != "native" {
+		v.errorf("bootstrap.lockfile", ErrConflict, "a lockfile pins the packages of method: native only")
 	}
 	r.validateProvision(v)
 	nodes := r.validateCluster(v)
@@ -566,6 +576,7 @@ func (r *Recipe) validateNetboot(v *validator) {
 			}
 		}
 	}
+	r.validateMedia(v)
 }
 
 func (r *Recipe) validateBootTest(v *validator, nodes []ResolvedNode) {

@@ -3,9 +3,13 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +27,9 @@ type buildOptions struct {
 	dryRun     bool
 	check      bool
 	keepFailed bool
+	noCache    bool
+	// noCacheSet: --no-cache was given, and wins over KRGIMAGE_NO_CACHE.
+	noCacheSet bool
 	bootTest   bool
 	boot       bootTestOptions
 	flags      recipeFlags
@@ -46,13 +53,27 @@ The recipe is a file, or the name of a shipped recipe (` + shippedList() + `);
 without one, the embedded ` + recipes.DefaultRecipe + ` recipe is built.
 
 The Debian mirror is, in order: --mirror, $KRGIMAGE_MIRROR, the recipe's
-mirror:, the host's own APT sources. Must run as root.`,
+mirror:, the host's own APT sources. Must run as root.
+
+Each step has a key: its recipe section, the files it reads, the packages
+it installs (the lockfile, or the mirror's package indices), and the key of
+the step before. The image root is kept in the stage cache
+(CACHE-DIR/stages) after the steps worth keeping; a build restores the
+deepest step whose key is unchanged and runs the rest. When nothing changed
+and the previous output's root is untouched, that root is reused as it is.
+--no-cache runs every step; krgimage cache lists and prunes the cache.
+
+Outputs are reproducible: times are clamped to $SOURCE_DATE_EPOCH, by
+default the date of the Release file the packages come from (the
+lockfile's, else the suite's on the mirror), and the root is normalized
+(APT lists and caches, logs, machine-id removed or emptied).`,
 		Example: `  krgimage build                          # the default recipe into ./out
   krgimage build recipes/kerrighed-lenny.yaml -o /srv/images/krg --set LENNY_MIRROR=http://mirror/debian
   krgimage build my.yaml --dry-run        # print the plan only`,
 		Args: oneOptionalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.recipe = firstArg(args)
+			o.noCacheSet = cmd.Flags().Changed("no-cache")
 			return a.runBuild(cmd.Context(), o)
 		},
 	}
@@ -64,7 +85,8 @@ mirror:, the host's own APT sources. Must run as root.`,
 	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a failed build's staging directory for inspection")
 	f.BoolVar(&o.bootTest, "boot-test", false, "boot the finished image in QEMU and check it (see krgimage boot-test)")
 	o.boot.add(cmd, "boot-test-")
-	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloads and kernel build trees are kept (default $XDG_CACHE_HOME/krgimage)")
+	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloads, kernel build trees and the stage cache are kept (default $XDG_CACHE_HOME/krgimage)")
+	f.BoolVar(&o.noCache, "no-cache", false, "run every step: neither use nor fill the stage cache (default true when KRGIMAGE_NO_CACHE=1)")
 	o.flags.add(cmd)
 	return cmd
 }
@@ -114,19 +136,22 @@ func (a *app) pipelineOptionsCache(recipe, out, mirror, cacheDir string, flags *
 	if a.getenv("SOURCE_DATE_EPOCH") != "" {
 		sde = &bt
 	}
+	// Without SOURCE_DATE_EPOCH, the build dates itself from the suite's
+	// Release file; bt is the fallback when that cannot be read.
 	return pipeline.Options{
-		Recipe:          r,
-		OutDir:          out,
-		Mirror:          m,
-		Log:             a.log,
-		Progress:        a.progress,
-		Runner:          run.New(a.log),
-		Version:         Version(),
-		Clock:           a.now,
-		BuildTime:       bt,
-		SourceDateEpoch: sde,
-		LookupEnv:       a.lookupEnv,
-		CacheDir:        cmp.Or(cacheDir, a.defaultCacheDir()),
+		Recipe:           r,
+		OutDir:           out,
+		Mirror:           m,
+		Log:              a.log,
+		Progress:         a.progress,
+		Runner:           run.New(a.log),
+		Version:          Version(),
+		Clock:            a.now,
+		BuildTime:        bt,
+		SourceDateEpoch:  sde,
+		EpochFromRelease: sde == nil,
+		LookupEnv:        a.lookupEnv,
+		CacheDir:         cmp.Or(cacheDir, a.defaultCacheDir()),
 	}, nil
 }
 
@@ -146,6 +171,14 @@ func (a *app) runBuild(ctx context.Context, o *buildOptions) error {
 		return nil
 	}
 	po.KeepFailed = o.keepFailed
+	noCache := o.noCache
+	if !o.noCacheSet {
+		noCache = truthy(a.getenv("KRGIMAGE_NO_CACHE"))
+	}
+	po.StageCache = !noCache
+	if po.StageCache {
+		po.CacheID = cacheID()
+	}
 	a.log.Info("building", "recipe", po.Recipe.Source, "mirror", po.Mirror.URL, "path", o.out)
 	rep, err := pipeline.Build(ctx, po)
 	if rep != nil {
@@ -229,4 +262,34 @@ understands it, defaults filled in and secrets redacted.`,
 	cmd.Flags().BoolVar(&print, "print", false, "print the normalized recipe")
 	flags.add(cmd)
 	return cmd
+}
+
+// truthy reads a boolean environment variable: 1, true, yes, on.
+func truthy(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// cacheID names this krgimage in the stage cache's keys: its version and
+// the digest of its executable, so that a krgimage built from other
+// sources, which may provision differently, never reuses another's roots.
+func cacheID() string {
+	id := Version()
+	exe, err := os.Executable()
+	if err != nil {
+		return id
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return id
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return id
+	}
+	return id + "+" + hex.EncodeToString(h.Sum(nil))[:16]
 }

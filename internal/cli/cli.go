@@ -127,7 +127,8 @@ With no recipe, commands use the embedded ` + recipes.DefaultRecipe + ` recipe.`
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log subprocess output and debug details")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.newBuildCmd(), a.newPlanCmd(), a.newValidateCmd(), a.newVersionCmd(), a.newInitramfsCmd(), a.newNetbootCmd(), a.newBootTestCmd(), a.newSnapshotCmd(), a.newRestoreCmd(), a.newVerifyCmd(), a.newDiffCmd())
+	root.AddCommand(a.newBuildCmd(), a.newPlanCmd(), a.newValidateCmd(), a.newVersionCmd(), a.newInitramfsCmd(), a.newNetbootCmd(), a.newBootTestCmd(), a.newSnapshotCmd(), a.newRestoreCmd(), a.newVerifyCmd(), a.newDiffCmd(), a.newMediaCmd(), a.newCacheCmd(), a.newReportCmd())
+	root.AddCommand(a.newLockCmd())
 	return root
 }
 
