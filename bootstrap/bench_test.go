@@ -21,7 +21,10 @@ import (
 	"github.com/krgimage/krgimage/internal/testenv"
 )
 
-var benchRounds = flag.Int("bootstrap-rounds", 3, "rounds of BenchmarkBootstrapMethods per iteration")
+var (
+	benchRounds  = flag.Int("bootstrap-rounds", 3, "rounds of BenchmarkBootstrapMethods per iteration")
+	benchMethods = flag.String("bootstrap-methods", "native,debootstrap,mmdebstrap", "the methods BenchmarkBootstrapMethods compares")
+)
 
 // BenchmarkBootstrapMethods times a bookworm minbase made by krgimage's
 // native bootstrapper, debootstrap and mmdebstrap, each from the same
@@ -65,6 +68,7 @@ func BenchmarkBootstrapMethods(b *testing.B) {
 				"--customize-hook=sync-out /var/cache/apt/archives "+cache, "bookworm", root, mirror)
 		}},
 	}
+	methods = slices.DeleteFunc(methods, func(m method) bool { return !slices.Contains(strings.Split(*benchMethods, ","), m.name) })
 	times := map[string][]time.Duration{}
 	for round := range b.N * *benchRounds {
 		caches := map[string]string{}
@@ -100,23 +104,33 @@ func BenchmarkBootstrapMethods(b *testing.B) {
 	}
 	median := func(key string) time.Duration {
 		ds := slices.Clone(times[key])
+		if len(ds) == 0 {
+			return 0
+		}
 		slices.Sort(ds)
 		return ds[len(ds)/2]
+	}
+	ratio := func(a, b time.Duration) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", float64(a)/float64(b))
 	}
 	var out strings.Builder
 	tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "bookworm minbase, median of %d\tcold\tvs mmdebstrap\twarm\tvs mmdebstrap\t\n", len(times["native/cold"]))
 	for _, m := range methods {
 		cold, warm := median(m.name+"/cold"), median(m.name+"/warm")
-		rc := float64(cold) / float64(median("mmdebstrap/cold"))
-		rw := float64(warm) / float64(median("mmdebstrap/warm"))
-		fmt.Fprintf(tw, "%s\t%s\t%.2fx\t%s\t%.2fx\t\n", m.name, cold.Round(100*time.Millisecond), rc, warm.Round(100*time.Millisecond), rw)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", m.name, cold.Round(100*time.Millisecond), ratio(cold, median("mmdebstrap/cold")),
+			warm.Round(100*time.Millisecond), ratio(warm, median("mmdebstrap/warm")))
 		b.ReportMetric(cold.Seconds(), m.name+"-cold-s")
 		b.ReportMetric(warm.Seconds(), m.name+"-warm-s")
 	}
 	tw.Flush()
-	b.ReportMetric(float64(median("native/cold"))/float64(median("mmdebstrap/cold")), "native/mmdebstrap-cold")
-	b.ReportMetric(float64(median("native/warm"))/float64(median("mmdebstrap/warm")), "native/mmdebstrap-warm")
+	if mm := median("mmdebstrap/cold"); mm > 0 {
+		b.ReportMetric(float64(median("native/cold"))/float64(mm), "native/mmdebstrap-cold")
+		b.ReportMetric(float64(median("native/warm"))/float64(median("mmdebstrap/warm")), "native/mmdebstrap-warm")
+	}
 	b.Log("\n" + out.String())
 }
 
