@@ -140,6 +140,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The NFS server takes absolute export paths.
+	out, err := filepath.Abs(o.Out)
+	if err != nil {
+		return nil, err
+	}
+	o.Out = out
 	root, err := filepath.EvalSymlinks(filepath.Join(o.Out, "rootfs"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s has no rootfs: %v", ErrNotBuilt, o.Out, err)

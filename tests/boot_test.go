@@ -86,7 +86,9 @@ func checkPassed(t *testing.T, res *boottest.Result, stderr string, err error, n
 // prompt, then the recipe's checks; the root must come back unchanged.
 func TestBootTestReadOnly(t *testing.T) {
 	out, _ := bookwormImage(t, "ro")
-	res, stderr, err := bootTest(t, out)
+	// As the README has it: boot-test out, relative to where it runs.
+	t.Chdir(filepath.Dir(out))
+	res, stderr, err := bootTest(t, filepath.Base(out))
 	checkPassed(t, res, stderr, err, 1)
 	if res.RootUnchanged == nil || !*res.RootUnchanged {
 		t.Errorf("the read-only root was not proven unchanged: %v", res.RootChanges)
