@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
 )
@@ -125,7 +126,7 @@ func (d *Debootstrap) Preflight(ctx context.Context, o Options) error {
 			}
 		}
 	}
-	if empty, err := isEmptyDir(o.Target); err != nil {
+	if empty, err := fsutil.IsEmptyDir(o.Target); err != nil {
 		errs = append(errs, fmt.Errorf("target %s: %w", o.Target, err))
 	} else if !empty {
 		errs = append(errs, fmt.Errorf("%w: %s already has files in it", ErrTargetNotEmpty, o.Target))
@@ -248,17 +249,6 @@ func readTail(path string, n int) []string {
 		}
 	}
 	return lines
-}
-
-func isEmptyDir(dir string) (bool, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return len(entries) == 0, nil
 }
 
 type phase int

@@ -94,7 +94,7 @@ Codename: bookworm
 Architectures: all amd64 arm64 armel armhf i386 mips64el mipsel ppc64el s390x
 Components: main contrib non-free-firmware non-free
 SHA256:
- 0123 1 main/binary-amd64/Packages
+ 0000000000000000000000000000000000000000000000000000000000000000 1 main/binary-amd64/Packages
 `
 
 // mirrorServer serves a Release for bookworm only.
@@ -103,7 +103,7 @@ func mirrorServer(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/debian/dists/bookworm/InRelease":
-			w.Write([]byte("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n" + bookwormRelease + "-----BEGIN PGP SIGNATURE-----\nxx\n"))
+			w.Write([]byte("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n" + bookwormRelease + "-----BEGIN PGP SIGNATURE-----\n\nd2hhdGV2ZXI=\n-----END PGP SIGNATURE-----\n"))
 		default:
 			http.NotFound(w, r)
 		}

@@ -84,17 +84,22 @@ func ParseLockfile(b []byte) (*Lockfile, error) {
 	if len(l.Packages) == 0 {
 		return nil, fmt.Errorf("%w: lockfile pins no packages", ErrMalformed)
 	}
-	for _, p := range l.Packages {
+	for i := range l.Packages {
+		p := &l.Packages[i]
 		if p.Name == "" || p.Version == "" || p.Filename == "" || hasDotDot(p.Filename) {
 			return nil, fmt.Errorf("%w: lockfile entry %q is incomplete", ErrMalformed, p.Name)
 		}
 		if _, ok := p.sum().Best(); !ok {
 			return nil, fmt.Errorf("%w: lockfile entry %s has no checksum", ErrMalformed, p.Name)
 		}
-		sum := p.sum()
-		for _, algo := range []string{"sha256", "sha1", "md5"} {
-			if v := sum.sum(algo); *v != "" {
-				if err := setSum(v, algo, []byte(*v)); err != nil {
+		// Checked and normalized (lower-case hex) in place: the entry is
+		// what downloads are compared with.
+		for _, f := range []struct {
+			algo string
+			v    *string
+		}{{"sha256", &p.SHA256}, {"sha1", &p.SHA1}, {"md5", &p.MD5}} {
+			if *f.v != "" {
+				if err := setSum(f.v, f.algo, []byte(*f.v)); err != nil {
 					return nil, fmt.Errorf("%w: lockfile entry %s: %v", ErrMalformed, p.Name, err)
 				}
 			}

@@ -1,8 +1,6 @@
 package bootstrap
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -38,13 +37,16 @@ func CheckMirror(ctx context.Context, client *http.Client, mirror, suite, arch s
 	if lastErr != nil {
 		return fmt.Errorf("%w: %s has no dists/%s/InRelease or Release; archived suites such as lenny are only on Debian's archive mirror: set the recipe's mirror, --mirror or KRGIMAGE_MIRROR", ErrUnknownSuite, mirror, suite)
 	}
-	fields := releaseFields(body)
-	if archs := strings.Fields(fields["architectures"]); len(archs) > 0 && arch != "" && !contains(archs, arch) {
+	rel, err := ParseRelease(stripClearsign(body))
+	if err != nil {
+		return fmt.Errorf("%s on %s: %w", suite, mirror, err)
+	}
+	if archs := rel.Architectures; len(archs) > 0 && arch != "" && !slices.Contains(archs, arch) {
 		return fmt.Errorf("%w: %s on %s has no %s packages (it has %s)", ErrUnknownSuite, suite, mirror, arch, strings.Join(archs, " "))
 	}
-	if comps := strings.Fields(fields["components"]); len(comps) > 0 {
+	if comps := rel.Components; len(comps) > 0 {
 		for _, c := range components {
-			if !contains(comps, c) && !contains(comps, "updates/"+c) {
+			if !slices.Contains(comps, c) && !slices.Contains(comps, "updates/"+c) {
 				return fmt.Errorf("%w: %s on %s has no component %s (it has %s)", ErrUnknownSuite, suite, mirror, c, strings.Join(comps, " "))
 			}
 		}
@@ -96,46 +98,4 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// releaseFields reads the top-level fields of a Release or InRelease file
-// (keys lowercased). Multi-line fields such as SHA256 are skipped: only
-// single-line fields are needed here.
-func releaseFields(b []byte) map[string]string {
-	out := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	inHeader := false
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "-----BEGIN PGP SIGNED MESSAGE-----":
-			inHeader = true
-			continue
-		case inHeader:
-			// Armor headers ("Hash: SHA256") end at the first blank line.
-			if line == "" {
-				inHeader = false
-			}
-			continue
-		case strings.HasPrefix(line, "-----BEGIN PGP SIGNATURE-----"):
-			return out
-		case line == "" || line[0] == ' ' || line[0] == '\t':
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if ok {
-			out[strings.ToLower(k)] = strings.TrimSpace(v)
-		}
-	}
-	return out
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

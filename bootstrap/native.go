@@ -18,6 +18,7 @@ import (
 	"pault.ag/go/debian/version"
 
 	"github.com/krgimage/krgimage/chroot"
+	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/recipes"
@@ -89,7 +90,7 @@ func (n *Native) Preflight(ctx context.Context, o Options) error {
 			errs = append(errs, err)
 		}
 	}
-	if empty, err := isEmptyDir(o.Target); err != nil {
+	if empty, err := fsutil.IsEmptyDir(o.Target); err != nil {
 		errs = append(errs, fmt.Errorf("target %s: %w", o.Target, err))
 	} else if !empty {
 		errs = append(errs, fmt.Errorf("%w: %s already has files in it", ErrTargetNotEmpty, o.Target))

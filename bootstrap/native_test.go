@@ -145,7 +145,7 @@ func TestNativeFailures(t *testing.T) {
 				b, _ := os.ReadFile(p)
 				os.WriteFile(p, []byte(strings.Replace(string(b), "Codename: bookworm", "Codename: bookwurm", 1)), 0o644)
 			},
-			want: ErrSignature,
+			want: ErrSignature, text: "InRelease",
 		},
 		{
 			name: "missing package",

@@ -208,6 +208,12 @@ func TestLockfileGolden(t *testing.T) {
 	if back.Packages[0].Name != "adduser" || !back.Release.Date.Equal(l.Release.Date) {
 		t.Errorf("read back %+v", back)
 	}
+	// A hand-edited lockfile may spell a checksum in upper case: it is
+	// what downloads are compared with, so it is normalized.
+	upper, err := ParseLockfile([]byte(`{"format": 1, "packages": [{"name": "a", "version": "1", "filename": "a.deb", "sha256": "` + strings.Repeat("AB", 32) + `"}]}`))
+	if err != nil || upper.Packages[0].SHA256 != strings.Repeat("ab", 32) {
+		t.Errorf("upper-case sha256 read as %+v, %v", upper, err)
+	}
 	for _, bad := range []string{`{"format": 2}`, `{"format": 1, "packages": []}`, `{"format": 1, "extra": 1}`,
 		`{"format": 1, "packages": [{"name": "a", "version": "1", "filename": "../x.deb", "sha256": "` + strings.Repeat("0", 64) + `"}]}`,
 		`{"format": 1, "packages": [{"name": "a", "version": "1", "filename": "a.deb"}]}`} {

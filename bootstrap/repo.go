@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -126,31 +127,23 @@ func stripClearsign(b []byte) []byte {
 // arch, checked against the Release. Indexes that only have weak
 // checksums are used, and logged.
 func (r *Repository) Packages(ctx context.Context, f *Fetcher, components []string, arch string) ([]*Package, error) {
-	var (
-		mu   sync.Mutex
-		all  []*Package
-		errs = make([]error, len(components))
-		wg   sync.WaitGroup
-	)
+	// Each component's packages in its own slot, joined in the recipe's
+	// order: which download finishes first must not change the result.
+	res := make([][]*Package, len(components))
+	errs := make([]error, len(components))
+	var wg sync.WaitGroup
 	for i, comp := range components {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pkgs, err := r.componentPackages(ctx, f, comp, arch)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			mu.Lock()
-			all = append(all, pkgs...)
-			mu.Unlock()
+			res[i], errs[i] = r.componentPackages(ctx, f, comp, arch)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return all, nil
+	return slices.Concat(res...), nil
 }
 
 func (r *Repository) componentPackages(ctx context.Context, f *Fetcher, comp, arch string) ([]*Package, error) {

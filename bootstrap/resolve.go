@@ -67,14 +67,6 @@ func NewIndex(arch string, pkgs []*Package, log *slog.Logger) *Index {
 // Len is the number of package names in the index.
 func (ix *Index) Len() int { return len(ix.names) }
 
-// Newest returns the newest version of a package, or nil.
-func (ix *Index) Newest(name string) *Package {
-	if cs := ix.byName[name]; len(cs) > 0 {
-		return cs[0].Package
-	}
-	return nil
-}
-
 // Find returns the package name at exactly version, or nil.
 func (ix *Index) Find(name, ver string) *Package {
 	for _, c := range ix.byName[name] {

@@ -71,18 +71,6 @@ func LoadKeyring(path string) (*Keyring, error) {
 	return k, nil
 }
 
-// ParseKeyring reads keys from b (binary or armored).
-func ParseKeyring(b []byte) (*Keyring, error) {
-	el, err := readKeys(b)
-	if err != nil {
-		return nil, err
-	}
-	if len(el) == 0 {
-		return nil, errors.New("no OpenPGP public keys")
-	}
-	return &Keyring{keys: el}, nil
-}
-
 // readKeys reads a binary keyring, or any number of armored key blocks.
 func readKeys(b []byte) (openpgp.EntityList, error) {
 	if !bytes.Contains(b, []byte("-----BEGIN PGP")) {
@@ -112,15 +100,6 @@ func readKeys(b []byte) (openpgp.EntityList, error) {
 
 // Len is the number of primary keys.
 func (k *Keyring) Len() int { return len(k.keys) }
-
-// KeyIDs lists the primary keys' IDs in hex, with their algorithms.
-func (k *Keyring) KeyIDs() []string {
-	var out []string
-	for _, e := range k.keys {
-		out = append(out, fmt.Sprintf("%016X", e.PrimaryKey.KeyId))
-	}
-	return out
-}
 
 // VerifyOptions relax signature checks for archived suites.
 type VerifyOptions struct {

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,17 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-)
 
-// maxStatusSize bounds the dpkg status file read into memory.
-const maxStatusSize = 256 << 20
+	"github.com/krgimage/krgimage/internal/dpkg"
+)
 
 // installedPackages reads the packages dpkg has installed in the image
 // root, sorted by name and architecture.
 func installedPackages(root string) ([]Package, error) {
-	f, err := os.Open(filepath.Join(root, "var/lib/dpkg/status"))
+	f, err := os.Open(filepath.Join(root, dpkg.StatusFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -30,61 +26,21 @@ func installedPackages(root string) ([]Package, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxStatusSize))
+	installed, err := dpkg.ParseStatus(f)
 	if err != nil {
 		return nil, err
 	}
-	return parseStatus(b), nil
-}
-
-// parseStatus reads the installed packages of a dpkg status file.
-func parseStatus(b []byte) []Package {
-	var out []Package
-	var p Package
-	installed := false
-	flush := func() {
-		if p.Name != "" && installed {
-			out = append(out, p)
-		}
-		p, installed = Package{}, false
+	out := make([]Package, len(installed))
+	for i, p := range installed {
+		out[i] = Package{Name: p.Name, Version: p.Version, Architecture: p.Architecture, InstalledKiB: p.InstalledKiB}
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			flush()
-			continue
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			continue
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		value = strings.TrimSpace(value)
-		switch name {
-		case "Package":
-			p.Name = value
-		case "Version":
-			p.Version = value
-		case "Architecture":
-			p.Architecture = value
-		case "Installed-Size":
-			p.InstalledKiB, _ = strconv.ParseInt(value, 10, 64)
-		case "Status":
-			installed = strings.HasSuffix(value, " installed")
-		}
-	}
-	flush()
 	slices.SortFunc(out, func(a, b Package) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Architecture, b.Architecture)
 	})
-	return out
+	return out, nil
 }
 
 // outputFiles lists the output directory's files with their digests: all

@@ -119,35 +119,3 @@ func TestReleasesFetch(t *testing.T) {
 		t.Errorf("file mirror: %+v, %v", r, err)
 	}
 }
-
-func TestParseStatus(t *testing.T) {
-	status := `Package: base-files
-Status: install ok installed
-Architecture: amd64
-Installed-Size: 390
-Version: 12.4+deb12u11
-Description: Debian base system miscellaneous files
- This package contains the basic filesystem hierarchy.
-
-Package: removed-one
-Status: deinstall ok config-files
-Architecture: amd64
-Version: 1.0
-
-Package: libc6
-Status: install ok installed
-Architecture: amd64
-Version: 2.36-9+deb12u10
-`
-	got := parseStatus([]byte(status))
-	if len(got) != 2 || got[0].Name != "base-files" || got[0].InstalledKiB != 390 || got[1].Name != "libc6" || got[1].Version != "2.36-9+deb12u10" {
-		t.Errorf("packages = %+v", got)
-	}
-}
-
-func FuzzParseStatus(f *testing.F) {
-	f.Add([]byte("Package: a\nStatus: install ok installed\nVersion: 1\n\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		parseStatus(b)
-	})
-}

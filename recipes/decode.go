@@ -64,6 +64,7 @@ type nodeDecoder interface {
 
 var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+	secretType      = reflect.TypeFor[Secret]()
 	nodeDecoderType = reflect.TypeFor[nodeDecoder]()
 )
 
@@ -191,7 +192,9 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, tags fieldTag
 		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshaler) {
+		d.vars.inSecret = v.Type() == secretType
 		s, ok := d.scalar(n, path, tags, "a string")
+		d.vars.inSecret = false
 		if !ok {
 			return
 		}

@@ -79,7 +79,7 @@ func Parse(data []byte, source string, opts Options) (*Recipe, error) {
 	}
 	d := &decoder{
 		file:    source,
-		vars:    &expander{set: opts.Vars, lookup: lookup, used: map[string]bool{}},
+		vars:    &expander{set: opts.Vars, lookup: lookup, used: map[string]bool{}, secret: map[string]bool{}},
 		pos:     r.pos,
 		anchors: map[string]ast.Node{},
 	}
@@ -88,7 +88,9 @@ func Parse(data []byte, source string, opts Options) (*Recipe, error) {
 	}
 	r.Vars = map[string]string{}
 	for name := range d.vars.used {
-		r.Vars[name], _ = d.vars.get(name)
+		if !d.vars.secret[name] {
+			r.Vars[name], _ = d.vars.get(name)
+		}
 	}
 	errs := d.errs
 	r.normalize()

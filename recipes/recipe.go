@@ -58,7 +58,8 @@ type Recipe struct {
 	// Raw holds the recipe bytes as read, before variables were expanded.
 	Raw []byte `yaml:"-"`
 	// Vars holds the variables the recipe used and their values, from
-	// --set or the environment (defaults left out).
+	// --set or the environment (defaults left out), except those that
+	// went into secret fields (passwords, hashes).
 	Vars map[string]string `yaml:"-"`
 
 	pos positions

@@ -13,20 +13,24 @@ type expander struct {
 	set    map[string]string
 	lookup func(string) (string, bool)
 	used   map[string]bool
+	// secret marks the variables expanded into secret fields; inSecret
+	// is set while one is decoded.
+	secret   map[string]bool
+	inSecret bool
 }
 
 func (x *expander) get(name string) (string, bool) {
-	if v, ok := x.set[name]; ok {
-		x.used[name] = true
-		return v, true
+	v, ok := x.set[name]
+	if !ok && x.lookup != nil {
+		v, ok = x.lookup(name)
 	}
-	if x.lookup != nil {
-		if v, ok := x.lookup(name); ok {
-			x.used[name] = true
-			return v, true
+	if ok {
+		x.used[name] = true
+		if x.inSecret {
+			x.secret[name] = true
 		}
 	}
-	return "", false
+	return v, ok
 }
 
 func validVarName(s string) bool {

@@ -11,14 +11,14 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strings"
 
-	"pault.ag/go/debian/control"
 	"pault.ag/go/debian/version"
+
+	"github.com/krgimage/krgimage/internal/dpkg"
 )
 
 // dpkgStatus is where dpkg keeps the installed packages.
-const dpkgStatus = "var/lib/dpkg/status"
+const dpkgStatus = dpkg.StatusFile
 
 // maxStatusSize bounds the dpkg status file read into memory.
 const maxStatusSize = 256 << 20
@@ -153,27 +153,12 @@ func parseDpkgStatus(b []byte) (map[string]string, error) {
 	if b == nil {
 		return out, nil
 	}
-	pr, err := control.NewParagraphReader(bytes.NewReader(b), nil)
+	installed, err := dpkg.ParseStatus(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", dpkgStatus, err)
+		return nil, err
 	}
-	for {
-		p, err := pr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("parsing %s: %w", dpkgStatus, err)
-		}
-		name := p.Values["Package"]
-		st := strings.Fields(p.Values["Status"])
-		if name == "" || len(st) != 3 || st[2] != "installed" {
-			continue
-		}
-		if arch := p.Values["Architecture"]; arch != "" && arch != "all" && p.Values["Multi-Arch"] == "same" {
-			name += ":" + arch
-		}
-		out[name] = p.Values["Version"]
+	for _, p := range installed {
+		out[p.Key()] = p.Version
 	}
 	return out, nil
 }

@@ -42,8 +42,6 @@ const (
 // Meta describes an entry: the stage it holds and its archive.
 type Meta struct {
 	Key string `json:"key"`
-	// Parent is the key of the stage before, when it was cached.
-	Parent string `json:"parent,omitempty"`
 	// Step names the stage (its pipeline step).
 	Step   string `json:"step"`
 	Recipe string `json:"recipe"`
