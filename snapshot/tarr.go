@@ -347,7 +347,15 @@ func parseSparseList(nums []string) ([]segment, error) {
 
 // checkSparse validates a map against the real size and the stored bytes,
 // and drops empty segments.
+// maxSparseSize bounds a sparse file's apparent size: 16 TiB, ext4's
+// largest file. Holes cost no space, but a root holds no such file, and
+// whether one restores would depend on the filesystem under ROOT.
+const maxSparseSize = 1 << 44
+
 func checkSparse(segs []segment, size, stored int64) error {
+	if size > maxSparseSize {
+		return corruptf("sparse file of %d bytes, more than %d", size, int64(maxSparseSize))
+	}
 	var end, total int64
 	for _, s := range segs {
 		if s.Off < end || s.Len < 0 || s.Off > size || s.Len > size-s.Off {
