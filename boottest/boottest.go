@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -191,6 +190,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer ns.Delete()
 
+	// The scratch copies the nodes wrote to (a whole root in rw mode) go
+	// once the NFS server, stopped first, no longer serves them.
+	defer func() {
+		for _, d := range []string{"root", "writable"} {
+			if err := fsutil.RemoveAll(filepath.Join(work, d)); err != nil {
+				o.Log.Warn("removing the boot test's scratch copy", "err", err)
+			}
+		}
+	}()
 	exports, err := prepareExports(r, root, work)
 	if err != nil {
 		return nil, err
@@ -201,10 +209,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer srv.Stop()
 
-	var servers []*exec.Cmd
+	var servers []*server
 	defer func() {
 		for _, s := range servers {
-			stopCmd(s)
+			s.stop()
 		}
 	}()
 	netdevs := make([]string, len(nodes))
@@ -343,7 +351,7 @@ func copyTree(src, dst string) error {
 // bridge holding the server's address, a tap per guest, the real ISC dhcpd
 // with the generated dhcpd.conf and the real tftpd-hpa serving the
 // generated TFTP tree.
-func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namespace, work, tree string, guests int) ([]*exec.Cmd, error) {
+func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namespace, work, tree string, guests int) ([]*server, error) {
 	c := r.Cluster
 	prefix := c.Subnet.Bits()
 	steps := [][]string{
@@ -374,32 +382,35 @@ func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namesp
 	if err := os.WriteFile(leases, nil, 0o644); err != nil {
 		return nil, err
 	}
-	var cmds []*exec.Cmd
-	for _, argv := range [][]string{
-		ns.Exec(dhcpd, "-4", "-f", "-d", "-cf", conf, "-lf", leases, "-pf", filepath.Join(work, "dhcpd.pid"), "br0"),
-		ns.Exec(tftpd, "-L", "-u", "root", "-a", c.Server.IP.String()+":69", "-s", tftp),
+	var servers []*server
+	for _, x := range []struct {
+		name string
+		argv []string
+	}{
+		{"dhcpd", ns.Exec(dhcpd, "-4", "-f", "-d", "-cf", conf, "-lf", leases, "-pf", filepath.Join(work, "dhcpd.pid"), "br0")},
+		{"in.tftpd", ns.Exec(tftpd, "-L", "-u", "root", "-a", c.Server.IP.String()+":69", "-s", tftp)},
 	} {
-		cmd, err := startLogged(argv, filepath.Join(work, path.Base(argv[4])+".log"))
+		s, err := startLogged(x.name, x.argv, filepath.Join(work, x.name+".log"))
 		if err != nil {
-			for _, c := range cmds {
-				stopCmd(c)
+			for _, s := range servers {
+				s.stop()
 			}
 			return nil, err
 		}
-		cmds = append(cmds, cmd)
+		servers = append(servers, s)
 	}
 	// dhcpd checks its configuration at start: give it a moment to refuse.
 	select {
 	case <-time.After(time.Second):
 	case <-ctx.Done():
-		return cmds, ctx.Err()
+		return servers, ctx.Err()
 	}
-	for _, cmd := range cmds {
-		if cmd.ProcessState != nil {
-			return cmds, fmt.Errorf("%s exited at start; see %s", cmd.Path, filepath.Join(work, "*.log"))
+	for _, s := range servers {
+		if s.exited() {
+			return servers, fmt.Errorf("%s exited at start; see %s", s.name, filepath.Join(work, s.name+".log"))
 		}
 	}
-	return cmds, nil
+	return servers, nil
 }
 
 // preflight finds what a boot test needs before anything starts, naming

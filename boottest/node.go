@@ -29,7 +29,7 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.Re
 	if mac == "" {
 		mac = "52:54:00:00:00:01"
 	}
-	machine := qemu.Machine{NetBoot: o.Media == "", Firmware: o.Firmware, NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory,
+	machine := qemu.Machine{Name: "krgimage-boot-test-" + n.Name, NetBoot: o.Media == "", Firmware: o.Firmware, NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory,
 		Netdev: netdev, Netns: ns, ConsoleLog: res.Console}
 	if o.MediaUSB {
 		machine.USB = o.Media
@@ -56,18 +56,19 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.Re
 				return
 			case <-tick.C:
 			}
-			lines := m.Lines()
-			for ; seen < len(lines); seen++ {
+			lines := m.LinesFrom(seen)
+			seen += len(lines)
+			for _, l := range lines {
 				prev := tr.Last()
 				ch := warned
-				switch tr.line(lines[seen], o.Clock()) {
+				switch tr.line(l, o.Clock()) {
 				case noProblem:
 					ch = nil
 				case fatalProblem:
 					ch = fatal
 				}
 				select {
-				case ch <- lines[seen]:
+				case ch <- l:
 				default:
 				}
 				if p := tr.Last(); p != prev {
@@ -186,7 +187,7 @@ func runChecks(ctx context.Context, m *qemu.Running, bt *recipes.BootTest) (iden
 		}
 		rc := -1
 		fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(endLine), end)), "%d", &rc)
-		lines := m.Lines()
+		lines := m.LinesFrom(from)
 		var out []string
 		in := false
 		for _, l := range lines {
@@ -238,35 +239,47 @@ func runChecks(ctx context.Context, m *qemu.Running, bt *recipes.BootTest) (iden
 	return id, results, nil
 }
 
-// startLogged starts a server process in its own group with its output to
-// a file.
-func startLogged(argv []string, logPath string) (*exec.Cmd, error) {
+// server is a process of the boot server, in its own process group, with
+// its output in a log file.
+type server struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startLogged starts argv as the server name, logging to logPath.
+func startLogged(name string, argv []string, logPath string) (*server, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = run.GroupAttr()
-	if err := cmd.Start(); err != nil {
+	s := &server{name: name, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	s.cmd.Stdout, s.cmd.Stderr = f, f
+	s.cmd.SysProcAttr = run.GroupAttr()
+	if err := s.cmd.Start(); err != nil {
 		f.Close()
 		return nil, err
 	}
-	go func() { cmd.Wait(); f.Close() }()
-	return cmd, nil
+	go func() { s.cmd.Wait(); f.Close(); close(s.done) }()
+	return s, nil
 }
 
-func stopCmd(cmd *exec.Cmd) {
-	if cmd == nil || cmd.Process == nil {
-		return
+func (s *server) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(cmd.Process.Pid, 0) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+}
+
+// stop ends the server's whole group: SIGTERM, then SIGKILL after 5 s.
+func (s *server) stop() {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 }

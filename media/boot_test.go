@@ -149,20 +149,10 @@ func TestBootCDToLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Delete()
-	// ganesha waits for rpcbind's socket file, not for rpcbind to answer:
-	// on a loaded machine (the other boots of this run) its registration
-	// can fail. Another try starts both afresh.
-	var srv *nfsserver.Server
-	for try := 1; ; try++ {
-		srv, err = nfsserver.Start(t.Context(), nfsserver.Options{Dir: t.TempDir(), Netns: ns.Name,
-			Exports: []nfsserver.Export{{Path: root, Pseudo: r.NFSRoot.Path, ReadOnly: true}}})
-		if err == nil {
-			break
-		}
-		if try == 3 {
-			t.Fatal(err)
-		}
-		t.Logf("the NFS server did not start (try %d): %s", try, lastLines(err.Error(), 1))
+	srv, err := nfsserver.Start(t.Context(), nfsserver.Options{Dir: t.TempDir(), Netns: ns.Name,
+		Exports: []nfsserver.Export{{Path: root, Pseudo: r.NFSRoot.Path, ReadOnly: true}}})
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer srv.Stop()
 	c, node := r.Cluster, r.Nodes()[1]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,16 +39,29 @@ func bootTest(t *testing.T, out string, args ...string) (*boottest.Result, strin
 	if strings.TrimSpace(string(verdict)) != res.Verdict || strings.TrimSpace(stdout.String()) != res.Verdict {
 		t.Errorf("verdict file %q, stdout %q, result.json %q: want one verdict", verdict, stdout.String(), res.Verdict)
 	}
-	assertStopped(t)
+	assertStopped(t, out)
 	return &res, stderr.String(), runErr
 }
 
-// assertStopped checks boot-test stopped everything it started.
-func assertStopped(t *testing.T) {
+// assertStopped checks boot-test stopped everything it started for out:
+// its QEMU guests (named krgimage-boot-test-NODE), and the servers whose
+// command lines name the output directory.
+func assertStopped(t *testing.T, out string) {
 	t.Helper()
-	for _, name := range []string{"qemu-system-x86_64", "ganesha.nfsd", "dhcpd", "in.tftpd"} {
-		if o, err := exec.Command("pgrep", "-a", "-f", name+" .*"+boottest.Dir).Output(); err == nil {
-			t.Errorf("%s still runs after boot-test:\n%s", name, o)
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Fatal("pgrep not found (make deps installs procps): cannot check what boot-test left running")
+	}
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pattern := range []string{"qemu-system-x86_64 -name krgimage-boot-test-", "ganesha.nfsd .*" + abs, "dhcpd .*" + abs, "in.tftpd .*" + abs} {
+		o, err := exec.Command("pgrep", "-a", "-f", pattern).Output()
+		var exit *exec.ExitError
+		if err == nil {
+			t.Errorf("still running after boot-test:\n%s", o)
+		} else if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Errorf("pgrep -f %q: %v", pattern, err)
 		}
 	}
 	if o, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(o), "krgboot") {
@@ -134,9 +148,9 @@ func TestBootTestNetns(t *testing.T) {
 		t.Errorf("the read-only root changed under two nodes: %v", res.RootChanges)
 	}
 	leases, _ := os.ReadFile(filepath.Join(out, boottest.Dir, "dhcpd.log"))
-	for _, mac := range []string{"52:54:00:12:01:01", "52:54:00:12:01:02"} {
-		if !strings.Contains(string(leases), "DHCPACK on") || !strings.Contains(string(leases), mac) {
-			t.Errorf("dhcpd's log shows no answer to %s:\n%s", mac, tail(string(leases), 20))
+	for i, mac := range []string{"52:54:00:12:01:01", "52:54:00:12:01:02"} {
+		if ack := fmt.Sprintf("DHCPACK on 192.168.1.10%d to %s", i+1, mac); !strings.Contains(string(leases), ack) {
+			t.Errorf("dhcpd's log lacks %q:\n%s", ack, tail(string(leases), 20))
 		}
 	}
 }
@@ -210,7 +224,7 @@ func TestBootTestInterrupted(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
 		t.Errorf("boot-test exited with %v after SIGINT, want status 130\n%s", err, tail(log.String(), 20))
 	}
-	assertStopped(t)
+	assertStopped(t, out)
 	testenv.AssertNoMounts(t, out)
 	b, err := os.ReadFile(filepath.Join(out, boottest.Dir, "verdict"))
 	if err != nil || !strings.Contains(string(b), "interrupted") {

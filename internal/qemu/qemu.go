@@ -29,6 +29,8 @@ var ErrTimeout = errors.New("timed out")
 
 // Machine describes a guest.
 type Machine struct {
+	// Name is QEMU's -name, which also tells the process apart in ps.
+	Name string
 	// Kernel, Initrd and Append boot a kernel directly; without Kernel,
 	// the machine boots from the network (PXE) or CD-ROM.
 	Kernel, Initrd, Append string
@@ -75,8 +77,12 @@ func (m Machine) Args() []string {
 	if m.MAC != "" {
 		dev += ",mac=" + m.MAC
 	}
-	a := []string{"-m", strconv.Itoa(mem), "-smp", "1", "-display", "none", "-monitor", "none", "-serial", "stdio",
-		"-no-reboot", "-netdev", netdev + ",id=n0", "-device", dev}
+	var a []string
+	if m.Name != "" {
+		a = append(a, "-name", m.Name)
+	}
+	a = append(a, "-m", strconv.Itoa(mem), "-smp", "1", "-display", "none", "-monitor", "none", "-serial", "stdio",
+		"-no-reboot", "-netdev", netdev+",id=n0", "-device", dev)
 	if KVM() {
 		a = append(a, "-accel", "kvm", "-cpu", "host")
 	} else {
@@ -243,7 +249,9 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
 // line records a console line; an unfinished one (complete false) is only
 // shown to waiters, and recorded once its newline comes.
 func (r *Running) line(l string, complete bool) {
-	l = ansi.ReplaceAllString(l, "")
+	if strings.IndexByte(l, 0x1b) >= 0 {
+		l = ansi.ReplaceAllString(l, "")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if complete {
@@ -263,10 +271,14 @@ func (r *Running) line(l string, complete bool) {
 }
 
 // Lines returns the console so far.
-func (r *Running) Lines() []string {
+func (r *Running) Lines() []string { return r.LinesFrom(0) }
+
+// LinesFrom returns the complete console lines from the nth on, for
+// callers that follow the console without copying it all each time.
+func (r *Running) LinesFrom(n int) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]string(nil), r.lines...)
+	return append([]string(nil), r.lines[min(n, len(r.lines)):]...)
 }
 
 // Wait waits for a complete console line matching match, or for the

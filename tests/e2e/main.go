@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,6 +107,12 @@ func run(c config, only string) error {
 		sum.Recipes = append(sum.Recipes, e)
 		sum.Passed = sum.Passed && e.Status != "failed"
 	}
+	tested := false
+	for _, e := range sum.Recipes {
+		tested = tested || e.Status == "passed"
+	}
+	// A run that could build nothing proves nothing.
+	sum.Passed = sum.Passed && tested
 	sum.Finished = time.Now().UTC()
 	b, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
@@ -147,7 +152,7 @@ func run(c config, only string) error {
 	}
 	fmt.Println(path)
 	if !sum.Passed {
-		return errors.New("a buildable recipe failed to build or boot")
+		return errors.New("a buildable recipe failed to build or boot, or none could be built here")
 	}
 	return nil
 }
@@ -158,7 +163,13 @@ func one(c config, name string) Entry {
 	e := Entry{Recipe: name, Output: filepath.Join(c.dir, name)}
 	build := []string{"build", name, "-o", e.Output, "--set", "ROOT_PASSWORD_HASH=" + passwordHash}
 	if out, err := krgimage(bin, append(build, "--check")...); err != nil {
-		e.Status, e.Reason = "skipped", "not buildable here: "+out
+		// Only the host checks (suite not on the mirror, sources absent)
+		// say a recipe cannot be built here; an invalid recipe, a missing
+		// binary or a non-root run is a failure.
+		e.Status, e.Reason = "failed", "build --check: "+out
+		if strings.Contains(out, pipeline.ErrPreflight.Error()) {
+			e.Status, e.Reason = "skipped", "not buildable here: "+out
+		}
 		return e
 	}
 	previous := ""
@@ -183,7 +194,9 @@ func one(c config, name string) Entry {
 	e.BuildSeconds = time.Since(start).Seconds()
 	if rep, rerr := readReport(e.Output); rerr == nil {
 		e.Snapshot, e.Steps = rep.Snapshot, rep.Steps
-		e.ImageBytes = treeBytes(rep.Output.Rootfs)
+		if rep.Image != nil {
+			e.ImageBytes = rep.Image.Bytes
+		}
 		for _, s := range rep.Steps {
 			switch s.Cache {
 			case pipeline.CacheHit:
@@ -268,18 +281,4 @@ func readJSON(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
-}
-
-// treeBytes is the apparent size of the files of a tree.
-func treeBytes(root string) int64 {
-	var n int64
-	filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
