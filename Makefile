@@ -10,8 +10,10 @@ GOTEST_TIMEOUT ?= 28m
 FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-# Host tools a build needs.
-IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar xz-utils bzip2 make
+# Host tools a build needs (the default recipe's TFTP tree takes the
+# host's pxelinux).
+IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar xz-utils bzip2 make \
+	pxelinux syslinux-common
 # What the boot tests run: QEMU, a userspace NFS server, busybox for the
 # test roots, GNU cpio to check initramfs archives; for boot media, the
 # boot loaders (isolinux, iPXE, Debian's GRUB for CDs), UEFI firmware for
@@ -21,7 +23,7 @@ BOOT_PKGS := qemu-system-x86 ipxe-qemu nfs-ganesha nfs-ganesha-vfs rpcbind busyb
 	ipxe grub-efi-amd64-signed ovmf xorriso dosfstools
 # Everything the test suite runs for real (the snapshot tests: setfacl,
 # getfattr, setcap, bsdtar, zstd; GNU tar and xz come with IMAGE_PKGS).
-TEST_PKGS := $(IMAGE_PKGS) $(BOOT_PKGS) git acl attr libcap2-bin libarchive-tools zstd
+TEST_PKGS := $(IMAGE_PKGS) $(BOOT_PKGS) git acl attr libcap2-bin libarchive-tools zstd procps
 
 # Expensive test fixtures (a bootstrapped root, a kernel) shared by every
 # test of a run, across packages.
@@ -47,6 +49,10 @@ help: ## show this help
 deps-image: ## install the host tools a build needs (apt-get)
 	$(call apt_install,$(IMAGE_PKGS))
 
+.PHONY: deps-boot
+deps-boot: ## install what boot-test runs: QEMU, nfs-ganesha, dhcpd, tftpd-hpa (apt-get)
+	$(call apt_install,$(BOOT_PKGS))
+
 .PHONY: deps
 deps: ## install everything the tests need (apt-get, Go modules)
 	$(call apt_install,$(TEST_PKGS))
@@ -60,10 +66,14 @@ build: ## build bin/krgimage
 image: deps-image build ## build the default recipe (or RECIPE=...) into ./out (or OUT=...)
 	./bin/krgimage build $(RECIPE) -o $(OUT)
 
+.PHONY: boot-test
+boot-test: deps-boot build ## boot the image in ./out (or OUT=...) in QEMU over PXE and NFS to its login prompt
+	./bin/krgimage boot-test $(OUT)
+
 .PHONY: test
 test: deps build ## run every test, the root-only end-to-end ones included
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	KRGIMAGE_TEST_STRICT=1 $(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
 .PHONY: test-e2e
 test-e2e: deps build ## run the end-to-end tests only, verbosely

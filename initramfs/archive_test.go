@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -52,7 +54,7 @@ func written(t *testing.T, a *Archive, when time.Time) []byte {
 // and times.
 func TestArchiveWithGNUCpio(t *testing.T) {
 	if _, err := exec.LookPath("cpio"); err != nil {
-		t.Skip("GNU cpio not installed (make deps installs it)")
+		testenv.Missing(t, "GNU cpio not installed (make deps installs it)")
 	}
 	data := written(t, sample(t), buildTime)
 	cmd := exec.Command("cpio", "-itv", "--quiet", "--numeric-uid-gid")
@@ -154,7 +156,7 @@ func TestCompressionsWithSystemTools(t *testing.T) {
 			}
 			argv := tools[algo]
 			if _, err := exec.LookPath(argv[0]); err != nil {
-				t.Skipf("%s not installed (make deps installs it)", argv[0])
+				testenv.Missing(t, "%s not installed (make deps installs it)", argv[0])
 			}
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Stdin = bytes.NewReader(b.Bytes())

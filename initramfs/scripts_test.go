@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // busyboxSh runs script under the host's busybox sh, the shell /init
@@ -14,7 +16,7 @@ func busyboxSh(t *testing.T, script string, env ...string) string {
 	t.Helper()
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox not installed (make deps installs busybox-static)")
+		testenv.Missing(t, "busybox not installed (make deps installs busybox-static)")
 	}
 	cmd := exec.Command(bb, "sh", "-c", ". ./scripts/functions.sh\n"+script)
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
@@ -154,7 +156,7 @@ echo "KRG_DHCP_HOSTNAME=$(krg_quote "$HOSTILE")" > "$DIR/lease"
 func TestUDHCPCScript(t *testing.T) {
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox not installed")
+		testenv.Missing(t, "busybox not installed (make deps installs busybox-static)")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a network namespace")

@@ -191,7 +191,7 @@ func TestResolve(t *testing.T) {
 
 func TestDepmod(t *testing.T) {
 	if _, err := lookDepmod(); err != nil {
-		t.Skip("no depmod on this host (make deps installs kmod)")
+		testenv.Missing(t, "no depmod on this host (make deps installs kmod)")
 	}
 	root := t.TempDir()
 	const v = "2.6.30-krg3.0.0"

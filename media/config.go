@@ -3,7 +3,6 @@ package media
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/krgimage/krgimage/netboot"
@@ -48,26 +47,10 @@ func Entries(r *recipes.Recipe, kernel, initrd string) []Entry {
 // its name, as the TFTP tree has it.
 func mediaPath(image string) string { return path.Join("boot", path.Base(image)) }
 
-// The serial console pxelinux is told to use, from the kernel's console=
-// argument: a node whose only console is a serial line sees the boot
-// loader there too, as netboot's pxelinux configuration arranges.
-var consoleRE = regexp.MustCompile(`^console=ttyS(\d+)(?:,(\d+))?`)
-
-func serialConsole(args []string) (unit, baud string, ok bool) {
-	for _, a := range args {
-		if m := consoleRE.FindStringSubmatch(a); m != nil {
-			baud := m[2]
-			if baud == "" {
-				baud = "9600"
-			}
-			return m[1], baud, true
-		}
-	}
-	return "", "", false
-}
-
+// serialLine tells isolinux to talk on the serial line the kernel is told
+// to use, as netboot's pxelinux configuration does.
 func serialLine(args []string) string {
-	if unit, baud, ok := serialConsole(args); ok {
+	if unit, baud, ok := netboot.SerialConsole(args); ok {
 		return "SERIAL " + unit + " " + baud + "\n"
 	}
 	return ""

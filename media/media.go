@@ -35,21 +35,10 @@ type Options struct {
 // needs no ldlinux.c32.
 var (
 	isolinuxPaths = []string{"usr/lib/ISOLINUX/isolinux.bin", "usr/lib/syslinux/isolinux.bin"}
-	ldlinuxPaths  = []string{"usr/lib/syslinux/modules/bios/ldlinux.c32", "usr/lib/syslinux/ldlinux.c32"}
 	mbrPaths      = []string{"usr/lib/ISOLINUX/isohdpfx.bin", "usr/lib/syslinux/isohdpfx.bin"}
 	grubPaths     = []string{"usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed"}
 	ipxePaths     = []string{"usr/lib/ipxe/ipxe.lkrn", "boot/ipxe.lkrn"}
 )
-
-func firstFile(root string, rels []string) string {
-	for _, r := range rels {
-		p := filepath.Join(root, r)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return p
-		}
-	}
-	return ""
-}
 
 // Medium is a planned medium: the ISO, the files of its EFI system
 // partition when it has one, and what a person needs to know about it.
@@ -80,7 +69,7 @@ type loaders struct {
 
 // findLoaders looks for the boot loaders of m in root.
 func findLoaders(m *recipes.Media, root string) (*loaders, error) {
-	l := &loaders{isolinux: firstFile(root, isolinuxPaths), ldlinux: firstFile(root, ldlinuxPaths)}
+	l := &loaders{isolinux: netboot.FirstFile(root, isolinuxPaths), ldlinux: netboot.FirstFile(root, netboot.LdlinuxPaths)}
 	if l.isolinux == "" {
 		return nil, fmt.Errorf("%w: no isolinux.bin in %s: install isolinux and syslinux-common (or syslinux on lenny)", ErrNoLoader, root)
 	}
@@ -88,7 +77,7 @@ func findLoaders(m *recipes.Media, root string) (*loaders, error) {
 	if l.ldlinux == "" && strings.Contains(l.isolinux, "ISOLINUX") {
 		return nil, fmt.Errorf("%w: %s is syslinux 5 or newer and needs ldlinux.c32 (package syslinux-common)", ErrNoLoader, l.isolinux)
 	}
-	if code := firstFile(root, mbrPaths); code != "" {
+	if code := netboot.FirstFile(root, mbrPaths); code != "" {
 		b, err := os.ReadFile(code)
 		if err != nil {
 			return nil, err
@@ -96,12 +85,12 @@ func findLoaders(m *recipes.Media, root string) (*loaders, error) {
 		l.mbr = b
 	}
 	if m.Kind == "ipxe" {
-		if l.ipxe = firstFile(root, ipxePaths); l.ipxe == "" {
+		if l.ipxe = netboot.FirstFile(root, ipxePaths); l.ipxe == "" {
 			return nil, fmt.Errorf("%w: no ipxe.lkrn in %s: install ipxe", ErrNoLoader, root)
 		}
 	}
 	if m.UEFI {
-		if l.grub = firstFile(root, grubPaths); l.grub == "" {
+		if l.grub = netboot.FirstFile(root, grubPaths); l.grub == "" {
 			return nil, fmt.Errorf("%w: no gcdx64.efi.signed in %s: install grub-efi-amd64-signed", ErrNoLoader, root)
 		}
 	}
@@ -124,13 +113,7 @@ func hybridCapable(isolinux string) bool {
 // loaderRoot is where a recipe's boot loaders come from: the host's or
 // the image's, as pxelinux.syslinux says.
 func loaderRoot(o Options) string {
-	if o.Recipe.Netboot.PXE.Syslinux == "image" {
-		return o.ImageRoot
-	}
-	if o.HostRoot == "" {
-		return "/"
-	}
-	return o.HostRoot
+	return netboot.SyslinuxRoot(o.Recipe, o.HostRoot, o.ImageRoot)
 }
 
 // Preflight checks, before a build, that the host has the boot loaders

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -252,7 +253,7 @@ func needTool(t *testing.T, name string) string {
 	p, err := exec.LookPath(name)
 	if err != nil {
 		if p, err = lookSbin(name); err != nil {
-			t.Skipf("%s not installed (make deps installs it)", name)
+			testenv.Missing(t, "%s not installed (make deps installs it)", name)
 		}
 	}
 	return p

@@ -54,6 +54,22 @@ type Boot struct {
 
 var consoleRE = regexp.MustCompile(`^console=ttyS(\d+)(?:,(\d+))?`)
 
+// SerialConsole finds the serial line (unit and baud rate, 9600 by
+// default) a kernel's console= argument names, so that a boot loader can
+// talk on the line a console-only node is watched on.
+func SerialConsole(args []string) (unit, baud string, ok bool) {
+	for _, a := range args {
+		if m := consoleRE.FindStringSubmatch(a); m != nil {
+			baud := m[2]
+			if baud == "" {
+				baud = "9600"
+			}
+			return m[1], baud, true
+		}
+	}
+	return "", "", false
+}
+
 // PXEConfig renders a pxelinux configuration file: the seed's DEFAULT,
 // LABEL, kernel and append lines.
 func PXEConfig(r *recipes.Recipe, label string, b Boot, args []string, comment string) string {
@@ -61,15 +77,8 @@ func PXEConfig(r *recipes.Recipe, label string, b Boot, args []string, comment s
 	fmt.Fprintf(&sb, "# pxelinux.cfg: written by krgimage for recipe %s%s.\n", r.Name, comment)
 	// pxelinux itself talks on the serial line the kernel is told to use,
 	// so a console-only node shows the boot loader too.
-	for _, a := range args {
-		if m := consoleRE.FindStringSubmatch(a); m != nil {
-			baud := m[2]
-			if baud == "" {
-				baud = "9600"
-			}
-			fmt.Fprintf(&sb, "SERIAL %s %s\n", m[1], baud)
-			break
-		}
+	if unit, baud, ok := SerialConsole(args); ok {
+		fmt.Fprintf(&sb, "SERIAL %s %s\n", unit, baud)
 	}
 	fmt.Fprintf(&sb, "DEFAULT %s\n", label)
 	if t := r.Netboot.PXE.Timeout; t > 0 {

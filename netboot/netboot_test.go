@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -108,7 +109,7 @@ func TestGolden(t *testing.T) {
 func TestDHCPDAccepts(t *testing.T) {
 	dhcpd, err := exec.LookPath("dhcpd")
 	if err != nil {
-		t.Skip("dhcpd not installed (make deps installs isc-dhcp-server)")
+		testenv.Missing(t, "dhcpd not installed (make deps installs isc-dhcp-server)")
 	}
 	for name, path := range goldenRecipes {
 		t.Run(name, func(t *testing.T) {

@@ -56,13 +56,18 @@ type Options struct {
 	HostRoot string
 }
 
-// pxelinuxPaths are where Debian puts pxelinux.0 and ldlinux.c32: the
-// pxelinux and syslinux-common packages since syslinux 5, the syslinux
-// package before (lenny's 3.71 has no ldlinux.c32).
-var pxelinuxPaths = []string{"usr/lib/PXELINUX/pxelinux.0", "usr/lib/syslinux/pxelinux.0"}
-var ldlinuxPaths = []string{"usr/lib/syslinux/modules/bios/ldlinux.c32", "usr/lib/syslinux/ldlinux.c32"}
+// pxelinuxPaths are where Debian puts pxelinux.0: the pxelinux package
+// since syslinux 5, the syslinux package before. LdlinuxPaths are where
+// syslinux-common puts ldlinux.c32, which syslinux 5 and newer load first
+// (lenny's 3.71 has none).
+var (
+	pxelinuxPaths = []string{"usr/lib/PXELINUX/pxelinux.0", "usr/lib/syslinux/pxelinux.0"}
+	LdlinuxPaths  = []string{"usr/lib/syslinux/modules/bios/ldlinux.c32", "usr/lib/syslinux/ldlinux.c32"}
+)
 
-func firstFile(root string, rels []string) string {
+// FirstFile returns the first of rels, relative to root, that is a regular
+// file, or "".
+func FirstFile(root string, rels []string) string {
 	for _, r := range rels {
 		p := filepath.Join(root, r)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
@@ -70,6 +75,33 @@ func firstFile(root string, rels []string) string {
 		}
 	}
 	return ""
+}
+
+// FindPXELinux finds pxelinux.0 and, for syslinux 5 and newer, the
+// ldlinux.c32 it needs, under root (the host's "/" or an image's).
+func FindPXELinux(root string) (pxe, ldlinux string, err error) {
+	pxe = FirstFile(root, pxelinuxPaths)
+	if pxe == "" {
+		return "", "", fmt.Errorf("%w in %s: install pxelinux and syslinux-common (or syslinux on lenny)", ErrNoPXELinux, root)
+	}
+	ldlinux = FirstFile(root, LdlinuxPaths)
+	if ldlinux == "" && strings.Contains(pxe, "PXELINUX") {
+		return "", "", fmt.Errorf("%w: %s is syslinux 5 or newer and needs ldlinux.c32 (package syslinux-common)", ErrNoPXELinux, pxe)
+	}
+	return pxe, ldlinux, nil
+}
+
+// SyslinuxRoot is where a recipe's pxelinux comes from: the host's root
+// ("/" unless hostRoot says otherwise) or, with pxelinux.syslinux: image,
+// the image's.
+func SyslinuxRoot(r *recipes.Recipe, hostRoot, imageRoot string) string {
+	if r.Netboot.PXE.Syslinux == "image" {
+		return imageRoot
+	}
+	if hostRoot == "" {
+		return "/"
+	}
+	return hostRoot
 }
 
 // Generate makes the tree for a recipe.
@@ -84,24 +116,13 @@ func Generate(o Options) (*Tree, error) {
 	t.Files[ExportsPath] = File{Data: []byte(Exports(r)), Mode: 0o644}
 	tftp := TFTPRoot(r)
 
-	syslinuxRoot := o.HostRoot
-	if syslinuxRoot == "" {
-		syslinuxRoot = "/"
-	}
-	if r.Netboot.PXE.Syslinux == "image" {
-		syslinuxRoot = o.ImageRoot
-	}
-	pxe := firstFile(syslinuxRoot, pxelinuxPaths)
-	if pxe == "" {
-		return nil, fmt.Errorf("%w in %s: install pxelinux and syslinux-common (or syslinux on lenny)", ErrNoPXELinux, syslinuxRoot)
+	pxe, ld, err := FindPXELinux(SyslinuxRoot(r, o.HostRoot, o.ImageRoot))
+	if err != nil {
+		return nil, err
 	}
 	t.Files[path.Join(tftp, "pxelinux.0")] = File{Src: pxe, Mode: 0o644}
-	// Syslinux 5 and newer load ldlinux.c32 first; Debian packages those
-	// pxelinux.0 in /usr/lib/PXELINUX. Lenny's syslinux 3 has neither.
-	if ld := firstFile(syslinuxRoot, ldlinuxPaths); ld != "" {
+	if ld != "" {
 		t.Files[path.Join(tftp, "ldlinux.c32")] = File{Src: ld, Mode: 0o644}
-	} else if strings.Contains(pxe, "PXELINUX") {
-		return nil, fmt.Errorf("%w: %s is syslinux 5 or newer and needs ldlinux.c32 (package syslinux-common)", ErrNoPXELinux, pxe)
 	}
 
 	initrd := o.Initramfs

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/krgimage/krgimage/kernel"
 	"github.com/krgimage/krgimage/media"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
@@ -51,17 +50,9 @@ func (*mediaStep) Preflight(_ context.Context, env *Env) error {
 }
 
 func (*mediaStep) Run(ctx context.Context, env *Env) error {
-	version := env.State.KernelVersion
-	if version == "" {
-		want := ""
-		if k := env.Recipe.Kernel; k != nil {
-			want = k.Version
-		}
-		v, err := kernel.Resolve(env.Root, want)
-		if err != nil {
-			return fmt.Errorf("finding the kernel for the boot medium: %w", err)
-		}
-		version = v
+	version, err := env.kernelVersion()
+	if err != nil {
+		return fmt.Errorf("finding the kernel for the boot medium: %w", err)
 	}
 	o := MediaOptions(env.Recipe, env.Root, version, env.BuildTime, env.Log)
 	if env.State.Initramfs != "" {

@@ -35,14 +35,34 @@ func (*netbootStep) Describe(env *Env) []string {
 
 func (*netbootStep) Validate(context.Context, *Env) error { return nil }
 
+// kernelVersion is the kernel the build installed, or, when the recipe has
+// no kernel step, the one the image has (kernel.version picks one of
+// several).
+func (env *Env) kernelVersion() (string, error) {
+	if v := env.State.KernelVersion; v != "" {
+		return v, nil
+	}
+	want := ""
+	if k := env.Recipe.Kernel; k != nil {
+		want = k.Version
+	}
+	return kernel.Resolve(env.Root, want)
+}
+
+// Preflight finds the host's pxelinux before the build starts, rather
+// than after it; an image's pxelinux can only be looked for once built.
+func (*netbootStep) Preflight(_ context.Context, env *Env) error {
+	if env.Recipe.Netboot.PXE.Syslinux == "image" {
+		return nil
+	}
+	_, _, err := netboot.FindPXELinux(netboot.SyslinuxRoot(env.Recipe, "", ""))
+	return err
+}
+
 func (*netbootStep) Run(_ context.Context, env *Env) error {
-	version := env.State.KernelVersion
-	if version == "" {
-		v, err := kernel.Resolve(env.Root, "")
-		if err != nil {
-			return fmt.Errorf("finding the kernel to serve: %w", err)
-		}
-		version = v
+	version, err := env.kernelVersion()
+	if err != nil {
+		return fmt.Errorf("finding the kernel to serve: %w", err)
 	}
 	t, err := netboot.Generate(netboot.Options{Recipe: env.Recipe, ImageRoot: env.Root, Kernel: version, Initramfs: env.State.Initramfs})
 	if err != nil {

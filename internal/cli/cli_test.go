@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 func execute(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -172,7 +174,7 @@ func fakeImage(t *testing.T, version string) string {
 
 func TestNetboot(t *testing.T) {
 	if _, err := os.Stat("/usr/lib/PXELINUX/pxelinux.0"); err != nil {
-		t.Skip("pxelinux not installed (make deps installs it)")
+		testenv.Missing(t, "pxelinux not installed (make deps installs it)")
 	}
 	image := fakeImage(t, "6.1.0-50-amd64")
 	out := filepath.Join(t.TempDir(), "server")

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // krgimage media writes the same bytes for the same build, from
@@ -13,7 +15,7 @@ import (
 func TestMedia(t *testing.T) {
 	for _, p := range []string{"/usr/lib/ISOLINUX/isolinux.bin", "/usr/lib/ipxe/ipxe.lkrn", "/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed"} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s not installed (make deps installs isolinux, ipxe and grub-efi-amd64-signed)", p)
+			testenv.Missing(t, "%s not installed (make deps installs isolinux, ipxe and grub-efi-amd64-signed)", p)
 		}
 	}
 	out := t.TempDir()

@@ -127,6 +127,11 @@ func binaries() (ganesha, rpcbind string, err error) {
 			return "", "", fmt.Errorf("%w: ganesha's VFS backend (libfsalvfs.so) not found: install nfs-ganesha-vfs", ErrMissing)
 		}
 	}
+	// ganesha finds the filesystem of each export in /etc/mtab, which a
+	// container or chroot may lack.
+	if _, err := os.Stat("/etc/mtab"); err != nil {
+		return "", "", errors.New("ganesha reads the mount table from /etc/mtab, which is missing: ln -s ../proc/self/mounts /etc/mtab")
+	}
 	rpcbind, err = lookSbin("rpcbind")
 	if err != nil {
 		return "", "", fmt.Errorf("%w: rpcbind not found: install rpcbind", ErrMissing)
@@ -217,6 +222,13 @@ func (s *Server) waitReady(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 		if b, err := os.ReadFile(s.LogPath); err == nil && strings.Contains(string(b), "NFS SERVER INITIALIZED") {
+			// ganesha serves on even when an export failed: nodes would
+			// only see their mounts refused.
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "Could not create export") || strings.Contains(l, "Lookup failed on path") {
+					return fmt.Errorf("the NFS server could not export a directory: %s (see %s)", strings.TrimSpace(l[strings.LastIndex(l, "] ")+1:]), s.LogPath)
+				}
+			}
 			return nil
 		}
 	}

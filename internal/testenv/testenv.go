@@ -31,6 +31,19 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// Missing reports a host tool a test needs that is not installed. Run by
+// hand, the test is skipped; under make test (KRGIMAGE_TEST_STRICT=1),
+// where make deps installs every tool, it fails: a skip there would hide
+// a missing install step.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("KRGIMAGE_TEST_STRICT") != "" {
+		t.Fatalf("%s; make deps should have installed it", msg)
+	}
+	t.Skip(msg)
+}
+
 // CacheDir is where fixtures are kept.
 func CacheDir() string {
 	if d := os.Getenv("KRGIMAGE_TEST_CACHE"); d != "" {
