@@ -332,7 +332,7 @@ func (in *installer) install(ctx context.Context, t target, plan *installPlan) (
 		return err
 	}
 
-	s, err := chroot.Open(ctx, &chroot.Image{Root: t.Root, Log: in.log, Runner: in.runner, Exec: in.exec})
+	s, err := chroot.Open(ctx, &chroot.Image{Root: t.Root, Log: in.log, Runner: in.runner, Exec: in.exec, SuppressSync: true})
 	if err != nil {
 		return err
 	}
@@ -367,7 +367,7 @@ func (in *installer) install(ctx context.Context, t target, plan *installPlan) (
 		for _, d := range plan.Core {
 			argv = append(argv, inTarget[d.Name])
 		}
-		if err := withoutSync(func() error { return s.RunCommand(ctx, chroot.Command{Argv: argv, Line: count}) }); err != nil {
+		if err := s.RunCommand(ctx, chroot.Command{Argv: argv, Line: count}); err != nil {
 			return fmt.Errorf("installing the core packages: %w", err)
 		}
 	}
@@ -390,7 +390,7 @@ func (in *installer) install(ctx context.Context, t target, plan *installPlan) (
 		for _, d := range l {
 			argv = append(argv, inTarget[d.Name])
 		}
-		if err := withoutSync(func() error { return s.RunCommand(ctx, chroot.Command{Argv: argv, Line: count}) }); err != nil {
+		if err := s.RunCommand(ctx, chroot.Command{Argv: argv, Line: count}); err != nil {
 			return fmt.Errorf("installing %d packages (%s...): %w", len(l), l[0].Name, err)
 		}
 	}

@@ -131,6 +131,31 @@ func TestSession(t *testing.T) {
 	}
 }
 
+// With SuppressSync, fsync inside the image answers 0 without syncing:
+// fsync of a pipe, which the kernel refuses (EINVAL), then succeeds.
+func TestSuppressSync(t *testing.T) {
+	root := testenv.Root(t, testenv.Bookworm)
+	fsyncPipe := []string{"perl", "-MIO::Handle", "-e", "pipe(R, W) or die; exit(W->sync ? 0 : 1)"}
+	for _, suppress := range []bool{false, true} {
+		img := testImage(t, root, &recipes.Recipe{Name: "t", Suite: "bookworm"})
+		img.SuppressSync = suppress
+		s, err := Open(t.Context(), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Run(t.Context(), fsyncPipe...)
+		if cerr := s.Close(); cerr != nil {
+			t.Fatal(cerr)
+		}
+		if suppress != (err == nil) {
+			t.Errorf("SuppressSync %v: fsync of a pipe: %v", suppress, err)
+		}
+	}
+	if err := exec.Command(fsyncPipe[0], fsyncPipe[1:]...).Run(); err == nil {
+		t.Error("fsync of a pipe succeeded in this process's children: the filter leaked")
+	}
+}
+
 // A session left open by a crash is recovered by the next one.
 func TestSessionRecovers(t *testing.T) {
 	root := testenv.Root(t, testenv.Bookworm)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/nosync"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -58,6 +59,9 @@ type Image struct {
 	// HostResolvConf is the resolver configuration copied in while steps
 	// run (/etc/resolv.conf).
 	HostResolvConf string
+	// SuppressSync turns the commands' fsyncs into no-ops (package
+	// nosync): the caller syncs the finished root once instead.
+	SuppressSync bool
 	// Exec runs commands inside the image; nil means the real chroot in a
 	// private mount namespace. Tests substitute a fake.
 	Exec Executor
@@ -99,7 +103,7 @@ func (namespaceExec) Exec(ctx context.Context, img *Image, c Command) error {
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	return img.Runner.Run(ctx, run.Cmd{
+	cmd := run.Cmd{
 		Path:        "/proc/self/exe",
 		Display:     "chroot " + img.Root + " " + run.Quote(c.Argv),
 		Env:         []string{helperEnv + "=" + string(spec)},
@@ -108,7 +112,11 @@ func (namespaceExec) Exec(ctx context.Context, img *Image, c Command) error {
 		Timeout:     timeout,
 		Line:        c.Line,
 		SysProcAttr: helperAttr(),
-	})
+	}
+	if img.SuppressSync {
+		return nosync.Run(func() error { return img.Runner.Run(ctx, cmd) })
+	}
+	return img.Runner.Run(ctx, cmd)
 }
 
 // Session is an image prepared for running package scripts: no service

@@ -506,7 +506,16 @@ func readPreviousReport(out string) (*Report, error) {
 // commit moves the staging directories to their final names, replacing a
 // previous build atomically.
 func (l *layout) commit() error {
+	// The steps ran without syncs (chroot.Image.SuppressSync); the build
+	// becomes durable here, before it takes its name, so a crash never
+	// leaves a finished-looking build with empty files.
+	if err := fsutil.SyncFS(l.stageOut); err != nil {
+		return err
+	}
 	if l.externalRoot {
+		if err := fsutil.SyncFS(l.stageRoot); err != nil {
+			return err
+		}
 		if err := swapInto(l.stageRoot, l.root); err != nil {
 			return err
 		}

@@ -199,10 +199,7 @@ func newOnes(before, after []string) []string {
 }
 
 func (s *kernelStep) session(ctx context.Context, env *Env) (*chroot.Session, error) {
-	return chroot.Open(ctx, &chroot.Image{
-		Root: env.Root, Recipe: env.Recipe, Mirror: env.Mirror.URL, SecurityMirror: env.Mirror.Security,
-		Log: env.Log, Runner: env.Runner, LookupEnv: env.LookupEnv, BuildTime: env.BuildTime,
-	})
+	return chroot.Open(ctx, env.chrootImage())
 }
 
 func (s *kernelStep) installPackage(ctx context.Context, env *Env) (err error) {

@@ -186,10 +186,7 @@ func regenerateLdCache(ctx context.Context, env *Env, root *os.Root) error {
 	if !found {
 		return nil
 	}
-	sess, err := chroot.Open(ctx, &chroot.Image{
-		Root: env.Root, Recipe: env.Recipe, Mirror: env.Mirror.URL, SecurityMirror: env.Mirror.Security,
-		Log: env.Log, Runner: env.Runner, LookupEnv: env.LookupEnv, BuildTime: env.BuildTime,
-	})
+	sess, err := chroot.Open(ctx, env.chrootImage())
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,7 @@ type provisionStep struct {
 func (p *provisionStep) Name() string { return p.name }
 
 func (p *provisionStep) image(env *Env) *chroot.Image {
-	return &chroot.Image{
-		Root: env.Root, Recipe: env.Recipe, Mirror: env.Mirror.URL, SecurityMirror: env.Mirror.Security,
-		Log: env.Log, Runner: env.Runner, LookupEnv: env.LookupEnv, BuildTime: env.BuildTime,
-	}
+	return env.chrootImage()
 }
 
 func (p *provisionStep) step(env *Env) (chroot.Step, error) {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"github.com/krgimage/krgimage/chroot"
 	"log/slog"
 	"time"
 
@@ -96,4 +97,15 @@ func (e *Env) forStep(s Step) *Env {
 	c := *e
 	c.Log = e.Log.With("step", s.Name())
 	return &c
+}
+
+// chrootImage is the image as the steps that run commands in it see it.
+// Their syncs are suppressed: the build syncs the finished output once,
+// before it takes its name.
+func (e *Env) chrootImage() *chroot.Image {
+	return &chroot.Image{
+		Root: e.Root, Recipe: e.Recipe, Mirror: e.Mirror.URL, SecurityMirror: e.Mirror.Security,
+		Log: e.Log, Runner: e.Runner, LookupEnv: e.LookupEnv, BuildTime: e.BuildTime,
+		SuppressSync: true,
+	}
 }

@@ -68,3 +68,17 @@ func Exchange(a, b string) error {
 	}
 	return nil
 }
+
+// SyncFS writes out everything cached for the file system holding path:
+// one call for a whole tree that was written without syncs.
+func SyncFS(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return &os.PathError{Op: "syncfs", Path: path, Err: err}
+	}
+	return nil
+}

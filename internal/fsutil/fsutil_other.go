@@ -18,3 +18,6 @@ func (l *Lock) Unlock() error { return nil }
 
 // Exchange is only implemented on Linux.
 func Exchange(a, b string) error { return errors.ErrUnsupported }
+
+// SyncFS is only implemented on Linux.
+func SyncFS(string) error { return errors.ErrUnsupported }

@@ -1,6 +1,6 @@
 //go:build linux && arm
 
-package bootstrap
+package nosync
 
 import "golang.org/x/sys/unix"
 

@@ -1,4 +1,4 @@
-package bootstrap
+package nosync
 
 import (
 	"runtime"
@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// withoutSync runs start, which must start its processes from the calling
+// Run runs start, which must start its processes from the calling
 // goroutine, with fsync and its relatives turned into no-ops for those
 // processes and their children: systemd-nspawn's --suppress-sync, by the
 // same means (a seccomp filter that answers 0).
@@ -15,14 +15,15 @@ import (
 // dpkg syncs its database a dozen times per package even with
 // --force-unsafe-io. On a disk other jobs share, each sync waits for the
 // file system journal to commit everyone's data, and the syncs become most
-// of the install time. They buy nothing here: a bootstrap the machine does
-// not survive is redone from scratch.
+// of the install time. They buy nothing in a build: an image the machine
+// does not survive is built again, and a finished one is synced once
+// before it takes its name.
 //
 // The filter is installed on a locked OS thread that is discarded
 // afterwards; processes forked from it inherit the filter, krgimage's own
 // other threads do not. When the filter cannot be installed (an unknown
 // architecture, an old kernel) start runs unchanged.
-func withoutSync(start func() error) error {
+func Run(start func() error) error {
 	prog, ok := noSyncFilter()
 	if !ok {
 		return start()
