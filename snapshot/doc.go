@@ -27,9 +27,10 @@
 // The archive's bytes depend on the tree (content and metadata, atimes and
 // ctimes excepted), on Options.SourceDateEpoch, which clamps newer mtimes,
 // and on the compression and its level. They do not depend on the number of
-// threads: zstd input is cut into 16 MiB frames compressed independently
-// and written in order, pgzip uses fixed 1 MiB blocks, and xz runs on one
-// thread. Without SourceDateEpoch the manifest's mtime is the newest in the
+// threads: with zstd, the manifest entry is compressed into frames of its
+// own and the rest of the tar stream is cut into 16 MiB frames, all
+// compressed independently and written in order; pgzip uses fixed 1 MiB
+// blocks, and xz runs on one thread. Without SourceDateEpoch the manifest's mtime is the newest in the
 // tree, so snapshots of an unchanged tree are identical too. The bytes may
 // change with the version of github.com/klauspost/compress.
 //

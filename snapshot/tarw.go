@@ -210,6 +210,30 @@ func (tw *tarWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// copyFrom copies at most n bytes of the current entry's data from r. It
+// stops early, without an error, where r ends.
+func (tw *tarWriter) copyFrom(r io.Reader, n int64, buf []byte) (int64, error) {
+	if tw.err != nil {
+		return 0, tw.err
+	}
+	if n > tw.remaining {
+		return 0, errors.New("tar: write past the entry's size")
+	}
+	lr := io.LimitReader(r, n)
+	var m int64
+	var err error
+	if rf, ok := tw.w.(io.ReaderFrom); ok {
+		m, err = rf.ReadFrom(lr)
+	} else {
+		m, err = io.CopyBuffer(tw.w, lr, buf)
+	}
+	tw.remaining -= m
+	if err != nil {
+		tw.err = err
+	}
+	return m, err
+}
+
 func (tw *tarWriter) writeData(p []byte) error {
 	if _, err := tw.w.Write(p); err != nil {
 		tw.err = err
@@ -298,7 +322,7 @@ func ustarBlock(h *tarHeader, name string, size int64) *[blockSize]byte {
 	for _, c := range b {
 		sum += int64(c)
 	}
-	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	putOctal(b[148:155], sum) // six digits, NUL, then the space left there
 	return &b
 }
 
@@ -309,13 +333,14 @@ func clampOctal(v int64, field int) int64 {
 	return v
 }
 
+// putOctal writes v, which fits (clampOctal), as zero-padded octal digits
+// and a NUL.
 func putOctal(b []byte, v int64) {
-	s := strconv.FormatInt(v, 8)
 	n := len(b) - 1
-	for len(s) < n {
-		s = "0" + s
+	for i := n - 1; i >= 0; i-- {
+		b[i] = '0' + byte(v&7)
+		v >>= 3
 	}
-	copy(b, s)
 	b[n] = 0
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,12 +15,18 @@ import (
 // writer needs and what detects a file changing under it.
 type node struct {
 	Entry
-	xattrs []xattr   // raw values, sorted by name
-	sparse []segment // data segments of a file with holes
-	ino    uint64    // with size, mtime and ctime: unchanged between passes
-	mtime  time.Time // as found; Entry.ModTime may be clamped
-	ctime  time.Time
+	xattrs []xattr // raw values, sorted by name
+	// ino, mtime and ctime, with Size, identify the file the walk found:
+	// one that no longer matches them when read is ErrChanged.
+	ino          uint64
+	mtime, ctime time.Time
+	// claimed is set by whoever hashes the file, when a hashShare splits
+	// the work.
+	claimed atomic.Bool
 }
+
+// claim reports whether the caller is the one to hash n.
+func (n *node) claim() bool { return n.claimed.CompareAndSwap(false, true) }
 
 type xattr struct {
 	name  string
@@ -35,6 +42,32 @@ type scanOptions struct {
 	// progress is called as files are hashed.
 	progress func(files int, bytes int64)
 	total    func(files int, bytes int64)
+	// emit, when set, is called with each node as the walk finds it, in
+	// archive order, before its file is hashed; it must not block.
+	emit func(*node)
+	// share, when set, lets the caller hash files: see hashShare.
+	share *hashShare
+}
+
+// hashShare lets the data pass of a snapshot hash the files it archives
+// as it reads them, so that those are read once. Whoever claims a
+// file first (node.claim) hashes it: the data pass going forward, the
+// scan's workers going backward from the last file once the walk is over.
+// The scan returns when every file is hashed, by either side.
+type hashShare struct {
+	hashed atomic.Int64  // files the data pass hashed
+	notify chan struct{} // a file was hashed by the data pass
+}
+
+func newHashShare() *hashShare { return &hashShare{notify: make(chan struct{}, 1)} }
+
+// done records a file the data pass hashed.
+func (h *hashShare) done() {
+	h.hashed.Add(1)
+	select {
+	case h.notify <- struct{}{}:
+	default:
+	}
 }
 
 // scan walks root depth first, each directory's names sorted bytewise, and
@@ -101,8 +134,9 @@ func cleanName(name string) (string, bool) {
 	return strings.Join(parts, "/"), true
 }
 
-// header builds the tar header of n, its mtime clamped.
-func (n *node) header(mtime time.Time) *tarHeader {
+// header builds the tar header of n with the given mtime (clamped) and,
+// for a file with holes, its data segments.
+func (n *node) header(mtime time.Time, sparse []segment) *tarHeader {
 	h := &tarHeader{
 		Name: tarName(n.Path, n.Type == TypeDir), Mode: int64(n.Mode),
 		UID: int64(n.UID), GID: int64(n.GID), ModTime: mtime,
@@ -111,7 +145,7 @@ func (n *node) header(mtime time.Time) *tarHeader {
 	case TypeDir:
 		h.Typeflag = typeDir
 	case TypeFile:
-		h.Typeflag, h.Size, h.Sparse = typeReg, n.Size, n.sparse
+		h.Typeflag, h.Size, h.Sparse = typeReg, n.Size, sparse
 	case TypeSymlink:
 		h.Typeflag, h.Linkname = typeSymlink, n.Link
 	case TypeHardlink:

@@ -24,6 +24,8 @@ type scanner struct {
 	files []*node
 	bytes int64
 	jobs  chan *node
+	// workerHashed counts the files the workers hashed.
+	workerHashed atomic.Int64
 }
 
 func scanTree(ctx context.Context, root string, o scanOptions) ([]*node, error) {
@@ -35,15 +37,23 @@ func scanTree(ctx context.Context, root string, o scanOptions) ([]*node, error) 
 		return nil, fmt.Errorf("%s: not a directory", root)
 	}
 	// Files are hashed while the walk goes on: the walk is syscalls on one
-	// thread, the hashing CPU on the others.
+	// thread, the hashing CPU on the others. When the work is shared with
+	// a data pass, which follows the walk, the workers start once it is
+	// over, from the last file back, until they meet the data pass.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s := &scanner{root: root, dev: st.Dev, o: o, links: map[[2]uint64]string{}, jobs: make(chan *node, 1024)}
 	wait := s.startDigests(ctx, cancel)
 	n, err := s.node(".", root, &st)
 	if err == nil {
-		s.nodes = append(s.nodes, n)
+		s.add(n)
 		err = s.walk(ctx, ".", root)
+	}
+	if err == nil && o.total != nil {
+		o.total(len(s.files), s.bytes)
+	}
+	if err == nil && o.share != nil {
+		err = s.feedBackward(ctx)
 	}
 	close(s.jobs)
 	if err != nil {
@@ -53,13 +63,45 @@ func scanTree(ctx context.Context, root string, o scanOptions) ([]*node, error) 
 		}
 		return nil, err
 	}
-	if o.total != nil {
-		o.total(len(s.files), s.bytes)
-	}
 	if err := wait(); err != nil {
 		return nil, err
 	}
+	if o.share != nil {
+		if err := s.waitShare(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s.nodes, nil
+}
+
+// feedBackward hands the files to the workers from the last one back,
+// leaving out those the data pass has already claimed.
+func (s *scanner) feedBackward(ctx context.Context) error {
+	for i := len(s.files) - 1; i >= 0; i-- {
+		n := s.files[i]
+		if n.claimed.Load() {
+			continue
+		}
+		select {
+		case s.jobs <- n:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// waitShare waits until the data pass has hashed the files it claimed:
+// the workers hashed all the others.
+func (s *scanner) waitShare(ctx context.Context) error {
+	for s.o.share.hashed.Load()+s.workerHashed.Load() < int64(len(s.files)) {
+		select {
+		case <-s.o.share.notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 func (s *scanner) walk(ctx context.Context, rel, abs string) error {
@@ -97,7 +139,7 @@ func (s *scanner) walk(ctx context.Context, rel, abs string) error {
 		if err != nil {
 			return err
 		}
-		s.nodes = append(s.nodes, n)
+		s.add(n)
 		if n.Type != TypeDir {
 			continue
 		}
@@ -110,6 +152,13 @@ func (s *scanner) walk(ctx context.Context, rel, abs string) error {
 		}
 	}
 	return nil
+}
+
+func (s *scanner) add(n *node) {
+	s.nodes = append(s.nodes, n)
+	if s.o.emit != nil {
+		s.o.emit(n)
+	}
 }
 
 func (s *scanner) node(rel, abs string, st *unix.Stat_t) (*node, error) {
@@ -137,7 +186,9 @@ func (s *scanner) node(rel, abs string, st *unix.Stat_t) (*node, error) {
 	case unix.S_IFREG:
 		n.Type, n.Size = TypeFile, st.Size
 		s.files = append(s.files, n)
-		s.jobs <- n
+		if s.o.share == nil {
+			s.jobs <- n
+		}
 		s.bytes += st.Size
 	case unix.S_IFLNK:
 		n.Type = TypeSymlink
@@ -227,7 +278,7 @@ func splitNUL(b []byte) []string {
 // startDigests hashes the files sent on s.jobs on o.threads goroutines.
 // The returned function waits for them and reports the first error.
 func (s *scanner) startDigests(ctx context.Context, cancel func()) func() error {
-	var done, files atomic.Int64
+	var done atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, max(1, s.o.threads))
 	for w := range errs {
@@ -239,13 +290,16 @@ func (s *scanner) startDigests(ctx context.Context, cancel func()) func() error 
 				if ctx.Err() != nil {
 					continue // drain
 				}
+				if s.o.share != nil && !n.claim() {
+					continue // the data pass has it
+				}
 				if err := digestFile(s.root, n, buf); err != nil {
 					errs[w] = err
 					cancel()
 					continue
 				}
 				d := done.Add(n.Size)
-				f := files.Add(1)
+				f := s.workerHashed.Add(1)
 				if s.o.progress != nil {
 					s.o.progress(int(f), d)
 				}
@@ -264,8 +318,9 @@ func (s *scanner) startDigests(ctx context.Context, cancel func()) func() error 
 }
 
 // openFile opens n for reading without following a symlink or touching
-// its atime, and checks it is still the file the walk saw.
-func openFile(root string, n *node) (*os.File, error) {
+// its atime, and checks it is still the file the walk saw. It also
+// returns the bytes allocated to the file, which dataSegments needs.
+func openFile(root string, n *node) (*os.File, int64, error) {
 	p := filepath.Join(root, n.Path)
 	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOATIME
 	fd, err := unix.Open(p, flags, 0)
@@ -273,28 +328,47 @@ func openFile(root string, n *node) (*os.File, error) {
 		fd, err = unix.Open(p, flags&^unix.O_NOATIME, 0)
 	}
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+		return nil, 0, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), p)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		f.Close()
-		return nil, &os.PathError{Op: "fstat", Path: p, Err: err}
+		return nil, 0, &os.PathError{Op: "fstat", Path: p, Err: err}
 	}
 	if st.Ino != n.ino || st.Size != n.Size || !time.Unix(st.Mtim.Unix()).Equal(n.mtime) || !time.Unix(st.Ctim.Unix()).Equal(n.ctime) {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", p, ErrChanged)
+		return nil, 0, fmt.Errorf("%s: %w", p, ErrChanged)
 	}
-	return f, nil
+	return f, st.Blocks * 512, nil
+}
+
+// openData opens n for archiving and maps its data. sparse is nil for a
+// file without holes and lists the data segments otherwise (empty, not
+// nil, for a file that is all hole).
+func openData(root string, n *node) (f *os.File, sparse []segment, err error) {
+	f, alloc, err := openFile(root, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	segs, holes, err := dataSegments(f, n.Size, alloc)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if holes {
+		sparse = append([]segment{}, segs...)
+	}
+	return f, sparse, nil
 }
 
 func digestFile(root string, n *node, buf []byte) error {
-	f, err := openFile(root, n)
+	f, alloc, err := openFile(root, n)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	segs, holes, err := dataSegments(f, n.Size)
+	segs, _, err := dataSegments(f, n.Size, alloc)
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Name(), err)
 	}
@@ -302,8 +376,10 @@ func digestFile(root string, n *node, buf []byte) error {
 	var pos int64
 	for _, sg := range segs {
 		d.Hole(sg.Off - pos)
-		if _, err := f.Seek(sg.Off, io.SeekStart); err != nil {
-			return err
+		if sg.Off != pos {
+			if _, err := f.Seek(sg.Off, io.SeekStart); err != nil {
+				return err
+			}
 		}
 		m, err := io.CopyBuffer(d, io.LimitReader(f, sg.Len), buf)
 		if err != nil {
@@ -320,27 +396,27 @@ func digestFile(root string, n *node, buf []byte) error {
 		return fmt.Errorf("%s: %w", f.Name(), ErrChanged)
 	}
 	n.DigestKind, n.Digest = kind, sum
-	if holes {
-		n.sparse = append([]segment{}, segs...)
-	}
 	return nil
 }
 
-// dataSegments maps a file's data with SEEK_DATA and SEEK_HOLE. A file
-// without holes is one segment; asking costs two lseeks, so only files
-// whose allocation is smaller than their size are asked.
-func dataSegments(f *os.File, size int64) (segs []segment, holes bool, err error) {
+// dataSegments maps a file's data with SEEK_DATA and SEEK_HOLE, and
+// leaves the file offset at 0. A file without holes is one segment; asking
+// costs two lseeks, so only files whose allocation (alloc bytes) is
+// smaller than their size are asked.
+func dataSegments(f *os.File, size, alloc int64) (segs []segment, holes bool, err error) {
 	whole := []segment{{0, size}}
 	if size == 0 {
 		return nil, false, nil
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, false, err
-	}
-	if st.Blocks*512 >= size {
+	if alloc >= size {
 		return whole, false, nil
 	}
+	// The readers start at offset 0 unless they seek; probing moves it.
+	defer func() {
+		if _, serr := unix.Seek(int(f.Fd()), 0, io.SeekStart); serr != nil && err == nil {
+			segs, holes, err = nil, false, serr
+		}
+	}()
 	var off int64
 	for off < size {
 		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)

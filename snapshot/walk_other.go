@@ -12,4 +12,4 @@ func scanTree(context.Context, string, scanOptions) ([]*node, error) {
 	return nil, errors.ErrUnsupported
 }
 
-func openFile(string, *node) (*os.File, error) { return nil, errors.ErrUnsupported }
+func openData(string, *node) (*os.File, []segment, error) { return nil, nil, errors.ErrUnsupported }
