@@ -18,6 +18,7 @@ import (
 	"github.com/krgimage/krgimage/internal/nfsserver"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/qemu"
+	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
 	"github.com/krgimage/krgimage/snapshot"
@@ -368,11 +369,11 @@ func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namesp
 			return nil, err
 		}
 	}
-	dhcpd, err := lookSbin("dhcpd")
+	dhcpd, err := run.LookSbin("dhcpd")
 	if err != nil {
 		return nil, fmt.Errorf("dhcpd not found: install isc-dhcp-server")
 	}
-	tftpd, err := lookSbin("in.tftpd")
+	tftpd, err := run.LookSbin("in.tftpd")
 	if err != nil {
 		return nil, fmt.Errorf("in.tftpd not found: install tftpd-hpa")
 	}
@@ -429,21 +430,12 @@ func preflight(network, tftp string, pxe bool) error {
 	}
 	if network == "netns" {
 		for _, x := range [][2]string{{"dhcpd", "isc-dhcp-server"}, {"in.tftpd", "tftpd-hpa"}} {
-			if _, err := lookSbin(x[0]); err != nil {
+			if _, err := run.LookSbin(x[0]); err != nil {
 				errs = append(errs, fmt.Errorf("%s not found: install %s (or use --network user)", x[0], x[1]))
 			}
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func lookSbin(name string) (string, error) {
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
-			return filepath.Join(d, name), nil
-		}
-	}
-	return exec.LookPath(name)
 }
 
 func writeReport(work string, res *Result) error {

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/krgimage/krgimage/internal/qemu"
@@ -275,11 +274,5 @@ func (s *server) exited() bool {
 
 // stop ends the server's whole group: SIGTERM, then SIGKILL after 5 s.
 func (s *server) stop() {
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
+	run.StopGroup(s.cmd.Process.Pid, s.done, 5*time.Second)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
+	"github.com/krgimage/krgimage/internal/run"
 )
 
 // ESP sizes. FAT32 needs 65525 clusters; go-diskfs uses 512-byte clusters
@@ -274,7 +275,7 @@ var ErrNoFsck = errors.New("fsck.vfat not found: install dosfstools")
 func CheckFAT(ctx context.Context, img string) error {
 	bin, err := exec.LookPath("fsck.vfat")
 	if err != nil {
-		if bin, err = lookSbin("fsck.vfat"); err != nil {
+		if bin, err = run.LookSbin("fsck.vfat"); err != nil {
 			return ErrNoFsck
 		}
 	}
@@ -283,15 +284,6 @@ func CheckFAT(ctx context.Context, img string) error {
 		return fmt.Errorf("%w: fsck.vfat -n %s: %v: %s", ErrCorrupt, img, err, lastLines(string(out), 8))
 	}
 	return nil
-}
-
-func lookSbin(name string) (string, error) {
-	for _, d := range []string{"/usr/sbin", "/sbin"} {
-		if _, err := os.Stat(d + "/" + name); err == nil {
-			return d + "/" + name, nil
-		}
-	}
-	return "", os.ErrNotExist
 }
 
 func lastLines(s string, n int) string {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
@@ -252,7 +253,7 @@ func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if p, err = lookSbin(name); err != nil {
+		if p, err = run.LookSbin(name); err != nil {
 			testenv.Missing(t, "%s not installed (make deps installs it)", name)
 		}
 	}

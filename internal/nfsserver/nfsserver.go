@@ -49,8 +49,11 @@ type Options struct {
 
 // Server is a running NFS server.
 type Server struct {
-	cmd     *exec.Cmd
-	done    chan error
+	cmd *exec.Cmd
+	// done is closed when ganesha was waited for, with its result in
+	// waitErr.
+	done    chan struct{}
+	waitErr error
 	LogPath string
 	o       Options
 }
@@ -132,7 +135,7 @@ func binaries() (ganesha, rpcbind string, err error) {
 	if _, err := os.Stat("/etc/mtab"); err != nil {
 		return "", "", errors.New("ganesha reads the mount table from /etc/mtab, which is missing: ln -s ../proc/self/mounts /etc/mtab")
 	}
-	rpcbind, err = lookSbin("rpcbind")
+	rpcbind, err = run.LookSbin("rpcbind")
 	if err != nil {
 		return "", "", fmt.Errorf("%w: rpcbind not found: install rpcbind", ErrMissing)
 	}
@@ -159,7 +162,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := os.WriteFile(conf, []byte(Config(o)), 0o644); err != nil {
 		return nil, err
 	}
-	s := &Server{LogPath: filepath.Join(o.Dir, "ganesha.log"), o: o, done: make(chan error, 1)}
+	s := &Server{LogPath: filepath.Join(o.Dir, "ganesha.log"), o: o, done: make(chan struct{})}
 	gan := fmt.Sprintf("%s -F -f %s -L %s -p %s", ganesha, conf, s.LogPath, filepath.Join(o.Dir, "ganesha.pid"))
 	var argv []string
 	if o.Netns != "" {
@@ -189,7 +192,7 @@ exec %s`, rpcbind, rpcinfo, rpcinfo, gan)
 		out.Close()
 		return nil, err
 	}
-	go func() { s.done <- s.cmd.Wait(); out.Close() }()
+	go func() { s.waitErr = s.cmd.Wait(); out.Close(); close(s.done) }()
 	if err := s.waitReady(ctx); err != nil {
 		s.Stop()
 		return nil, err
@@ -200,23 +203,13 @@ exec %s`, rpcbind, rpcinfo, rpcinfo, gan)
 	return s, nil
 }
 
-func lookSbin(name string) (string, error) {
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
-			return filepath.Join(d, name), nil
-		}
-	}
-	return exec.LookPath(name)
-}
-
 // waitReady waits for ganesha's "NFS SERVER INITIALIZED".
 func (s *Server) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-s.done:
-			s.done <- err
-			return fmt.Errorf("the NFS server exited at start (%v): %s", err, s.tail())
+		case <-s.done:
+			return fmt.Errorf("the NFS server exited at start (%v): %s", s.waitErr, s.tail())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -260,13 +253,7 @@ func (s *Server) Stop() error {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return nil
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
+	run.StopGroup(s.cmd.Process.Pid, s.done, 5*time.Second)
 	// Anything ganesha left in the group goes too.
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	return nil

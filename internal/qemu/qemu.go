@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/krgimage/krgimage/internal/run"
@@ -370,11 +369,5 @@ func (r *Running) Stop() {
 	if r.cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		<-r.done
-	}
+	run.StopGroup(r.cmd.Process.Pid, r.done, 5*time.Second)
 }
