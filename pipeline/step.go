@@ -2,10 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"github.com/krgimage/krgimage/chroot"
 	"log/slog"
 	"time"
 
+	"github.com/krgimage/krgimage/chroot"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/recipes"

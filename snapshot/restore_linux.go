@@ -310,8 +310,8 @@ func (x *extractor) file(pfd int, base string, m *member) error {
 	return f.Close()
 }
 
-// fileMeta applies a regular file's owner, mode, xattrs and times, in
-// that order, through its descriptor.
+// fileMeta applies a regular file's or a directory's owner, mode, xattrs
+// and times, in that order, through its descriptor.
 func (x *extractor) fileMeta(fd int, m *member) error {
 	e := m.entry
 	if x.chown {
@@ -399,22 +399,8 @@ func (x *extractor) finish(sync bool) error {
 		if err != nil {
 			return err
 		}
-		e := m.entry
-		if x.chown {
-			if err := unix.Fchown(fd, int(e.UID), int(e.GID)); err != nil {
-				return &os.PathError{Op: "chown", Path: m.rel, Err: err}
-			}
-		}
-		if err := unix.Fchmod(fd, e.Mode); err != nil {
-			return &os.PathError{Op: "chmod", Path: m.rel, Err: err}
-		}
-		for _, xa := range m.xattrs {
-			if err := unix.Fsetxattr(fd, xa.name, xa.value, 0); err != nil {
-				return &os.PathError{Op: "setxattr " + xa.name, Path: m.rel, Err: err}
-			}
-		}
-		if err := futimens(fd, e.ModTime); err != nil {
-			return &os.PathError{Op: "utimes", Path: m.rel, Err: err}
+		if err := x.fileMeta(fd, m); err != nil {
+			return err
 		}
 	}
 	if sync {
