@@ -144,21 +144,23 @@ func (m *Modules) ReadModule(rel string) (name string, data []byte, err error) {
 		return "", nil, err
 	}
 	defer f.Close()
-	var r io.Reader = f
+	// Buffered: the xz reader reads a byte at a time.
+	br := bufio.NewReaderSize(f, 64<<10)
+	var r io.Reader = br
 	switch {
 	case strings.HasSuffix(rel, ".ko.xz"):
-		if r, err = xz.NewReader(f); err != nil {
+		if r, err = xz.NewReader(br); err != nil {
 			return "", nil, err
 		}
 	case strings.HasSuffix(rel, ".ko.zst"):
-		d, err := zstd.NewReader(f)
+		d, err := zstd.NewReader(br)
 		if err != nil {
 			return "", nil, err
 		}
 		defer d.Close()
 		r = d
 	case strings.HasSuffix(rel, ".ko.gz"):
-		if r, err = gzip.NewReader(f); err != nil {
+		if r, err = gzip.NewReader(br); err != nil {
 			return "", nil, err
 		}
 	}
