@@ -61,17 +61,23 @@ func skipUnused(name string) bool {
 // extract unpacks one package's data archive. Existing files are replaced
 // (dpkg unpacks every package again afterwards and owns the result).
 func (x *extractor) extract(tr *tar.Reader, pkg string) error {
-	for {
+	_, err := x.extractCounting(tr, pkg)
+	return err
+}
+
+// extractCounting is extract, reporting how many entries it read.
+func (x *extractor) extractCounting(tr *tar.Reader, pkg string) (entries int, err error) {
+	for ; ; entries++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return entries, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %s data archive: %v", ErrMalformed, pkg, err)
+			return entries, fmt.Errorf("%w: %s data archive: %v", ErrMalformed, pkg, err)
 		}
 		name, skip, err := x.name(hdr.Name)
 		if err != nil {
-			return fmt.Errorf("%s: %w", pkg, err)
+			return entries, fmt.Errorf("%s: %w", pkg, err)
 		}
 		if skip || x.skip != nil && x.skip(name) || x.merged && hdr.Typeflag == tar.TypeSymlink && isUsrAlias(hdr.Name) {
 			// Packages of suites past bookworm ship the /bin -> usr/bin
@@ -79,7 +85,7 @@ func (x *extractor) extract(tr *tar.Reader, pkg string) error {
 			continue
 		}
 		if err := x.entry(tr, hdr, name); err != nil {
-			return fmt.Errorf("%s: extracting /%s: %w", pkg, name, err)
+			return entries, fmt.Errorf("%s: extracting /%s: %w", pkg, name, err)
 		}
 	}
 }
