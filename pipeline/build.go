@@ -484,23 +484,35 @@ func checkReplaceable(path string, ours bool, why string) error {
 	return fmt.Errorf("%w %s: %s; remove it or choose another path", ErrRefuseReplace, path, why)
 }
 
-func readPreviousReport(out string) (*Report, error) {
-	b, err := os.ReadFile(filepath.Join(out, ReportFile))
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
-		return nil, nil
+// ErrBadReport: a build.json that is not one.
+var ErrBadReport = errors.New("malformed build report")
+
+// ReadReport reads a build.json, or the one in an output directory.
+func ReadReport(path string) (*Report, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, ReportFile)
 	}
-	if errors.Is(err, syscall.ENOTDIR) {
-		return nil, nil
-	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var r Report
 	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrBadReport, path, err)
+	}
+	return &r, nil
+}
+
+func readPreviousReport(out string) (*Report, error) {
+	r, err := ReadReport(filepath.Join(out, ReportFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.ENOTDIR):
+		return nil, nil
+	case errors.Is(err, ErrBadReport):
 		// A damaged report still marks the directory as ours.
 		return &Report{}, nil
 	}
-	return &r, nil
+	return r, err
 }
 
 // commit moves the staging directories to their final names, replacing a

@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,13 +82,12 @@ func (a *app) recipeOf(out string, o *bootTestOptions) (*recipes.Recipe, error) 
 	if o.recipe != "" {
 		return a.loadRecipe(o.recipe, &o.flags)
 	}
-	b, err := os.ReadFile(filepath.Join(out, pipeline.ReportFile))
-	if err != nil {
+	rep, err := pipeline.ReadReport(filepath.Join(out, pipeline.ReportFile))
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s is not a finished build (%v); give --recipe", out, err)
 	}
-	var rep pipeline.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("%s: %w", pipeline.ReportFile, err)
+	if err != nil {
+		return nil, err
 	}
 	src := rep.Recipe.Source
 	if rep.Recipe.File != "" {

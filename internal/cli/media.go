@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -135,11 +133,8 @@ func (a *app) mediaTime(out string) (time.Time, error) {
 	if a.getenv("SOURCE_DATE_EPOCH") != "" {
 		return a.buildTime()
 	}
-	if b, err := os.ReadFile(filepath.Join(out, pipeline.ReportFile)); err == nil {
-		var rep pipeline.Report
-		if json.Unmarshal(b, &rep) == nil && !rep.BuildTime.IsZero() {
-			return rep.BuildTime.UTC(), nil
-		}
+	if rep, err := pipeline.ReadReport(filepath.Join(out, pipeline.ReportFile)); err == nil && !rep.BuildTime.IsZero() {
+		return rep.BuildTime.UTC(), nil
 	}
 	return a.buildTime()
 }

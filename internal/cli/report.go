@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -33,7 +30,7 @@ job posts.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cur, err := readReport(args[0])
+			cur, err := pipeline.ReadReport(args[0])
 			if err != nil {
 				return err
 			}
@@ -41,7 +38,7 @@ job posts.`,
 			if previous == "" {
 				return nil
 			}
-			prev, err := readReport(previous)
+			prev, err := pipeline.ReadReport(previous)
 			if err != nil {
 				return err
 			}
@@ -52,20 +49,4 @@ job posts.`,
 	}
 	cmd.Flags().StringVar(&previous, "previous", "", "a previous build's build.json (or output directory) to compare with")
 	return cmd
-}
-
-// readReport reads a build.json, or the one in an output directory.
-func readReport(path string) (*pipeline.Report, error) {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		path = filepath.Join(path, pipeline.ReportFile)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r pipeline.Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return &r, nil
 }

@@ -192,7 +192,7 @@ func one(c config, name string) Entry {
 	start := time.Now()
 	out, err := krgimage(bin, build...)
 	e.BuildSeconds = time.Since(start).Seconds()
-	if rep, rerr := readReport(e.Output); rerr == nil {
+	if rep, rerr := pipeline.ReadReport(e.Output); rerr == nil {
 		e.Snapshot, e.Steps = rep.Snapshot, rep.Steps
 		if rep.Image != nil {
 			e.ImageBytes = rep.Image.Bytes
@@ -265,10 +265,6 @@ func krgimage(bin string, args ...string) (string, error) {
 	return strings.Join(lines, "\n"), err
 }
 
-func readReport(out string) (*pipeline.Report, error) {
-	var rep pipeline.Report
-	return &rep, readJSON(filepath.Join(out, pipeline.ReportFile), &rep)
-}
 
 func readResult(out string) (*boottest.Result, error) {
 	var res boottest.Result
