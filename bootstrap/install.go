@@ -421,7 +421,8 @@ func (in *installer) extractAll(root *os.Root, t target, debs []*debFile) error 
 	jobs := make(chan int)
 	errs := make([]error, len(debs))
 	var wg sync.WaitGroup
-	for range max(1, min(runtime.GOMAXPROCS(0), len(debs))) {
+	// Twice the cores: each worker waits on its dpkg-deb half the time.
+	for range max(1, min(2*runtime.GOMAXPROCS(0), len(debs))) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

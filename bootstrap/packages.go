@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"bufio"
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -137,7 +136,7 @@ func ParsePackages(r io.Reader, component string) ([]*Package, error) {
 				cur = &Package{Component: component}
 				startNo = lineNo
 			}
-			curKey = strings.ToLower(string(bytes.TrimSpace(k)))
+			curKey = fieldKey(bytes.TrimSpace(k))
 			v = bytes.TrimSpace(v)
 			if err := cur.set(curKey, v, in); err != nil {
 				return nil, fmt.Errorf("%w: Packages line %d: %v", ErrMalformed, lineNo, err)
@@ -151,6 +150,29 @@ func ParsePackages(r io.Reader, component string) ([]*Package, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// packageFields are the fields the resolver uses, by their usual spelling;
+// the map lookup of string(k) does not allocate.
+var packageFields = func() map[string]string {
+	m := map[string]string{}
+	for _, f := range []string{"Package", "Version", "Architecture", "Priority", "Essential", "Multi-Arch",
+		"Depends", "Pre-Depends", "Provides", "Filename", "Size", "MD5sum", "SHA1", "SHA256"} {
+		m[f] = strings.ToLower(f)
+		m[strings.ToLower(f)] = strings.ToLower(f)
+	}
+	return m
+}()
+
+// fieldKey is the lowercase name of a field the resolver uses, or "" for
+// the others (Description and the like, which are never kept). Field
+// names are case-insensitive; lowercasing every one cost a fifth of the
+// parse.
+func fieldKey(k []byte) string {
+	if key, ok := packageFields[string(k)]; ok {
+		return key
+	}
+	return packageFields[strings.ToLower(string(k))]
 }
 
 func (p *Package) set(key string, v []byte, in func([]byte) string) error {
@@ -195,8 +217,10 @@ func setSum(dst *string, algo string, v []byte) error {
 	if len(v) != hashLen[algo] {
 		return fmt.Errorf("%s checksum %q has the wrong length", algo, truncate(string(v), 80))
 	}
-	if _, err := hex.DecodeString(string(v)); err != nil {
-		return fmt.Errorf("%s checksum %q is not hexadecimal", algo, v)
+	for _, c := range v {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return fmt.Errorf("%s checksum %q is not hexadecimal", algo, v)
+		}
 	}
 	*dst = strings.ToLower(string(v))
 	return nil
