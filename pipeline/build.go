@@ -200,7 +200,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	cache := newStageCache(ctx, &o, steps, env, rel)
 	runErr := cache.restore(ctx, env, lay.previous)
 	if runErr == nil {
-		runErr = runSteps(ctx, &o, steps, env, rep, cache)
+		runErr = runSteps(ctx, &o, steps, env, rep, cache, lay.syncRoot)
 	}
 	if runErr == nil {
 		runErr = inventory(ctx, env, rep)
@@ -220,7 +220,13 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		lay.abort(o.Log, o.KeepFailed)
 		return rep, fmt.Errorf("moving the finished build into place: %w", err)
 	}
-	fingerprint(ctx, o.Log, root, rep, filepath.Join(out, ReportFile))
+	// After the previous build is gone: removing it changes the link
+	// counts, and so the ctimes, of the files a no-change rebuild shares
+	// with it.
+	fingerprint(ctx, o.Log, root, rep)
+	if err := writeReport(filepath.Join(out, ReportFile), rep); err != nil {
+		o.Log.Warn("could not add the image's fingerprint to the report", "err", err)
+	}
 	o.Log.Info("build finished", "path", out, "elapsed", rep.Duration().Round(time.Millisecond))
 	return rep, nil
 }
@@ -285,7 +291,7 @@ func inventory(ctx context.Context, env *Env, rep *Report) error {
 // changed it. Taken once the build is in place: moving the previous
 // build away changes the change times of the files they share. A failure
 // only costs the next build that reuse.
-func fingerprint(ctx context.Context, log *slog.Logger, root string, rep *Report, path string) {
+func fingerprint(ctx context.Context, log *slog.Logger, root string, rep *Report) {
 	fp, err := stagecache.TreeFingerprint(ctx, root)
 	if err != nil {
 		log.Warn("could not take the image root's fingerprint", "err", err)
@@ -295,15 +301,12 @@ func fingerprint(ctx context.Context, log *slog.Logger, root string, rep *Report
 	if rep.Cache != nil && rep.Cache.RootKey != "" {
 		rep.Cache.Fingerprint = &fp
 	}
-	if err := writeReport(path, rep); err != nil {
-		log.Warn("could not add the image's fingerprint to the report", "err", err)
-	}
 }
 
 // runSteps runs each step, registering its cleanup before looking at its
 // error, and unwinds the cleanups in reverse order under a context Ctrl-C
 // does not cancel.
-func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Report, cache *stageCache) (err error) {
+func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Report, cache *stageCache, rootFinished func()) (err error) {
 	var cleaners []struct {
 		c   Cleaner
 		env *Env
@@ -325,6 +328,9 @@ func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Repo
 		if i == normalizeAt {
 			if err := runNormalize(ctx, o, steps[i:], env, rep, cache); err != nil {
 				return err
+			}
+			if rootFinished != nil {
+				rootFinished()
 			}
 		}
 		if cache.skip(i) {
@@ -402,6 +408,8 @@ type layout struct {
 	stageOut, stageRoot string
 	externalRoot        bool
 	locks               []*fsutil.Lock
+	// rootSynced reports the end of syncRoot's writeback.
+	rootSynced chan error
 }
 
 func siblings(path string) (stage, lock string) {
@@ -515,18 +523,31 @@ func readPreviousReport(out string) (*Report, error) {
 	return r, err
 }
 
-// commit moves the staging directories to their final names, replacing a
-// previous build atomically.
+// syncRoot starts writing the finished image root out to disk while the
+// output steps (snapshot, netboot, media) run: they only read it, and
+// the writeback then waits on the disk while they use the processors.
+func (l *layout) syncRoot() {
+	if l.rootSynced != nil {
+		return
+	}
+	l.rootSynced = make(chan error, 1)
+	go func() { l.rootSynced <- fsutil.SyncFS(l.stageRoot) }()
+}
+
+// commit makes the staging directories durable, then moves them to their
+// final names, replacing a previous build atomically. The steps ran
+// without syncs (chroot.Image.SuppressSync): a crash must never leave a
+// finished-looking build with empty files.
 func (l *layout) commit() error {
-	// The steps ran without syncs (chroot.Image.SuppressSync); the build
-	// becomes durable here, before it takes its name, so a crash never
-	// leaves a finished-looking build with empty files.
+	if l.rootSynced != nil {
+		<-l.rootSynced // the final syncs report any error
+	}
 	if err := fsutil.SyncFS(l.stageOut); err != nil {
-		return err
+		return fmt.Errorf("syncing the build: %w", err)
 	}
 	if l.externalRoot {
 		if err := fsutil.SyncFS(l.stageRoot); err != nil {
-			return err
+			return fmt.Errorf("syncing the image root: %w", err)
 		}
 		if err := swapInto(l.stageRoot, l.root); err != nil {
 			return err
