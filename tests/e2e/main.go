@@ -265,7 +265,6 @@ func krgimage(bin string, args ...string) (string, error) {
 	return strings.Join(lines, "\n"), err
 }
 
-
 func readResult(out string) (*boottest.Result, error) {
 	var res boottest.Result
 	return &res, readJSON(filepath.Join(out, boottest.Dir, "result.json"), &res)
