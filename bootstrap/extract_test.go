@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/krgimage/krgimage/bootstrap/bootstraptest"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // extractFixture builds a package in the given compression and extracts
@@ -31,8 +32,17 @@ func extractFixture(t *testing.T, d bootstraptest.Deb, merged bool) (string, *fa
 	defer root.Close()
 	priv := newFakePriv()
 	x := &extractor{root: root, priv: priv, merged: merged, skip: skipUnused}
+	if *viaDpkgDeb {
+		// The host tool must take it; no fallback hides its failure.
+		_, err := extractWithDpkgDeb(x, &debFile{Path: path, Name: d.Name})
+		return dir, priv, err
+	}
 	return dir, priv, extractDeb(x, &debFile{Path: path, Name: d.Name})
 }
+
+// viaDpkgDeb has extractFixture use the host's dpkg-deb only; TestExtract
+// runs both ways.
+var viaDpkgDeb = new(bool)
 
 func TestExtract(t *testing.T) {
 	files := []bootstraptest.File{
@@ -52,66 +62,79 @@ func TestExtract(t *testing.T) {
 		{Path: "/usr/share/man/man1/tool.1.gz", Body: "left to dpkg"},
 		{Path: "/usr/share/docs-not-skipped", Body: "kept"},
 	}
-	for _, comp := range []string{"gz", "xz", "zst", "bz2", "lzma", "none"} {
-		for _, merged := range []bool{false, true} {
-			name := comp
-			if merged {
-				name += " merged"
-			}
-			t.Run(name, func(t *testing.T) {
-				dir, priv, err := extractFixture(t, bootstraptest.Deb{Name: "pkg", Version: "1", Compression: comp, Files: files}, merged)
-				if err != nil {
-					t.Fatal(err)
-				}
-				bin, sbin := "bin", "sbin"
+	hostDpkgDeb := dpkgDeb() != ""
+	for _, via := range []string{"Go", "dpkg-deb"} {
+		for _, comp := range []string{"gz", "xz", "zst", "bz2", "lzma", "none"} {
+			for _, merged := range []bool{false, true} {
+				name := via + " " + comp
 				if merged {
-					bin, sbin = "usr/bin", "usr/sbin"
+					name += " merged"
 				}
-				for path, mode := range map[string]fs.FileMode{
-					bin + "/tool":                0o755,
-					"usr/bin/su":                 0o755 | fs.ModeSetuid,
-					"usr/bin/wall":               0o755 | fs.ModeSetgid,
-					"usr/bin/tool2":              0o755,
-					"usr/bin":                    0o750 | fs.ModeDir,
-					"tmp":                        0o777 | fs.ModeDir | fs.ModeSticky,
-					sbin + "/init":               0o777 | fs.ModeSymlink,
-					"usr/bin/t":                  0o777 | fs.ModeSymlink,
-					"usr/share/docs-not-skipped": 0o644,
-				} {
-					fi, err := os.Lstat(filepath.Join(dir, path))
+				t.Run(name, func(t *testing.T) {
+					if via == "dpkg-deb" && !hostDpkgDeb {
+						t.Skip("no dpkg-deb on this host")
+					}
+					*viaDpkgDeb = via == "dpkg-deb"
+					defer func() { *viaDpkgDeb = false }()
+					if via == "Go" {
+						saved := dpkgDeb
+						dpkgDeb = func() string { return "" }
+						defer func() { dpkgDeb = saved }()
+					}
+					dir, priv, err := extractFixture(t, bootstraptest.Deb{Name: "pkg", Version: "1", Compression: comp, Files: files}, merged)
 					if err != nil {
-						t.Errorf("/%s: %v", path, err)
-						continue
+						t.Fatal(err)
 					}
-					if fi.Mode() != mode {
-						t.Errorf("/%s has mode %v, want %v", path, fi.Mode(), mode)
+					bin, sbin := "bin", "sbin"
+					if merged {
+						bin, sbin = "usr/bin", "usr/sbin"
 					}
-				}
-				a, _ := os.Stat(filepath.Join(dir, bin, "tool"))
-				b, _ := os.Stat(filepath.Join(dir, "usr/bin/tool2"))
-				if !os.SameFile(a, b) {
-					t.Error("the hard link is a copy")
-				}
-				for _, skipped := range []string{"usr/share/doc", "usr/share/man"} {
-					if _, err := os.Lstat(filepath.Join(dir, skipped)); !errors.Is(err, os.ErrNotExist) {
-						t.Errorf("/%s was extracted", skipped)
+					for path, mode := range map[string]fs.FileMode{
+						bin + "/tool":                0o755,
+						"usr/bin/su":                 0o755 | fs.ModeSetuid,
+						"usr/bin/wall":               0o755 | fs.ModeSetgid,
+						"usr/bin/tool2":              0o755,
+						"usr/bin":                    0o750 | fs.ModeDir,
+						"tmp":                        0o777 | fs.ModeDir | fs.ModeSticky,
+						sbin + "/init":               0o777 | fs.ModeSymlink,
+						"usr/bin/t":                  0o777 | fs.ModeSymlink,
+						"usr/share/docs-not-skipped": 0o644,
+					} {
+						fi, err := os.Lstat(filepath.Join(dir, path))
+						if err != nil {
+							t.Errorf("/%s: %v", path, err)
+							continue
+						}
+						if fi.Mode() != mode {
+							t.Errorf("/%s has mode %v, want %v", path, fi.Mode(), mode)
+						}
 					}
-				}
-				if priv.owners["usr/bin/wall"] != [2]int{0, 5} {
-					t.Errorf("owner of wall: %v", priv.owners["usr/bin/wall"])
-				}
-				if priv.nodes["dev/null"] != fs.ModeDevice|fs.ModeCharDevice|0o666 || priv.nodes["run/fifo"] != fs.ModeNamedPipe|0o600 {
-					t.Errorf("device nodes: %v", priv.nodes)
-				}
-				if got := priv.xattrs[filepath.Join(dir, "usr/bin/ping")+" security.capability"]; got != "\x01\x00\x00\x02" {
-					t.Errorf("xattrs: %q", priv.xattrs)
-				}
-				if merged {
-					if _, err := os.Lstat(filepath.Join(dir, "bin")); !errors.Is(err, os.ErrNotExist) {
-						t.Error("/bin exists before the aliases are linked")
+					a, _ := os.Stat(filepath.Join(dir, bin, "tool"))
+					b, _ := os.Stat(filepath.Join(dir, "usr/bin/tool2"))
+					if !os.SameFile(a, b) {
+						t.Error("the hard link is a copy")
 					}
-				}
-			})
+					for _, skipped := range []string{"usr/share/doc", "usr/share/man"} {
+						if _, err := os.Lstat(filepath.Join(dir, skipped)); !errors.Is(err, os.ErrNotExist) {
+							t.Errorf("/%s was extracted", skipped)
+						}
+					}
+					if priv.owners["usr/bin/wall"] != [2]int{0, 5} {
+						t.Errorf("owner of wall: %v", priv.owners["usr/bin/wall"])
+					}
+					if priv.nodes["dev/null"] != fs.ModeDevice|fs.ModeCharDevice|0o666 || priv.nodes["run/fifo"] != fs.ModeNamedPipe|0o600 {
+						t.Errorf("device nodes: %v", priv.nodes)
+					}
+					if got := priv.xattrs[filepath.Join(dir, "usr/bin/ping")+" security.capability"]; got != "\x01\x00\x00\x02" {
+						t.Errorf("xattrs: %q", priv.xattrs)
+					}
+					if merged {
+						if _, err := os.Lstat(filepath.Join(dir, "bin")); !errors.Is(err, os.ErrNotExist) {
+							t.Error("/bin exists before the aliases are linked")
+						}
+					}
+				})
+			}
 		}
 	}
 }

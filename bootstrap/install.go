@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -488,7 +489,14 @@ func extractWithDpkgDeb(x *extractor, d *debFile) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	entries, err := x.extractCounting(tar.NewReader(bufio.NewReaderSize(out, 256<<10)), d.Name)
+	br := bufio.NewReaderSize(out, 256<<10)
+	entries, err := x.extractCounting(tar.NewReader(br), d.Name)
+	if err == nil {
+		// The tar reader stops at the end-of-archive blocks; the record
+		// padding after them must be read too, or dpkg-deb could block
+		// writing it and Wait with it.
+		_, err = io.Copy(io.Discard, br)
+	}
 	if err != nil {
 		// Let dpkg-deb end on a closed pipe rather than block.
 		out.Close()
