@@ -72,7 +72,7 @@ func TestExtract(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) {
 					if via == "dpkg-deb" && !hostDpkgDeb {
-						t.Skip("no dpkg-deb on this host")
+						testenv.Missing(t, "no dpkg-deb (package dpkg) on this host")
 					}
 					*viaDpkgDeb = via == "dpkg-deb"
 					defer func() { *viaDpkgDeb = false }()
