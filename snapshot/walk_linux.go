@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -220,59 +221,15 @@ func (s *scanner) node(rel, abs string, st *unix.Stat_t) (*node, error) {
 // listXattrs reads every extended attribute of path, not following a
 // symlink, sorted by name.
 func listXattrs(path string) ([]xattr, error) {
-	buf := make([]byte, 1024)
-	var sz int
-	for {
-		var err error
-		sz, err = unix.Llistxattr(path, buf)
-		if errors.Is(err, unix.ERANGE) {
-			buf = make([]byte, 2*len(buf))
-			continue
-		}
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
-		}
-		break
+	fxs, err := fsutil.Xattrs(path)
+	if err != nil || len(fxs) == 0 {
+		return nil, err
 	}
-	var xs []xattr
-	val := make([]byte, 256)
-	for _, name := range splitNUL(buf[:sz]) {
-		for {
-			n, err := unix.Lgetxattr(path, name, val)
-			if errors.Is(err, unix.ERANGE) {
-				val = make([]byte, 2*len(val)+65536)
-				continue
-			}
-			if errors.Is(err, unix.ENODATA) {
-				break // removed meanwhile
-			}
-			if err != nil {
-				return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
-			}
-			xs = append(xs, xattr{name: name, value: slices.Clone(val[:n])})
-			break
-		}
+	xs := make([]xattr, len(fxs))
+	for i, x := range fxs {
+		xs[i] = xattr{name: x.Name, value: x.Value}
 	}
-	sortXattrs(xs)
 	return xs, nil
-}
-
-func splitNUL(b []byte) []string {
-	var out []string
-	for len(b) > 0 {
-		i := slices.Index(b, 0)
-		if i < 0 {
-			i = len(b)
-		}
-		if i > 0 {
-			out = append(out, string(b[:i]))
-		}
-		b = b[min(i+1, len(b)):]
-	}
-	return out
 }
 
 // startDigests hashes the files sent on s.jobs on o.threads goroutines.

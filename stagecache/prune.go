@@ -30,11 +30,11 @@ func (b Build) line() string { return b.Recipe + "\x00" + b.Output }
 
 // RecordBuild adds a build to the log.
 func (s *Store) RecordBuild(b Build) error {
-	lk, err := takeLock(filepath.Join(s.dir, buildsName+".lock"), true, true)
+	lk, err := fsutil.WaitLock(filepath.Join(s.dir, buildsName+".lock"))
 	if err != nil {
 		return err
 	}
-	defer lk.unlock()
+	defer lk.Unlock()
 	builds, err := s.readBuilds()
 	if err != nil {
 		return err

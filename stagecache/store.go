@@ -88,7 +88,7 @@ func Short(key string) string {
 type Store struct {
 	dir string
 	log *slog.Logger
-	lk  *lock
+	lk  *fsutil.Lock
 	now func() time.Time
 	// exclusive: no build uses the store (OpenExclusive).
 	exclusive bool
@@ -115,7 +115,15 @@ func open(dir string, log *slog.Logger, exclusive bool) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the stage cache: %w", err)
 	}
-	lk, err := takeLock(filepath.Join(dir, lockName), exclusive, !exclusive)
+	// Builds share the store; Prune takes it alone, and does not wait.
+	lock := fsutil.WaitShared
+	if exclusive {
+		lock = fsutil.TryLock
+	}
+	lk, err := lock(filepath.Join(dir, lockName))
+	if errors.Is(err, fsutil.ErrLocked) {
+		return nil, ErrBusy
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +131,7 @@ func open(dir string, log *slog.Logger, exclusive bool) (*Store, error) {
 }
 
 // Close releases the store's lock.
-func (s *Store) Close() error { return s.lk.unlock() }
+func (s *Store) Close() error { return s.lk.Unlock() }
 
 // Dir is the store's directory.
 func (s *Store) Dir() string { return s.dir }

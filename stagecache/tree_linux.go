@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/krgimage/krgimage/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,17 +83,13 @@ func copyDirMeta(src, dst string, st *unix.Stat_t) error {
 	if err := unix.Fchmodat(unix.AT_FDCWD, dst, st.Mode&0o7777, 0); err != nil {
 		return &fs.PathError{Op: "chmod", Path: dst, Err: err}
 	}
-	names, err := listXattrs(src)
+	xs, err := fsutil.Xattrs(src)
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
-		val, err := getXattr(src, name)
-		if err != nil {
-			return err
-		}
-		if err := unix.Lsetxattr(dst, name, val, 0); err != nil {
-			return &fs.PathError{Op: "setxattr " + name, Path: dst, Err: err}
+	for _, x := range xs {
+		if err := unix.Lsetxattr(dst, x.Name, x.Value, 0); err != nil {
+			return &fs.PathError{Op: "setxattr " + x.Name, Path: dst, Err: err}
 		}
 	}
 	ts := []unix.Timespec{st.Atim, st.Mtim}
@@ -101,59 +97,6 @@ func copyDirMeta(src, dst string, st *unix.Stat_t) error {
 		return &fs.PathError{Op: "utimes", Path: dst, Err: err}
 	}
 	return nil
-}
-
-func listXattrs(p string) ([]string, error) {
-	for size := 1024; ; size *= 4 {
-		buf := make([]byte, size)
-		n, err := unix.Llistxattr(p, buf)
-		if errors.Is(err, unix.ERANGE) && size < 1<<20 {
-			continue
-		}
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "listxattr", Path: p, Err: err}
-		}
-		var names []string
-		for _, b := range splitNul(buf[:n]) {
-			names = append(names, string(b))
-		}
-		return names, nil
-	}
-}
-
-func getXattr(p, name string) ([]byte, error) {
-	for size := 256; ; size *= 4 {
-		buf := make([]byte, size)
-		n, err := unix.Lgetxattr(p, name, buf)
-		if errors.Is(err, unix.ERANGE) && size < 1<<20 {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "getxattr " + name, Path: p, Err: err}
-		}
-		return buf[:n], nil
-	}
-}
-
-func splitNul(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != 0 {
-			i++
-		}
-		if i > 0 {
-			out = append(out, b[:i])
-		}
-		if i == len(b) {
-			break
-		}
-		b = b[i+1:]
-	}
-	return out
 }
 
 // TreeFingerprint computes the tree's Fingerprint.

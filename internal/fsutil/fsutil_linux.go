@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,6 +50,20 @@ func WaitLock(path string) (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
+// WaitShared waits for a shared lock on path: any number of processes
+// hold one at once, and none while someone holds the exclusive lock.
+func WaitShared(path string) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return &Lock{f: f}, nil
+}
+
 // Unlock releases the lock. The lock file stays: removing it would let a
 // waiter lock a file no one else can see.
 func (l *Lock) Unlock() error {
@@ -81,4 +96,57 @@ func SyncFS(path string) error {
 		return &os.PathError{Op: "syncfs", Path: path, Err: err}
 	}
 	return nil
+}
+
+// Xattr is one extended attribute.
+type Xattr struct {
+	Name  string
+	Value []byte
+}
+
+// Xattrs reads every extended attribute of path, not following a symlink,
+// sorted by name. A file system without xattrs has none; one removed
+// between listing and reading is left out.
+func Xattrs(path string) ([]Xattr, error) {
+	buf := make([]byte, 1024)
+	var sz int
+	for {
+		var err error
+		sz, err = unix.Llistxattr(path, buf)
+		if errors.Is(err, unix.ERANGE) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if errors.Is(err, unix.ENOTSUP) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+		}
+		break
+	}
+	var xs []Xattr
+	val := make([]byte, 256)
+	for name := range strings.SplitSeq(string(buf[:sz]), "\x00") {
+		if name == "" {
+			continue
+		}
+		for {
+			n, err := unix.Lgetxattr(path, name, val)
+			if errors.Is(err, unix.ERANGE) {
+				val = make([]byte, 2*len(val)+65536)
+				continue
+			}
+			if errors.Is(err, unix.ENODATA) {
+				break
+			}
+			if err != nil {
+				return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+			}
+			xs = append(xs, Xattr{Name: name, Value: slices.Clone(val[:n])})
+			break
+		}
+	}
+	slices.SortFunc(xs, func(a, b Xattr) int { return strings.Compare(a.Name, b.Name) })
+	return xs, nil
 }

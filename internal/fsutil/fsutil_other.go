@@ -13,6 +13,9 @@ func TryLock(string) (*Lock, error) { return nil, errors.ErrUnsupported }
 // WaitLock is only implemented on Linux.
 func WaitLock(string) (*Lock, error) { return nil, errors.ErrUnsupported }
 
+// WaitShared is only implemented on Linux.
+func WaitShared(string) (*Lock, error) { return nil, errors.ErrUnsupported }
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() error { return nil }
 
