@@ -66,7 +66,7 @@ func TestStepKeys(t *testing.T) {
 		return append(names, "finished", "snapshot archive"), append(keys, c.final, c.snap)
 	}
 	names, base := keys(keyRecipe)
-	if got := strings.Join(names, ", "); got != "bootstrap, apt-sources, packages, root-password, files, write, kernel, initramfs, finished, snapshot archive" {
+	if got := strings.Join(names, ", "); got != "bootstrap, apt-sources, packages, kernel, root-password, files, write, initramfs, finished, snapshot archive" {
 		t.Fatalf("keys: %s", got)
 	}
 	for i, k := range base {

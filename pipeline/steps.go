@@ -7,12 +7,29 @@ import "github.com/krgimage/krgimage/recipes"
 // initramfs, the boot server's files and the snapshot. (The boot test is
 // not a step: it runs on the finished output, from build --boot-test or
 // krgimage boot-test.)
+//
+// A packaged kernel is installed right after the last packages entry
+// instead: it is one more package, and the provisioning steps that
+// follow (users, files, ssh...) are what a recipe's author changes most:
+// a change to one of them must not make the stage cache reinstall the
+// kernel. A kernel built from source keeps the seed's place, after
+// the configuration, since its build may read what provisioning wrote.
 func Steps(r *recipes.Recipe) []Step {
 	steps := []Step{&bootstrapStep{}}
-	steps = append(steps, provisionSteps(r)...)
+	provision := provisionSteps(r)
+	at := len(provision)
+	if r.Kernel != nil && r.Kernel.Package != "" {
+		for i, e := range r.Provision {
+			if e.Type == "packages" {
+				at = i + 1
+			}
+		}
+	}
+	steps = append(steps, provision[:at]...)
 	if r.Kernel != nil {
 		steps = append(steps, &kernelStep{})
 	}
+	steps = append(steps, provision[at:]...)
 	if r.Initramfs != nil {
 		steps = append(steps, &initramfsStep{})
 	}
