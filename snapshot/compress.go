@@ -353,7 +353,7 @@ func openDecompressor(r io.Reader, threads int) (io.Reader, Compression, func(),
 	}
 	switch {
 	case bytes.HasPrefix(head, magicZstd):
-		d, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(max(1, threads)), zstd.WithDecoderMaxWindow(256<<20), zstd.WithDecoderLowmem(true))
+		d, err := newFrameReader(br, threads)
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
