@@ -129,7 +129,11 @@ bench-snapshot: deps ## snapshot/restore vs GNU tar + zstd -T0 on a Debian root:
 	$(GO) test -run XXX -bench . -benchtime $(BENCHTIME) -timeout 30m ./snapshot/
 
 .PHONY: bench
-bench: bench-snapshot ## run every benchmark
+bench: bench-snapshot bench-cache bench-initramfs bench-bootstrap ## run every benchmark (about 20 minutes)
+
+.PHONY: bench-cache
+bench-cache: deps ## stage cache: rebuild times of the bookworm recipe (no change, late changes) as ratios of a cold build
+	$(GO) test -count=1 -run XXX -bench Rebuild -benchtime 1x -timeout 30m ./tests/
 
 .PHONY: bench-bootstrap
 bench-bootstrap: deps ## native bootstrap vs debootstrap vs mmdebstrap (bookworm minbase, cold and warm package cache), as ratios

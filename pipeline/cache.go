@@ -23,8 +23,9 @@ const cacheFormat = "1"
 
 // minStoreWork is the least work worth storing a root for. Storing and
 // restoring a root costs seconds; the provisioning steps that write a
-// file or two cost a fraction of one, and are cheaper to redo.
-const minStoreWork = 2 * time.Second
+// file or two cost a fraction of one, and are cheaper to redo. A package
+// installation (ssh's takes 2-4 s) is above it.
+const minStoreWork = time.Second
 
 // worthStoring says whether the work since the last stored root is worth
 // storing the root now, when storing the last one took lastStore. A

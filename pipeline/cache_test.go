@@ -259,11 +259,12 @@ func TestWorthStoring(t *testing.T) {
 		work, lastStore time.Duration
 		want            bool
 	}{
-		{65 * time.Second, 0, true},                   // the bootstrap
-		{100 * time.Millisecond, 0, false},            // a file or two
-		{3 * time.Second, 4 * time.Second, true},      // half the store is enough
-		{3 * time.Second, 8 * time.Second, false},     // a small step after a big root
-		{1500 * time.Millisecond, time.Second, false}, // below the floor
+		{65 * time.Second, 0, true},                  // the bootstrap
+		{100 * time.Millisecond, 0, false},           // a file or two
+		{3 * time.Second, 4 * time.Second, true},     // half the store is enough
+		{3 * time.Second, 8 * time.Second, false},    // a small step after a big root
+		{1500 * time.Millisecond, time.Second, true}, // ssh's package
+		{900 * time.Millisecond, 0, false},           // below the floor
 	} {
 		if got := worthStoring(tt.work, tt.lastStore); got != tt.want {
 			t.Errorf("worthStoring(%s, %s) = %v", tt.work, tt.lastStore, got)

@@ -50,10 +50,10 @@ provision:
 
 // cachedBuild builds recipe into out with the stage cache in cacheDir and
 // returns its report and how long krgimage ran.
-func cachedBuild(t *testing.T, recipe, out, cacheDir string) (*pipeline.Report, time.Duration) {
+func cachedBuild(t testing.TB, recipe, out, cacheDir string, args ...string) (*pipeline.Report, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	cmd := exec.CommandContext(t.Context(), krgimage, "build", recipe, "-o", out, "--cache-dir", cacheDir, "--no-cache=false")
+	cmd := exec.CommandContext(t.Context(), krgimage, append([]string{"build", recipe, "-o", out, "--cache-dir", cacheDir, "--no-cache=false"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -63,7 +63,7 @@ func cachedBuild(t *testing.T, recipe, out, cacheDir string) (*pipeline.Report, 
 	return readReport(t, out), took
 }
 
-func readReport(t *testing.T, out string) *pipeline.Report {
+func readReport(t testing.TB, out string) *pipeline.Report {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(out, pipeline.ReportFile))
 	if err != nil {
