@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,11 +13,16 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// maxParallelFrame is the largest frame content decoded whole, in
-// parallel with others. krgimage's frames are zstdFrame bytes; a frame
-// that is larger or does not say its size (zstd -T0's single frame) is
-// decoded as a stream, as is everything after it.
-const maxParallelFrame = 4 * zstdFrame
+// maxParallelFrame is the largest frame content (and window) decoded
+// whole, in parallel with others: krgimage's frames are zstdFrame bytes.
+// A frame that is larger or does not say its size (zstd -T0's single
+// frame) is decoded as a stream, as is everything after it.
+const maxParallelFrame = zstdFrame
+
+// maxFrameThreads bounds the frames decoded at once, and so the memory a
+// hostile archive of small frames claiming large contents can make the
+// reader hold: past two or three, extraction is the bottleneck anyway.
+const maxFrameThreads = 4
 
 // zstdBlockMax is the largest block the format allows.
 const zstdBlockMax = 128 << 10
@@ -51,7 +57,7 @@ type frameResult struct {
 }
 
 func newFrameReader(src *bufio.Reader, threads int) (*frameReader, error) {
-	threads = max(1, threads)
+	threads = min(max(1, threads), maxFrameThreads)
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(threads), zstd.WithDecoderMaxMemory(maxParallelFrame), zstd.WithDecoderLowmem(true))
 	if err != nil {
 		return nil, err
@@ -73,6 +79,11 @@ func (f *frameReader) split() {
 	defer close(f.done)
 	defer close(f.pending)
 	for {
+		select {
+		case <-f.quit:
+			return
+		default:
+		}
 		frame, size, err := nextFrame(f.src)
 		if err == io.EOF {
 			return
@@ -99,6 +110,9 @@ func (f *frameReader) split() {
 			out, err := f.dec.DecodeAll(frame, f.getBuf(size))
 			if err == nil && len(out) != size {
 				err = fmt.Errorf("zstd frame holds %d bytes, its header says %d", len(out), size)
+			}
+			if err != nil {
+				err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
 			ch <- frameResult{data: out, err: err}
 		}()
@@ -144,7 +158,7 @@ func (f *frameReader) Read(p []byte) (int, error) {
 		r := <-ch
 		switch {
 		case r.err != nil:
-			f.err = fmt.Errorf("%w: %w", ErrCorrupt, r.err)
+			f.err = r.err
 		case r.rest != nil:
 			d, err := zstd.NewReader(r.rest, zstd.WithDecoderConcurrency(f.threads), zstd.WithDecoderMaxWindow(256<<20), zstd.WithDecoderLowmem(true))
 			if err != nil {
@@ -161,23 +175,39 @@ func (f *frameReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close stops the splitter and the decoders.
+// Close stops the splitter and the decoders. The frames being decoded
+// finish in the background, and the parallel decoder is closed after
+// them.
 func (f *frameReader) Close() {
 	f.stop.Do(func() {
 		close(f.quit)
-		// Let the frames in flight finish before the decoder goes.
-		for ch := range f.pending {
-			<-ch
-		}
-		<-f.done
-		f.dec.Close()
+		f.cur, f.err = nil, errClosed
 		if f.sdec != nil {
 			f.sdec.Close()
 		}
+		go func() {
+			for ch := range f.pending {
+				<-ch
+			}
+			<-f.done
+			f.dec.Close()
+		}()
 	})
 }
 
-var errFrame = errors.New("malformed zstd frame")
+var (
+	errFrame  = fmt.Errorf("%w: malformed zstd frame", ErrCorrupt)
+	errClosed = errors.New("read from a closed zstd frame reader")
+)
+
+// short says why a read of a frame's bytes fell short: the stream ended
+// (a truncated archive), or reading failed.
+func short(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: truncated", errFrame)
+	}
+	return err
+}
 
 // nextFrame reads one frame whole and returns it with its content size,
 // or, when the frame does not say its size or is larger than
@@ -190,17 +220,17 @@ func nextFrame(r *bufio.Reader) (frame []byte, size int, err error) {
 		return nil, 0, io.EOF
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: truncated frame magic", errFrame)
+		return nil, 0, short(err)
 	}
 	magic := binary.LittleEndian.Uint32(head)
 	if magic&0xfffffff0 == 0x184d2a50 {
 		var h [8]byte
 		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return nil, 0, fmt.Errorf("%w: truncated skippable frame", errFrame)
+			return nil, 0, short(err)
 		}
 		n := int64(binary.LittleEndian.Uint32(h[4:]))
-		if k, err := r.Discard(int(n)); int64(k) != n || err != nil {
-			return nil, 0, fmt.Errorf("%w: truncated skippable frame", errFrame)
+		if k, err := io.CopyN(io.Discard, r, n); k != n {
+			return nil, 0, short(cmp.Or(err, io.EOF))
 		}
 		return nil, 0, nil
 	}
@@ -211,7 +241,7 @@ func nextFrame(r *bufio.Reader) (frame []byte, size int, err error) {
 	take := func(n int) ([]byte, error) {
 		start := buf.Len()
 		if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
-			return nil, fmt.Errorf("%w: truncated", errFrame)
+			return nil, short(err)
 		}
 		return buf.Bytes()[start:], nil
 	}
@@ -224,11 +254,20 @@ func nextFrame(r *bufio.Reader) (frame []byte, size int, err error) {
 	if desc&0x08 != 0 {
 		return nil, 0, fmt.Errorf("%w: reserved header bit set", errFrame)
 	}
-	n := [4]int{0, 1, 2, 4}[dictFlag]
 	if !single {
-		n++ // window descriptor
+		wd, err := take(1)
+		if err != nil {
+			return nil, 0, err
+		}
+		// The decoder's memory is bounded by maxParallelFrame: a larger
+		// window is the stream decoder's to judge.
+		exp, mantissa := wd[0]>>3, uint64(wd[0]&7)
+		base := uint64(1) << (10 + exp)
+		if base+base/8*mantissa > maxParallelFrame {
+			return buf.Bytes(), -1, nil
+		}
 	}
-	if _, err := take(n); err != nil {
+	if _, err := take([4]int{0, 1, 2, 4}[dictFlag]); err != nil {
 		return nil, 0, err
 	}
 	fcsLen := [4]int{0, 2, 4, 8}[fcsFlag]
@@ -256,7 +295,7 @@ func nextFrame(r *bufio.Reader) (frame []byte, size int, err error) {
 	if fcs > maxParallelFrame {
 		return buf.Bytes(), -1, nil
 	}
-	buf.Grow(int(fcs) / 2)
+	buf.Grow(min(int(fcs)/2, 1<<20))
 	// A frame is at most its content stored raw, plus block headers.
 	limit := buf.Len() + int(fcs) + (int(fcs)/zstdBlockMax+2)*3 + 4
 	for {

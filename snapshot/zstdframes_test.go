@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -75,6 +76,9 @@ func readFrames(t testing.TB, compressed []byte, threads int) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
+// bigWindow is a frame of 300 raw bytes that asks for a 128 MiB window.
+var bigWindow = append([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x40, 0x88, 0x2c, 0x00, 0x61, 0x09, 0x00}, bytes.Repeat([]byte("a"), 300)...)
+
 // TestFrameReader decodes what the stream decoder does, frames in
 // parallel where they say their size and as a stream from the first one
 // that does not.
@@ -91,6 +95,7 @@ func TestFrameReader(t *testing.T) {
 		{"empty", framesOf(t, nil), nil},
 		{"a stream without sizes", streamOf(t, big), big},
 		{"frames, then a stream", append(framesOf(t, big), streamOf(t, small)...), append(append([]byte{}, big...), small...)},
+		{"a window larger than the parallel decoder's", bigWindow, bytes.Repeat([]byte("a"), 300)},
 		{"skippable frames between", bytes.Join([][]byte{skippable("krgimage"), framesOf(t, small), skippable(""), framesOf(t, small)}, nil), append(append([]byte{}, small...), small...)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +139,36 @@ func TestFrameReaderDamage(t *testing.T) {
 	}
 }
 
+// failingReader returns its bytes, then err.
+type failingReader struct {
+	b   []byte
+	err error
+}
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// TestFrameReaderIOError: a read error is reported as itself, not as a
+// corrupt archive.
+func TestFrameReaderIOError(t *testing.T) {
+	good := framesOf(t, testData(zstdFrame+10, 6))
+	f, err := newFrameReader(bufio.NewReader(&failingReader{good[:len(good)/2], syscall.EIO}), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = io.ReadAll(f)
+	if !errors.Is(err, syscall.EIO) || errors.Is(err, ErrCorrupt) {
+		t.Errorf("got %v, want EIO and not ErrCorrupt", err)
+	}
+}
+
 // TestFrameReaderStopsEarly: closing before the end releases everything
 // (the race detector and the test's own exit would show what leaks).
 func TestFrameReaderStopsEarly(t *testing.T) {
@@ -146,6 +181,9 @@ func TestFrameReaderStopsEarly(t *testing.T) {
 	}
 	f.Close()
 	f.Close()
+	if _, err := f.Read(make([]byte, 10)); !errors.Is(err, errClosed) {
+		t.Errorf("read after Close: %v", err)
+	}
 }
 
 // FuzzZstdFrames: the frame reader never accepts what the stream decoder
@@ -156,6 +194,7 @@ func FuzzZstdFrames(f *testing.F) {
 	f.Add(streamOf(f, small))
 	f.Add(bytes.Join([][]byte{skippable("x"), framesOf(f, small[:100]), streamOf(f, small[:50])}, nil))
 	f.Add(framesOf(f, nil))
+	f.Add(bigWindow)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := readFrames(t, data, 2)
 		d, derr := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(256<<20), zstd.WithDecoderLowmem(true))
@@ -166,6 +205,9 @@ func FuzzZstdFrames(f *testing.F) {
 		want, werr := io.ReadAll(d)
 		if err == nil && werr != nil {
 			t.Fatalf("the frame reader accepted what the stream decoder rejects (%v)", werr)
+		}
+		if err != nil && werr == nil {
+			t.Fatalf("the frame reader rejected what the stream decoder accepts: %v", err)
 		}
 		if err == nil && !bytes.Equal(got, want) {
 			t.Fatalf("decoded %q, the stream decoder %q", got, want)
