@@ -68,6 +68,9 @@ func (s *kernelStep) Describe(env *Env) []string {
 			line += " (INITRD=No: krgimage writes the initramfs itself)"
 		}
 		out = append(out, line)
+		if afterPackages(env.Recipe) {
+			out = append(out, "right after the last packages entry, so that a change to a later step does not install it again")
+		}
 	} else {
 		src := s.sources(env.Recipe)
 		what := "unpack " + src.Source

@@ -18,12 +18,8 @@ func Steps(r *recipes.Recipe) []Step {
 	steps := []Step{&bootstrapStep{}}
 	provision := provisionSteps(r)
 	at := len(provision)
-	if r.Kernel != nil && r.Kernel.Package != "" {
-		for i, e := range r.Provision {
-			if e.Type == "packages" {
-				at = i + 1
-			}
-		}
+	if afterPackages(r) {
+		at = lastPackages(r) + 1
 	}
 	steps = append(steps, provision[:at]...)
 	if r.Kernel != nil {
@@ -41,4 +37,20 @@ func Steps(r *recipes.Recipe) []Step {
 		steps = append(steps, &snapshotStep{})
 	}
 	return steps
+}
+
+// afterPackages says whether the kernel step goes right after the last
+// packages entry.
+func afterPackages(r *recipes.Recipe) bool {
+	return r.Kernel != nil && r.Kernel.Package != "" && lastPackages(r) >= 0
+}
+
+func lastPackages(r *recipes.Recipe) int {
+	last := -1
+	for i, e := range r.Provision {
+		if e.Type == "packages" {
+			last = i
+		}
+	}
+	return last
 }
