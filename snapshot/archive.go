@@ -339,12 +339,13 @@ func readSidecar(archive string, readFile func(string) ([]byte, error)) (string,
 	if err != nil {
 		return "", err
 	}
+	// A damaged sidecar leaves the archive unchecked: a checksum error.
 	f := strings.Fields(string(b))
 	if len(f) == 0 || len(f[0]) != 64 {
-		return "", fmt.Errorf("%s: not a sha256sum line", SidecarPath(archive))
+		return "", fmt.Errorf("%w: %s is not a sha256sum line", ErrChecksum, SidecarPath(archive))
 	}
 	if _, err := hex.DecodeString(f[0]); err != nil {
-		return "", fmt.Errorf("%s: not a sha256sum line", SidecarPath(archive))
+		return "", fmt.Errorf("%w: %s is not a sha256sum line", ErrChecksum, SidecarPath(archive))
 	}
 	return strings.ToLower(f[0]), nil
 }

@@ -101,6 +101,10 @@ func TestCorruptEntries(t *testing.T) {
 		}, true},
 		{"truncated", func(t *testing.T, e *Entry) { os.Truncate(e.ArchivePath(), e.Size/2) }, true},
 		{"no sidecar", func(t *testing.T, e *Entry) { os.Remove(snapshot.SidecarPath(e.ArchivePath())) }, true},
+		{"empty sidecar", func(t *testing.T, e *Entry) { os.WriteFile(snapshot.SidecarPath(e.ArchivePath()), nil, 0o644) }, true},
+		{"garbled sidecar", func(t *testing.T, e *Entry) {
+			os.WriteFile(snapshot.SidecarPath(e.ArchivePath()), []byte("garbage\n"), 0o644)
+		}, true},
 		{"no archive", func(t *testing.T, e *Entry) { os.Remove(e.ArchivePath()) }, true},
 		{"bad meta", func(t *testing.T, e *Entry) { os.WriteFile(filepath.Join(e.Dir, metaName), []byte("{"), 0o644) }, false},
 		{"meta of another key", func(t *testing.T, e *Entry) {
