@@ -68,8 +68,8 @@ func (s *kernelStep) Describe(env *Env) []string {
 			line += " (INITRD=No: krgimage writes the initramfs itself)"
 		}
 		out = append(out, line)
-		if afterPackages(env.Recipe) {
-			out = append(out, "right after the last packages entry, so that a change to a later step does not install it again")
+		if early(env.Recipe) {
+			out = append(out, "after the last provisioning entry that can change its installation, so that a change to a later one does not install it again")
 		}
 	} else {
 		src := s.sources(env.Recipe)

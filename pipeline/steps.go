@@ -1,6 +1,11 @@
 package pipeline
 
-import "github.com/krgimage/krgimage/recipes"
+import (
+	"path"
+	"strings"
+
+	"github.com/krgimage/krgimage/recipes"
+)
 
 // Steps returns the steps a recipe asks for, in build order: the base
 // system, the provisioning steps as the recipe lists them, the kernel, the
@@ -8,18 +13,18 @@ import "github.com/krgimage/krgimage/recipes"
 // not a step: it runs on the finished output, from build --boot-test or
 // krgimage boot-test.)
 //
-// A packaged kernel is installed right after the last packages entry
-// instead: it is one more package, and the provisioning steps that
-// follow (users, files, ssh...) are what a recipe's author changes most:
-// a change to one of them must not make the stage cache reinstall the
-// kernel. A kernel built from source keeps the seed's place, after
-// the configuration, since its build may read what provisioning wrote.
+// A packaged kernel is installed earlier: right after the last
+// provisioning entry that can change its installation (kernelAfter). The
+// steps after that one (users, ssh, a motd...) are what a recipe's author
+// changes most, and a change to one of them must not make the stage cache
+// install the kernel again. A kernel built from source keeps the seed's
+// place, after the configuration, since its build may read any of it.
 func Steps(r *recipes.Recipe) []Step {
 	steps := []Step{&bootstrapStep{}}
 	provision := provisionSteps(r)
 	at := len(provision)
-	if afterPackages(r) {
-		at = lastPackages(r) + 1
+	if early(r) {
+		at = kernelAfter(r) + 1
 	}
 	steps = append(steps, provision[:at]...)
 	if r.Kernel != nil {
@@ -39,18 +44,63 @@ func Steps(r *recipes.Recipe) []Step {
 	return steps
 }
 
-// afterPackages says whether the kernel step goes right after the last
-// packages entry.
-func afterPackages(r *recipes.Recipe) bool {
-	return r.Kernel != nil && r.Kernel.Package != "" && lastPackages(r) >= 0
+// early says whether a packaged kernel is installed before provisioning
+// entries that cannot change its installation.
+func early(r *recipes.Recipe) bool {
+	return r.Kernel != nil && r.Kernel.Package != "" && kernelAfter(r) < len(r.Provision)-1
 }
 
-func lastPackages(r *recipes.Recipe) int {
+// kernelNeutral are the provisioning steps that cannot change how a
+// packaged kernel installs: they neither add APT sources or packages nor
+// write configuration its maintainer scripts, hooks or depmod read.
+var kernelNeutral = map[string]bool{
+	"root-password": true, "users": true, "locale": true, "hosts": true, "mtab": true,
+	"fstab": true, "rcs": true, "nfsbooted": true, "ssh": true,
+}
+
+// kernelPaths hold what a kernel package's installation reads: APT's and
+// dpkg's configuration, kernel and initramfs hooks and settings, depmod's
+// and modprobe's configuration, and where the kernel goes.
+var kernelPaths = []string{"/etc/apt", "/etc/dpkg", "/etc/kernel", "/etc/kernel-img.conf", "/etc/initramfs-tools",
+	"/usr/share/initramfs-tools", "/etc/depmod.d", "/etc/modprobe.d", "/etc/modules", "/boot", "/lib/modules", "/usr/lib/modules"}
+
+// kernelAfter returns the index of the last provisioning entry that can
+// change a packaged kernel's installation, -1 when none can: packages,
+// sources, initramfs-tools settings, run scripts, and files written under
+// kernelPaths.
+func kernelAfter(r *recipes.Recipe) int {
 	last := -1
 	for i, e := range r.Provision {
-		if e.Type == "packages" {
+		if kernelNeutral[e.Type] {
+			continue
+		}
+		var dsts []string
+		switch c := e.Config.(type) {
+		case *recipes.Write:
+			dsts = append(dsts, c.Path)
+		case *recipes.Files:
+			for _, f := range c.Files {
+				dsts = append(dsts, f.Dst)
+			}
+		default:
 			last = i
+			continue
+		}
+		for _, d := range dsts {
+			if touchesKernel(d) {
+				last = i
+			}
 		}
 	}
 	return last
+}
+
+func touchesKernel(dst string) bool {
+	dst = path.Clean(dst)
+	for _, p := range kernelPaths {
+		if dst == "/" || dst == p || strings.HasPrefix(dst, p+"/") || strings.HasPrefix(p, dst+"/") {
+			return true
+		}
+	}
+	return false
 }
