@@ -133,6 +133,7 @@ func (c *stageCache) computeKeys(ctx context.Context, env *Env, rel *releases) {
 	}
 	prev := stagecache.NewKey("krgimage build").Add("format", cacheFormat).Add("krgimage", c.o.cacheID()).
 		Add("architecture", env.Arch).Add("build-time", strconv.FormatInt(env.BuildTime.Unix(), 10)).Add("epoch", epoch).Sum()
+	afterBase := false
 	for i, s := range c.steps {
 		if isOutputOnly(s) || prev == "" {
 			continue
@@ -144,7 +145,12 @@ func (c *stageCache) computeKeys(ctx context.Context, env *Env, rel *releases) {
 			continue
 		}
 		k := stagecache.NewKey("step").Add("previous", prev).Add("name", s.Name())
-		if err := ck.addKey(ctx, env.forStep(s), k, rel); err != nil {
+		err := ck.addKey(ctx, env.forStep(s), k, rel)
+		if err == nil && i > 0 && !afterBase {
+			err = lockedMirrorKey(ctx, env, k, rel)
+		}
+		afterBase = afterBase || i > 0
+		if err != nil {
 			c.log.Warn("not cached in this build: what the step depends on cannot be read, nor any step after it", "step", s.Name(), "err", err)
 			prev = ""
 			continue

@@ -80,6 +80,25 @@ func (*bootstrapStep) addKey(ctx context.Context, env *Env, k *stagecache.Key, r
 	return nil
 }
 
+// lockedMirrorKey adds the suite's package indices to the key of the
+// first step after a bootstrap from a lockfile. The lockfile pins the
+// base system only: whatever a later step installs comes from the
+// mirror's indices of the day (the native bootstrap leaves no APT lists,
+// so the first apt-get fetches them), unless an apt-sources step, which
+// keys its own archives, comes first.
+func lockedMirrorKey(ctx context.Context, env *Env, k *stagecache.Key, rel *releases) error {
+	r := env.Recipe
+	if l, _, err := findLock(r); err != nil || l == nil {
+		return err
+	}
+	re, err := rel.get(ctx, env.Mirror.URL, r.Suite, r.Components, r.Architecture)
+	if err != nil {
+		return err
+	}
+	k.Add("mirror indices", re.Indices)
+	return nil
+}
+
 func (p *provisionStep) addKey(ctx context.Context, env *Env, k *stagecache.Key, rel *releases) error {
 	r := env.Recipe
 	k.Add("provision", p.entry.Type)

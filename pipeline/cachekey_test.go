@@ -115,3 +115,49 @@ func TestStepKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestStepKeysLockfile: a lockfile keys the bootstrap, which it pins; the
+// steps after it install from the mirror, whose indices then key them.
+func TestStepKeysLockfile(t *testing.T) {
+	dir := t.TempDir()
+	mirror := filepath.Join(dir, "mirror")
+	os.MkdirAll(filepath.Join(mirror, "dists/bookworm"), 0o755)
+	setRelease := func(sum string) {
+		os.WriteFile(filepath.Join(mirror, "dists/bookworm/InRelease"), []byte(releaseFile("Sat, 11 Jul 2026 10:16:37 UTC", sum)), 0o644)
+	}
+	lock := `{"format":1,"suite":"bookworm","architecture":"amd64","variant":"minbase","components":["main"],` +
+		`"release":{"codename":"bookworm","date":"2026-07-11T10:16:37Z"},"packages":[{"name":"base-files","version":"12",` +
+		`"architecture":"amd64","filename":"pool/b.deb","size":1,"sha256":"` + strings.Repeat("a", 64) + `"}]}`
+	os.WriteFile(filepath.Join(dir, "r.lock"), []byte(lock), 0o644)
+	p := filepath.Join(dir, "r.yaml")
+	os.WriteFile(p, []byte("name: keys\nsuite: bookworm\nvariant: minbase\nbootstrap: {method: native}\nprovision:\n  - packages: [openssh-server]\n  - mtab\nkernel: {package: linux-image-amd64}\n"), 0o644)
+	r, err := recipes.Load(p, recipes.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := func() map[string]string {
+		o := testOptions(t, filepath.Join(dir, "out"))
+		o.Recipe, o.Steps, o.StageCache, o.CacheDir = r, nil, true, filepath.Join(dir, "cache")
+		o.Mirror = Mirror{URL: "file://" + mirror, Source: "test"}
+		steps := o.steps()
+		c := newStageCache(t.Context(), &o, steps, o.env(filepath.Join(dir, "root"), filepath.Join(dir, "out")), newReleases())
+		defer c.store.Close()
+		out := map[string]string{}
+		for i, s := range steps {
+			if c.keys[i] == "" {
+				t.Fatalf("%s has no key", s.Name())
+			}
+			out[s.Name()] = c.keys[i]
+		}
+		return out
+	}
+	setRelease(sumA)
+	before := keys()
+	setRelease(strings.Replace(sumA, "aaaa", "cccc", 1))
+	after := keys()
+	for name, changed := range map[string]bool{"bootstrap": false, "packages": true, "kernel": true, "mtab": true} {
+		if (before[name] != after[name]) != changed {
+			t.Errorf("%s: key changed %v with the mirror's indices, want %v", name, before[name] != after[name], changed)
+		}
+	}
+}
