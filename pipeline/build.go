@@ -199,6 +199,9 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	rep.BuildTime = env.BuildTime.UTC()
 	cache := newStageCache(ctx, &o, steps, env, rel)
 	runErr := cache.restore(ctx, env, lay.previous)
+	if cache.linked {
+		lay.sharedWith = root
+	}
 	if runErr == nil {
 		runErr = runSteps(ctx, &o, steps, env, rep, cache, lay.syncRoot)
 	}
@@ -410,6 +413,9 @@ type layout struct {
 	locks               []*fsutil.Lock
 	// rootSynced reports the end of syncRoot's writeback.
 	rootSynced chan error
+	// sharedWith is the previous image root when the staging root's files
+	// are hard links to its own.
+	sharedWith string
 }
 
 func siblings(path string) (stage, lock string) {
@@ -466,8 +472,14 @@ func prepareLayout(out, root string, external bool) (_ *layout, err error) {
 		l.locks = append(l.locks, lk)
 	}
 	// A staging directory left by a crashed or --keep-failed build is
-	// ours to clear: we hold the lock.
-	for _, p := range []string{l.stageOut, l.stageRoot} {
+	// ours to clear: we hold the lock. So is the one of a killed restore
+	// of the stage cache into an image root outside the output.
+	left := []string{l.stageOut, l.stageRoot}
+	if external {
+		m, _ := filepath.Glob(filepath.Join(filepath.Dir(l.stageRoot), "."+filepath.Base(l.stageRoot)+".restore-*"))
+		left = append(left, m...)
+	}
+	for _, p := range left {
 		if err := fsutil.RemoveAll(p); err != nil {
 			return nil, fmt.Errorf("clearing the previous staging directory: %w", err)
 		}
@@ -578,6 +590,10 @@ func (l *layout) abort(log *slog.Logger, keep bool) {
 		log.Warn("failed build kept for inspection; it is not a finished image", "path", l.stageOut)
 		if l.externalRoot {
 			log.Warn("failed image root kept for inspection", "path", l.stageRoot)
+		}
+		if l.sharedWith != "" {
+			log.Warn("the kept image root's files are hard links to the previous build's: changing one changes the image in place; copy it before changing anything",
+				"kept", l.stageRoot, "previous", l.sharedWith)
 		}
 		return
 	}

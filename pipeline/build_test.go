@@ -345,8 +345,14 @@ func TestBuildExternalRoot(t *testing.T) {
 	if target, err := os.Readlink(filepath.Join(out, "rootfs")); err != nil || target != root {
 		t.Errorf("out/rootfs -> %q, %v; want a link to %s", target, err, root)
 	}
+	// A restore into the staging root, killed: its directory is cleared.
+	killed := filepath.Join(filepath.Dir(root), "..kerrighed.partial.restore-123")
+	os.MkdirAll(filepath.Join(killed, "usr"), 0o755)
 	if err := build("two"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(killed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a killed restore's directory survived: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "two")); err != nil {
 		t.Error(err)

@@ -87,12 +87,13 @@ type stageCache struct {
 	last int
 	// resume is the first root-changing step the build runs.
 	resume int
-	// normalized: the build starts from a finished root.
-	normalized bool
-	report     CacheReport
-	status     []string
-	unsaved    time.Duration
-	lastStore  time.Duration
+	// normalized: the build starts from a finished root; linked: the
+	// previous output's, through hard links.
+	normalized, linked bool
+	report             CacheReport
+	status             []string
+	unsaved            time.Duration
+	lastStore          time.Duration
 }
 
 func lastRootStep(steps []Step) int {
@@ -246,6 +247,11 @@ func (c *stageCache) reusePrevious(ctx context.Context, env *Env, previous *Repo
 		return false
 	}
 	prevRoot := previous.Output.Rootfs
+	if filepath.Clean(prevRoot) != filepath.Clean(env.FinalRoot) {
+		// The recipe moved the root: the old one stays where it was, and
+		// must not share its files with the new one.
+		return false
+	}
 	fp, err := stagecache.TreeFingerprint(ctx, prevRoot)
 	if err != nil || fp.Digest != previous.Cache.Fingerprint.Digest {
 		c.log.Info("not reusing the previous output's root: it changed since it was built", "path", prevRoot)
@@ -258,7 +264,7 @@ func (c *stageCache) reusePrevious(ctx context.Context, env *Env, previous *Repo
 	if previous.Cache.State != nil {
 		*env.State = *previous.Cache.State
 	}
-	c.resume, c.normalized = c.last+1, true
+	c.resume, c.normalized, c.linked = c.last+1, true, true
 	c.report.Restored = "previous output " + prevRoot
 	return true
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/recipes"
 	"github.com/krgimage/krgimage/stagecache"
 )
@@ -269,5 +270,37 @@ func TestWorthStoring(t *testing.T) {
 		if got := worthStoring(tt.work, tt.lastStore); got != tt.want {
 			t.Errorf("worthStoring(%s, %s) = %v", tt.work, tt.lastStore, got)
 		}
+	}
+}
+
+// TestReusePreviousSamePlaceOnly: the previous output's root is reused
+// through hard links only when the new root takes its place; a root the
+// recipe moved elsewhere stays, and must not share its files.
+func TestReusePreviousSamePlaceOnly(t *testing.T) {
+	dir := t.TempDir()
+	prev := filepath.Join(dir, "old-root")
+	os.MkdirAll(filepath.Join(prev, "etc"), 0o755)
+	os.WriteFile(filepath.Join(prev, "etc/motd"), []byte("hi\n"), 0o644)
+	for _, tt := range []struct {
+		name, final string
+		want        bool
+	}{
+		{"same place", prev, true},
+		{"moved", filepath.Join(dir, "new-root"), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// Linking changes the files' ctimes, and so the fingerprint.
+			fp, err := stagecache.TreeFingerprint(t.Context(), prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			previous := &Report{Cache: &CacheReport{RootKey: "final", Fingerprint: &fp}}
+			previous.Output.Rootfs = prev
+			c := &stageCache{final: "final", log: logging.Discard(), last: -1}
+			env := &Env{Root: filepath.Join(t.TempDir(), "staging"), FinalRoot: tt.final, State: &State{}}
+			if got := c.reusePrevious(t.Context(), env, previous); got != tt.want {
+				t.Errorf("reusePrevious = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
