@@ -35,11 +35,7 @@ outputs:
 // the changed step's and every later one's, never an earlier one's.
 func TestStepKeys(t *testing.T) {
 	dir := t.TempDir()
-	mirror := filepath.Join(dir, "mirror")
-	os.MkdirAll(filepath.Join(mirror, "dists/bookworm"), 0o755)
-	setRelease := func(sum string) {
-		os.WriteFile(filepath.Join(mirror, "dists/bookworm/InRelease"), []byte(releaseFile("Sat, 11 Jul 2026 10:16:37 UTC", sum)), 0o644)
-	}
+	mirror, setRelease := keyMirror(dir)
 	setRelease(sumA)
 	os.WriteFile(filepath.Join(dir, "motd"), []byte("hello\n"), 0o644)
 	keys := func(src string) (names, keys []string) {
@@ -50,13 +46,7 @@ func TestStepKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := testOptions(t, filepath.Join(dir, "out"))
-		o.Recipe, o.Steps, o.StageCache, o.CacheDir = r, nil, true, filepath.Join(dir, "cache")
-		o.Mirror = Mirror{URL: "file://" + mirror, Source: "test"}
-		steps := o.steps()
-		env := o.env(filepath.Join(dir, "root"), filepath.Join(dir, "out"))
-		c := newStageCache(t.Context(), &o, steps, env, newReleases())
-		defer c.store.Close()
+		steps, c := keyCache(t, dir, mirror, r)
 		for i, s := range steps {
 			if !isOutputOnly(s) {
 				names = append(names, s.Name())
@@ -120,11 +110,7 @@ func TestStepKeys(t *testing.T) {
 // steps after it install from the mirror, whose indices then key them.
 func TestStepKeysLockfile(t *testing.T) {
 	dir := t.TempDir()
-	mirror := filepath.Join(dir, "mirror")
-	os.MkdirAll(filepath.Join(mirror, "dists/bookworm"), 0o755)
-	setRelease := func(sum string) {
-		os.WriteFile(filepath.Join(mirror, "dists/bookworm/InRelease"), []byte(releaseFile("Sat, 11 Jul 2026 10:16:37 UTC", sum)), 0o644)
-	}
+	mirror, setRelease := keyMirror(dir)
 	lock := `{"format":1,"suite":"bookworm","architecture":"amd64","variant":"minbase","components":["main"],` +
 		`"release":{"codename":"bookworm","date":"2026-07-11T10:16:37Z"},"packages":[{"name":"base-files","version":"12",` +
 		`"architecture":"amd64","filename":"pool/b.deb","size":1,"sha256":"` + strings.Repeat("a", 64) + `"}]}`
@@ -136,12 +122,7 @@ func TestStepKeysLockfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := func() map[string]string {
-		o := testOptions(t, filepath.Join(dir, "out"))
-		o.Recipe, o.Steps, o.StageCache, o.CacheDir = r, nil, true, filepath.Join(dir, "cache")
-		o.Mirror = Mirror{URL: "file://" + mirror, Source: "test"}
-		steps := o.steps()
-		c := newStageCache(t.Context(), &o, steps, o.env(filepath.Join(dir, "root"), filepath.Join(dir, "out")), newReleases())
-		defer c.store.Close()
+		steps, c := keyCache(t, dir, mirror, r)
 		out := map[string]string{}
 		for i, s := range steps {
 			if c.keys[i] == "" {
@@ -160,4 +141,27 @@ func TestStepKeysLockfile(t *testing.T) {
 			t.Errorf("%s: key changed %v with the mirror's indices, want %v", name, before[name] != after[name], changed)
 		}
 	}
+}
+
+// keyMirror makes a file mirror of bookworm whose Release file the test
+// rewrites with setRelease.
+func keyMirror(dir string) (mirror string, setRelease func(sum string)) {
+	mirror = filepath.Join(dir, "mirror")
+	os.MkdirAll(filepath.Join(mirror, "dists/bookworm"), 0o755)
+	return mirror, func(sum string) {
+		os.WriteFile(filepath.Join(mirror, "dists/bookworm/InRelease"), []byte(releaseFile("Sat, 11 Jul 2026 10:16:37 UTC", sum)), 0o644)
+	}
+}
+
+// keyCache computes the keys of r's steps against mirror, with a store
+// the test's cleanup closes.
+func keyCache(t *testing.T, dir, mirror string, r *recipes.Recipe) ([]Step, *stageCache) {
+	t.Helper()
+	o := testOptions(t, filepath.Join(dir, "out"))
+	o.Recipe, o.Steps, o.StageCache, o.CacheDir = r, nil, true, filepath.Join(dir, "cache")
+	o.Mirror = Mirror{URL: "file://" + mirror, Source: "test"}
+	steps := o.steps()
+	c := newStageCache(t.Context(), &o, steps, o.env(filepath.Join(dir, "root"), filepath.Join(dir, "out")), newReleases())
+	t.Cleanup(func() { c.store.Close() })
+	return steps, c
 }
