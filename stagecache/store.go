@@ -127,7 +127,55 @@ func open(dir string, log *slog.Logger, exclusive bool) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, log: log, lk: lk, now: time.Now, exclusive: exclusive}, nil
+	s := &Store{dir: dir, log: log, lk: lk, now: time.Now, exclusive: exclusive}
+	if !exclusive {
+		s.clearDebris()
+	}
+	return s, nil
+}
+
+// staleAfter is how long a temporary entry goes unwritten before a build
+// takes it for one a killed build left: storing a root takes seconds,
+// during which its archive's mtime moves on.
+const staleAfter = time.Hour
+
+// clearDebris removes what killed builds left: the trash of discarded
+// entries, and temporary entries no build has written to for staleAfter.
+// (Prune, which has the store alone, removes them all.)
+func (s *Store) clearDebris() {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		p := filepath.Join(s.dir, de.Name())
+		switch {
+		case strings.HasPrefix(de.Name(), trashPrefix):
+		case strings.HasPrefix(de.Name(), tmpPrefix) && s.now().Sub(newestMtime(p)) > staleAfter:
+		default:
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			s.log.Warn("could not remove what a killed build left in the stage cache", "path", p, "err", err)
+			continue
+		}
+		s.log.Info("removed what a killed build left in the stage cache", "path", p)
+	}
+}
+
+// newestMtime is the latest mtime of dir and the files in it.
+func newestMtime(dir string) time.Time {
+	var t time.Time
+	if fi, err := os.Stat(dir); err == nil {
+		t = fi.ModTime()
+	}
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		if fi, err := de.Info(); err == nil && fi.ModTime().After(t) {
+			t = fi.ModTime()
+		}
+	}
+	return t
 }
 
 // Close releases the store's lock.

@@ -271,3 +271,36 @@ func keysOf(es []Entry) []string {
 	}
 	return out
 }
+
+// TestOpenClearsDebris: a build opening the store removes what killed
+// builds left (trash, and temporary entries long unwritten), never a
+// temporary entry another build may be writing.
+func TestOpenClearsDebris(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-2 * staleAfter)
+	for name, mtime := range map[string]time.Time{
+		tmpPrefix + "killed":    old,
+		tmpPrefix + "writing":   time.Now(),
+		trashPrefix + "removed": time.Now(),
+	} {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(p, 0o700)
+		os.WriteFile(filepath.Join(p, "root.tar.zst"), []byte("x"), 0o644)
+		os.Chtimes(filepath.Join(p, "root.tar.zst"), mtime, mtime)
+		os.Chtimes(p, mtime, mtime)
+	}
+	// The killed one's archive was written long ago, but one file in a
+	// writing entry is enough to keep it.
+	os.Chtimes(filepath.Join(dir, tmpPrefix+"writing"), old, old)
+	openStore(t, dir)
+	var left []string
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".") {
+			left = append(left, de.Name())
+		}
+	}
+	if got := strings.Join(left, " "); got != tmpPrefix+"writing" {
+		t.Errorf("left: %q, want only %s", got, tmpPrefix+"writing")
+	}
+}
