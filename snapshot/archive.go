@@ -106,16 +106,18 @@ func readArchive(ctx context.Context, r io.Reader, o readOptions, visit func(*me
 	defer closeDec()
 	res := &readResult{compression: comp}
 	tr := newTarReader(dr)
-	kinds := map[string]Type{}
+	st := &readState{kinds: map[string]Type{}, linked: map[string]bool{}}
+	// at indexes res.entries by path; a replaced entry is dropped at the
+	// end, so that many duplicates cost no more than many entries.
+	at := map[string]int{}
+	var dropped []bool
 	first := true
 	for n := 0; ; n++ {
-		if n%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			if o.progress != nil {
-				o.progress(len(res.entries))
-			}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if n%256 == 0 && o.progress != nil {
+			o.progress(len(res.entries))
 		}
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -144,7 +146,7 @@ func readArchive(ctx context.Context, r io.Reader, o readOptions, visit func(*me
 				continue
 			}
 		}
-		m, err := newMember(rel, h, kinds, o.lookup)
+		m, err := newMember(rel, h, st, o.lookup)
 		if err != nil {
 			return nil, fmt.Errorf("entry %q: %w", h.Name, err)
 		}
@@ -171,11 +173,21 @@ func readArchive(ctx context.Context, r io.Reader, o readOptions, visit func(*me
 				m.entry.DigestKind, m.entry.Digest = kind, sum
 			}
 		}
-		if m.replace {
-			i := slices.IndexFunc(res.entries, func(e Entry) bool { return e.Path == rel })
-			res.entries = slices.Delete(res.entries, i, i+1)
+		if i, ok := at[rel]; ok && m.replace {
+			dropped[i] = true
 		}
+		at[rel] = len(res.entries)
 		res.entries = append(res.entries, *m.entry)
+		dropped = append(dropped, false)
+	}
+	if slices.Contains(dropped, true) {
+		kept := res.entries[:0]
+		for i, e := range res.entries {
+			if !dropped[i] {
+				kept = append(kept, e)
+			}
+		}
+		res.entries = kept
 	}
 	// Read to the end of the stream, so the compressed format's own
 	// checksums are verified too.
@@ -188,10 +200,18 @@ func readArchive(ctx context.Context, r io.Reader, o readOptions, visit func(*me
 	return res, nil
 }
 
+// readState is what newMember remembers of the entries before.
+type readState struct {
+	// kinds records the type of every path seen, implicit parents
+	// included; linked, the paths hardlinks name.
+	kinds  map[string]Type
+	linked map[string]bool
+}
+
 // newMember validates an entry against what came before and builds its
-// Entry. kinds records the type of every path seen, implicit parents
-// included.
-func newMember(rel string, h *tarHeader, kinds map[string]Type, lookup idLookup) (*member, error) {
+// Entry.
+func newMember(rel string, h *tarHeader, st *readState, lookup idLookup) (*member, error) {
+	kinds := st.kinds
 	e := &Entry{
 		Path: rel, Mode: uint32(h.Mode & 0o7777), ModTime: h.ModTime,
 	}
@@ -254,6 +274,10 @@ func newMember(rel string, h *tarHeader, kinds map[string]Type, lookup idLookup)
 			return nil, fmt.Errorf("%w: would replace the directory %s with a %s", ErrUnsafePath, rel, e.Type)
 		case k != TypeDir && e.Type == TypeDir:
 			return nil, fmt.Errorf("%w: would replace the %s %s with a directory", ErrUnsafePath, k, rel)
+		case st.linked[rel]:
+			// The hardlinks keep the old file: the tree would no longer
+			// be what the entries say.
+			return nil, fmt.Errorf("%w: would replace %s, which a hardlink shares", ErrUnsafePath, rel)
 		case k != TypeDir:
 			m.replace = true
 		}
@@ -273,14 +297,18 @@ func newMember(rel string, h *tarHeader, kinds map[string]Type, lookup idLookup)
 			return nil, fmt.Errorf("%w: hardlink to itself", ErrUnsafePath)
 		}
 		e.Link = t
+		st.linked[t] = true
 	case TypeSymlink:
 		if h.Linkname == "" || strings.ContainsRune(h.Linkname, 0) {
 			return nil, corruptf("empty symlink target")
 		}
 		// An absolute target means the image's own root, as it will be
-		// once booted; a relative one must not climb above it.
+		// once booted; a relative one must not climb above it. Climbing
+		// only before descending keeps that true whatever the components
+		// turn out to be: a ".." after a name would climb out of wherever
+		// that name, maybe a symlink, leads (Debian has no such targets).
 		if !path.IsAbs(h.Linkname) {
-			if t := path.Join(path.Dir(rel), h.Linkname); t == ".." || strings.HasPrefix(t, "../") {
+			if t := path.Join(path.Dir(rel), h.Linkname); t == ".." || strings.HasPrefix(t, "../") || upAfterName(h.Linkname) {
 				return nil, fmt.Errorf("%w: symlink to %q leaves the root", ErrUnsafePath, h.Linkname)
 			}
 		}
@@ -387,4 +415,22 @@ func firstDiffs(diffs []Difference, n int) string {
 		s = append(s, d.String())
 	}
 	return strings.Join(s, "; ")
+}
+
+// upAfterName reports whether a relative symlink target has a ".." after
+// a name.
+func upAfterName(target string) bool {
+	named := false
+	for _, c := range strings.Split(target, "/") {
+		switch c {
+		case "", ".":
+		case "..":
+			if named {
+				return true
+			}
+		default:
+			named = true
+		}
+	}
+	return false
 }

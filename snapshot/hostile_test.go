@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,35 +27,38 @@ const absCanary = "/tmp/krgimage-hostile-canary"
 // must be refused with. Every archive is aimed at ../canary, a file next
 // to the restore target, or at absCanary.
 var hostile = map[string]error{
-	"dotdot.tar":                 ErrUnsafePath,
-	"dotdot-middle.tar":          ErrUnsafePath,
-	"absolute.tar":               ErrUnsafePath,
-	"symlink-abs-then-file.tar":  ErrUnsafePath,
-	"symlink-then-file.tar":      ErrUnsafePath,
-	"symlink-escape.tar":         ErrUnsafePath,
-	"symlink-escape-deep.tar":    ErrUnsafePath,
-	"hardlink-outside.tar":       ErrUnsafePath,
-	"hardlink-absolute.tar":      ErrUnsafePath,
-	"hardlink-missing.tar":       ErrUnsafePath,
-	"hardlink-to-dir.tar":        ErrUnsafePath,
-	"device-in-path.tar":         ErrUnsafePath,
-	"fifo-in-path.tar":           ErrUnsafePath,
-	"dir-then-symlink.tar":       ErrUnsafePath,
-	"file-then-dir.tar":          ErrUnsafePath,
-	"root-symlink.tar":           ErrUnsafePath,
-	"huge-size.tar":              ErrCorrupt,
-	"huge-pax-header.tar":        ErrCorrupt,
-	"huge-longname.tar":          ErrCorrupt,
-	"huge-sparse.tar":            ErrCorrupt,
-	"sparse-map-overlap.tar":     ErrCorrupt,
-	"negative-size.tar":          ErrCorrupt,
-	"bad-checksum.tar":           ErrCorrupt,
-	"truncated-data.tar":         ErrCorrupt,
-	"truncated-at-entry.tar":     ErrCorrupt,
-	"truncated.tar.zst":          ErrCorrupt,
-	"garbage.tar.zst":            ErrCorrupt,
-	"manifest-lies.tar":          ErrCorrupt,
-	"manifest-missing-entry.tar": ErrCorrupt,
+	"dotdot.tar":                   ErrUnsafePath,
+	"dotdot-middle.tar":            ErrUnsafePath,
+	"absolute.tar":                 ErrUnsafePath,
+	"symlink-abs-then-file.tar":    ErrUnsafePath,
+	"symlink-then-file.tar":        ErrUnsafePath,
+	"symlink-escape.tar":           ErrUnsafePath,
+	"symlink-escape-deep.tar":      ErrUnsafePath,
+	"hardlink-outside.tar":         ErrUnsafePath,
+	"hardlink-absolute.tar":        ErrUnsafePath,
+	"hardlink-missing.tar":         ErrUnsafePath,
+	"hardlink-to-dir.tar":          ErrUnsafePath,
+	"device-in-path.tar":           ErrUnsafePath,
+	"fifo-in-path.tar":             ErrUnsafePath,
+	"dir-then-symlink.tar":         ErrUnsafePath,
+	"file-then-dir.tar":            ErrUnsafePath,
+	"root-symlink.tar":             ErrUnsafePath,
+	"symlink-through-symlink.tar":  ErrUnsafePath,
+	"symlink-through-dot.tar":      ErrUnsafePath,
+	"hardlink-target-replaced.tar": ErrUnsafePath,
+	"huge-size.tar":                ErrCorrupt,
+	"huge-pax-header.tar":          ErrCorrupt,
+	"huge-longname.tar":            ErrCorrupt,
+	"huge-sparse.tar":              ErrCorrupt,
+	"sparse-map-overlap.tar":       ErrCorrupt,
+	"negative-size.tar":            ErrCorrupt,
+	"bad-checksum.tar":             ErrCorrupt,
+	"truncated-data.tar":           ErrCorrupt,
+	"truncated-at-entry.tar":       ErrCorrupt,
+	"truncated.tar.zst":            ErrCorrupt,
+	"garbage.tar.zst":              ErrCorrupt,
+	"manifest-lies.tar":            ErrCorrupt,
+	"manifest-missing-entry.tar":   ErrCorrupt,
 }
 
 type hostileEntry struct {
@@ -120,6 +124,16 @@ func genHostile(t testing.TB) map[string][]byte {
 		"dir-then-symlink.tar":      hostileTar(t, dir("d/"), sym("d", "/tmp"), file("d/krgimage-hostile-canary", "pwned")),
 		"file-then-dir.tar":         hostileTar(t, file("f", "x"), dir("f/")),
 		"root-symlink.tar":          hostileTar(t, sym("./", "/tmp")),
+		// Each target reads as inside the root, but the kernel follows
+		// d/up or l before the "..".
+		"symlink-through-symlink.tar": hostileTar(t, dir("d/"), sym("d/up", ".."), sym("x", "d/up/../canary")),
+		"symlink-through-dot.tar":     hostileTar(t, sym("x", "l/../canary"), sym("l", ".")),
+		// h keeps the first f, which the manifest does not describe.
+		"hardlink-target-replaced.tar": hostileTar(t, manifestFor(t,
+			". type=dir mode=0644 uid=0 gid=0 time=1700000000.000000000",
+			"f type=file mode=0644 uid=0 gid=0 size=4 sha256="+sha256hex("good")+" time=1700000000.000000000",
+			"h type=hardlink link=f"),
+			dir("./"), file("f", "EVIL"), hard("h", "f"), file("f", "good")),
 		"huge-sparse.tar": hostileTar(t, hostileEntry{name: "s", typ: typeReg, size: 1 << 62, data: "end",
 			sparse: []segment{{1<<62 - 3, 3}}}),
 		"manifest-lies.tar": hostileTar(t, manifestFor(t,
@@ -225,5 +239,27 @@ func TestHostileArchives(t *testing.T) {
 				os.Remove(absCanary)
 			}
 		})
+	}
+}
+
+// TestRestoreCanceled: a canceled restore fails and changes nothing, not
+// even a target it was told to replace.
+func TestRestoreCanceled(t *testing.T) {
+	base := t.TempDir()
+	archive := filepath.Join(base, "a.tar")
+	must(t, os.WriteFile(archive, hostileTar(t, hostileEntry{name: "./", typ: typeDir}, hostileEntry{name: "./new", typ: typeReg, data: "new"}), 0o644))
+	root := filepath.Join(base, "root")
+	must(t, os.MkdirAll(root, 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "old"), []byte("old"), 0o644))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Restore(ctx, archive, root, RestoreOptions{NoSync: true, Force: true}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Restore() = %v, want context.Canceled", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "old")); err != nil || string(b) != "old" {
+		t.Errorf("the target changed: %q, %v", b, err)
+	}
+	if left, _ := os.ReadDir(base); len(left) != 2 {
+		t.Errorf("left next to the root: %v", left)
 	}
 }

@@ -177,6 +177,10 @@ func restore(ctx context.Context, r io.Reader, root string, o RestoreOptions, si
 		return res, err
 	}
 	res.Manifest = rr.manifest != nil
+	// The point of no return: an interrupted restore changes nothing.
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 	old, err := commit(staging, root, exists)
 	if err != nil {
 		return res, err
