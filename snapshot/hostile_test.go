@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,5 +262,34 @@ func TestRestoreCanceled(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(base); len(left) != 2 {
 		t.Errorf("left next to the root: %v", left)
+	}
+}
+
+// TestWriteFileRefusesSpecial: a snapshot replaces a previous archive,
+// never a device, a fifo, a directory or a symlink at its path.
+func TestWriteFileRefusesSpecial(t *testing.T) {
+	src := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644))
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target.tar.zst")
+	must(t, os.WriteFile(target, []byte("keep"), 0o644))
+	must(t, os.Symlink(target, filepath.Join(dir, "link.tar.zst")))
+	must(t, os.Mkdir(filepath.Join(dir, "dir.tar.zst"), 0o755))
+	must(t, syscall.Mkfifo(filepath.Join(dir, "fifo.tar.zst"), 0o644))
+	for _, name := range []string{"link.tar.zst", "dir.tar.zst", "fifo.tar.zst"} {
+		p := filepath.Join(dir, name)
+		before, _ := os.Lstat(p)
+		if _, err := WriteFile(t.Context(), src, p, Options{}); err == nil {
+			t.Errorf("%s: WriteFile succeeded", name)
+		}
+		if after, err := os.Lstat(p); err != nil || after.Mode() != before.Mode() {
+			t.Errorf("%s: replaced", name)
+		}
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("the symlink's target changed: %q", b)
+	}
+	if _, err := WriteFile(t.Context(), src, filepath.Join(dir, "ok.tar.zst"), Options{}); err != nil {
+		t.Errorf("a new archive: %v", err)
 	}
 }

@@ -468,6 +468,13 @@ func SidecarPath(archive string) string { return archive + ".sha256" }
 // sidecar path.sha256 in sha256sum's format.
 func WriteFile(ctx context.Context, root, path string, o Options) (Result, error) {
 	var res Result
+	// The archive replaces a previous one, never a device, a directory or
+	// a symlink's name.
+	for _, p := range []string{path, SidecarPath(path)} {
+		if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+			return res, fmt.Errorf("%s is a %s, not an archive: refusing to replace it", p, fileKind(fi.Mode()))
+		}
+	}
 	err := fsutil.WriteAtomic(path, 0o644, func(f *os.File) error {
 		var err error
 		res, err = Write(ctx, root, f, o)
@@ -481,4 +488,20 @@ func WriteFile(ctx context.Context, root, path string, o Options) (Result, error
 		return res, fmt.Errorf("writing %s: %w", SidecarPath(path), err)
 	}
 	return res, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symlink"
+	case m&os.ModeDevice != 0:
+		return "device"
+	case m&os.ModeNamedPipe != 0:
+		return "fifo"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
 }

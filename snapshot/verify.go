@@ -46,6 +46,12 @@ func Verify(ctx context.Context, archive string, o VerifyOptions) (*Report, erro
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// Say what is wrong with the archive itself before its sidecar.
+	if fi, err := os.Stat(archive); err != nil {
+		return nil, fmt.Errorf("verifying: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("verifying %s: it is a %s, not an archive", archive, fileKind(fi.Mode()))
+	}
 	want, err := readSidecar(archive, os.ReadFile)
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: reading the checksum: %w", archive, err)

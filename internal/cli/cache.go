@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,10 +32,11 @@ build; the next build restores the deepest step whose key is unchanged.
 The entries live in CACHE-DIR/stages (CACHE-DIR is build's --cache-dir).
 
 "cache ls" lists the entries, most recently used first. "cache prune"
-removes what interrupted builds left, then, with --keep N, every entry that
-none of the N most recent builds of each recipe and output directory used,
-then, with --max-size, the least recently used entries until the rest fit.
-Pruning waits for no one: it fails while a build is using the cache.`,
+removes what interrupted builds left, then every entry that none of the N
+most recent builds of each recipe and output directory used (--keep N, 3
+by default), then, with --max-size, the least recently used entries until
+the rest fit. Pruning waits for no one: it fails while a build is using the
+cache.`,
 		Example: `  krgimage cache ls
   krgimage cache prune --keep 2 --max-size 20G`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -51,6 +54,11 @@ Pruning waits for no one: it fails while a build is using the cache.`,
 		Short: "List the stage cache's entries",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Listing creates nothing: a mistyped --cache-dir says so.
+			if _, err := os.Stat(stages()); errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(a.stdout, "no stage cache in %s\n", stages())
+				return nil
+			}
 			s, err := stagecache.Open(stages(), a.log)
 			if err != nil {
 				return err
@@ -79,7 +87,14 @@ Pruning waits for no one: it fails while a build is using the cache.`,
 	prune := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove stage cache entries recent builds did not use",
-		Args:  noArgs,
+		Long: `Remove what interrupted builds left in the stage cache, then every entry
+that none of the --keep most recent builds (3 by default) of each recipe
+and output directory used, then, with --max-size, the least recently used
+entries until the rest fit. It fails while a build uses the cache.`,
+		Example: `  krgimage cache prune                 # keep what the last 3 builds of each recipe used
+  krgimage cache prune --keep 1        # only what the last build used
+  krgimage cache prune --keep 0 --max-size 20G`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if keep < 0 {
 				return usagef("--keep %d: must not be negative", keep)

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,8 @@ import (
 
 func TestReportCommand(t *testing.T) {
 	fixtures := "../../pipeline/testdata/report/"
+	empty := filepath.Join(t.TempDir(), "build.json")
+	os.WriteFile(empty, []byte("{}"), 0o644)
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -23,11 +27,16 @@ func TestReportCommand(t *testing.T) {
 			[]string{"packages upgraded (1):", "libc6  2.36-9+deb12u10 -> 2.36-9+deb12u13", "outputs added (1):"}},
 		{"no build", []string{"report", filepath.Join(t.TempDir(), "nothing")}, ExitFailure, nil},
 		{"two builds", []string{"report", "a", "b"}, ExitUsage, nil},
+		{"not a build report", []string{"report", empty}, ExitFailure, nil},
+		{"no previous build", []string{"report", fixtures + "current.json", "--previous", filepath.Join(t.TempDir(), "nothing")}, ExitFailure, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, stdout, stderr := execute(t, tt.args...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d: %s", code, tt.code, stderr)
+			}
+			if tt.code != ExitOK && stdout != "" {
+				t.Errorf("printed before failing:\n%s", stdout)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(stdout, w) {
@@ -40,14 +49,23 @@ func TestReportCommand(t *testing.T) {
 
 func TestCacheCommand(t *testing.T) {
 	dir := t.TempDir()
+	stages := filepath.Join(dir, "stages")
+	// Listing a cache that is not there creates nothing.
 	code, stdout, stderr := execute(t, "cache", "ls", "--cache-dir", dir)
-	if code != ExitOK || !strings.Contains(stdout, "0 entries, 0 B in "+filepath.Join(dir, "stages")) {
-		t.Errorf("cache ls: exit %d: %s%s", code, stdout, stderr)
+	if code != ExitOK || !strings.Contains(stdout, "no stage cache in "+stages) {
+		t.Errorf("cache ls of no cache: exit %d: %s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(stages); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("cache ls created %s", stages)
 	}
 	// A running build holds the cache: prune must refuse, not wait.
-	s, err := stagecache.Open(filepath.Join(dir, "stages"), nil)
+	s, err := stagecache.Open(stages, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	code, stdout, stderr = execute(t, "cache", "ls", "--cache-dir", dir)
+	if code != ExitOK || !strings.Contains(stdout, "0 entries, 0 B in "+stages) {
+		t.Errorf("cache ls: exit %d: %s%s", code, stdout, stderr)
 	}
 	code, _, stderr = execute(t, "cache", "prune", "--cache-dir", dir)
 	if code != ExitFailure || !strings.Contains(stderr, "in use by a running build") {
