@@ -520,6 +520,10 @@ func ReadReport(path string) (*Report, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrBadReport, path, err)
 	}
+	// Any JSON object decodes: one without these is no build's report.
+	if r.Recipe.Name == "" || r.Started.IsZero() {
+		return nil, fmt.Errorf("%w %s: no recipe or start time: not a krgimage build.json", ErrBadReport, path)
+	}
 	return &r, nil
 }
 

@@ -22,10 +22,7 @@ import (
 func Steps(r *recipes.Recipe) []Step {
 	steps := []Step{&bootstrapStep{}}
 	provision := provisionSteps(r)
-	at := len(provision)
-	if early(r) {
-		at = kernelAfter(r) + 1
-	}
+	at := kernelAt(r)
 	steps = append(steps, provision[:at]...)
 	if r.Kernel != nil {
 		steps = append(steps, &kernelStep{})
@@ -44,11 +41,19 @@ func Steps(r *recipes.Recipe) []Step {
 	return steps
 }
 
-// early says whether a packaged kernel is installed before provisioning
-// entries that cannot change its installation.
-func early(r *recipes.Recipe) bool {
-	return r.Kernel != nil && r.Kernel.Package != "" && kernelAfter(r) < len(r.Provision)-1
+// kernelAt is how many provisioning entries run before the kernel step:
+// all of them, but for a packaged kernel only up to the last that can
+// change its installation.
+func kernelAt(r *recipes.Recipe) int {
+	if r.Kernel != nil && r.Kernel.Package != "" {
+		return kernelAfter(r) + 1
+	}
+	return len(r.Provision)
 }
+
+// early says whether the kernel is installed before provisioning entries
+// that cannot change its installation.
+func early(r *recipes.Recipe) bool { return kernelAt(r) < len(r.Provision) }
 
 // kernelNeutral are the provisioning steps that cannot change how a
 // packaged kernel installs: they neither add APT sources or packages nor

@@ -41,11 +41,12 @@ type frameReader struct {
 	done    chan struct{}
 	stop    sync.Once
 
-	cur    []byte
-	buf    []byte
-	stream io.Reader
-	sdec   *zstd.Decoder
-	err    error
+	cur []byte
+	buf []byte
+	// sdec decodes the rest of the stream once a frame cannot be decoded
+	// whole.
+	sdec *zstd.Decoder
+	err  error
 }
 
 type frameResult struct {
@@ -135,8 +136,8 @@ func (f *frameReader) Read(p []byte) (int, error) {
 		if f.err != nil {
 			return 0, f.err
 		}
-		if f.stream != nil {
-			n, err := f.stream.Read(p)
+		if f.sdec != nil {
+			n, err := f.sdec.Read(p)
 			if err != nil && err != io.EOF {
 				f.err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 				err = f.err
@@ -165,7 +166,7 @@ func (f *frameReader) Read(p []byte) (int, error) {
 				f.err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 				continue
 			}
-			f.sdec, f.stream = d, d
+			f.sdec = d
 		default:
 			f.cur, f.buf = r.data, r.data
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/krgimage/krgimage/internal/fsutil"
@@ -115,17 +114,11 @@ func (s *Store) Prune(o PruneOptions) (PruneResult, error) {
 	if !s.exclusive {
 		return res, errors.New("pruning needs the store opened with OpenExclusive")
 	}
-	des, err := os.ReadDir(s.dir)
+	// With the store alone, every temporary entry is debris.
+	n, err := s.clearDebris(0)
+	res.Debris = n
 	if err != nil {
 		return res, err
-	}
-	for _, de := range des {
-		if strings.HasPrefix(de.Name(), tmpPrefix) || strings.HasPrefix(de.Name(), trashPrefix) {
-			if err := os.RemoveAll(filepath.Join(s.dir, de.Name())); err != nil {
-				return res, err
-			}
-			res.Debris++
-		}
 	}
 	entries, err := s.List()
 	if err != nil {

@@ -129,7 +129,9 @@ func open(dir string, log *slog.Logger, exclusive bool) (*Store, error) {
 	}
 	s := &Store{dir: dir, log: log, lk: lk, now: time.Now, exclusive: exclusive}
 	if !exclusive {
-		s.clearDebris()
+		if _, err := s.clearDebris(staleAfter); err != nil {
+			log.Warn("could not remove what a killed build left in the stage cache", "err", err)
+		}
 	}
 	return s, nil
 }
@@ -140,27 +142,29 @@ func open(dir string, log *slog.Logger, exclusive bool) (*Store, error) {
 const staleAfter = time.Hour
 
 // clearDebris removes what killed builds left: the trash of discarded
-// entries, and temporary entries no build has written to for staleAfter.
-// (Prune, which has the store alone, removes them all.)
-func (s *Store) clearDebris() {
+// entries, and the temporary entries nothing wrote to for tmpAge (another
+// build may be writing a younger one) and returns how many.
+func (s *Store) clearDebris(tmpAge time.Duration) (int, error) {
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
-		return
+		return 0, err
 	}
+	n := 0
 	for _, de := range des {
 		p := filepath.Join(s.dir, de.Name())
 		switch {
 		case strings.HasPrefix(de.Name(), trashPrefix):
-		case strings.HasPrefix(de.Name(), tmpPrefix) && s.now().Sub(newestMtime(p)) > staleAfter:
+		case strings.HasPrefix(de.Name(), tmpPrefix) && (tmpAge == 0 || s.now().Sub(newestMtime(p)) > tmpAge):
 		default:
 			continue
 		}
 		if err := os.RemoveAll(p); err != nil {
-			s.log.Warn("could not remove what a killed build left in the stage cache", "path", p, "err", err)
-			continue
+			return n, err
 		}
 		s.log.Info("removed what a killed build left in the stage cache", "path", p)
+		n++
 	}
+	return n, nil
 }
 
 // newestMtime is the latest mtime of dir and the files in it.

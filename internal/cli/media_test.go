@@ -22,7 +22,7 @@ func TestMedia(t *testing.T) {
 	if err := os.Symlink(fakeImage(t, "6.1.0-50-amd64"), filepath.Join(out, "rootfs")); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(out, "build.json"), []byte(`{"build_time": "2023-11-14T22:13:20Z"}`), 0o644)
+	os.WriteFile(filepath.Join(out, "build.json"), []byte(`{"recipe": {"name": "bookworm-nfsroot"}, "started": "2023-11-14T22:20:00Z", "build_time": "2023-11-14T22:13:20Z"}`), 0o644)
 	dir := t.TempDir()
 	iso := func(name string, args ...string) []byte {
 		t.Helper()

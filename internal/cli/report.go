@@ -30,14 +30,14 @@ job posts.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cur, err := readBuildReport(args[0])
+			cur, err := pipeline.ReadReport(args[0])
 			if err != nil {
 				return err
 			}
 			// Both are read before anything is printed.
 			var prev *pipeline.Report
 			if previous != "" {
-				if prev, err = readBuildReport(previous); err != nil {
+				if prev, err = pipeline.ReadReport(previous); err != nil {
 					return err
 				}
 			}
@@ -52,14 +52,4 @@ job posts.`,
 	}
 	cmd.Flags().StringVar(&previous, "previous", "", "a previous build's build.json (or output directory) to compare with")
 	return cmd
-}
-
-// readBuildReport reads a build.json that a build wrote: any JSON object
-// would do for ReadReport, and print as an empty build.
-func readBuildReport(path string) (*pipeline.Report, error) {
-	r, err := pipeline.ReadReport(path)
-	if err == nil && (r.Recipe.Name == "" || r.Started.IsZero()) {
-		err = fmt.Errorf("%w %s: no recipe or start time: not a krgimage build.json", pipeline.ErrBadReport, path)
-	}
-	return r, err
 }

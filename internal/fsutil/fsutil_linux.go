@@ -38,26 +38,18 @@ func TryLock(path string) (*Lock, error) {
 }
 
 // WaitLock waits for an exclusive lock on path.
-func WaitLock(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	return &Lock{f: f}, nil
-}
+func WaitLock(path string) (*Lock, error) { return waitFlock(path, unix.LOCK_EX) }
 
 // WaitShared waits for a shared lock on path: any number of processes
 // hold one at once, and none while someone holds the exclusive lock.
-func WaitShared(path string) (*Lock, error) {
+func WaitShared(path string) (*Lock, error) { return waitFlock(path, unix.LOCK_SH) }
+
+func waitFlock(path string, how int) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
