@@ -8,7 +8,7 @@ require (
 	github.com/diskfs/go-diskfs v1.9.4
 	github.com/goccy/go-yaml v1.19.2
 	github.com/kjk/lzma v0.0.0-20161016003348-3fd93898850d
-	github.com/klauspost/compress v1.18.7
+	github.com/klauspost/compress v1.20.4
 	github.com/klauspost/pgzip v1.2.6
 	github.com/spf13/cobra v1.10.2
 	github.com/ulikunitz/xz v0.5.17
