@@ -28,7 +28,7 @@
 // ctimes excepted), on Options.SourceDateEpoch, which clamps newer mtimes,
 // and on the compression and its level. They do not depend on the number of
 // threads: with zstd, the manifest entry is compressed into frames of its
-// own and the rest of the tar stream is cut into 16 MiB frames, all
+// own and the rest of the tar stream is cut into 8 MiB frames, all
 // compressed independently and written in order; pgzip uses fixed 1 MiB
 // blocks, and xz runs on one thread. Without SourceDateEpoch the manifest's mtime is the newest in the
 // tree, so snapshots of an unchanged tree are identical too. The bytes may
