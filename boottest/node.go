@@ -144,6 +144,23 @@ type identity struct {
 
 var ipv4 = regexp.MustCompile(`\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b`)
 
+// kernelLine is a kernel message on the console, "[  103.812345] kvm: ...".
+var kernelLine = regexp.MustCompile(`^\s*<?[0-9]*>?\[\s*[0-9]+\.[0-9]+\]`)
+
+// withoutKernelLines drops the kernel's messages from a command's output:
+// one printed before dmesg -n took effect would otherwise read as the
+// hostname, or add the addresses of IP-Config's report. Checks keep them,
+// as a check may look for a kernel message.
+func withoutKernelLines(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if !kernelLine.MatchString(l) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
 // runChecks logs in on the serial console and runs each check, marking
 // output with strings the console's echo of the command cannot contain.
 func runChecks(ctx context.Context, m *qemu.Running, bt *recipes.BootTest) (identity, []CheckResult, error) {
@@ -211,13 +228,13 @@ func runChecks(ctx context.Context, m *qemu.Running, bt *recipes.BootTest) (iden
 	if rc != 0 {
 		return id, nil, fmt.Errorf("hostname failed after login: %s", host)
 	}
-	id.Hostname = strings.TrimSpace(host)
+	id.Hostname = strings.TrimSpace(withoutKernelLines(host))
 	// lenny's hostname has no -I.
 	addrs, _, err := run("hostname -I 2>/dev/null || ip -4 -o addr show")
 	if err != nil {
 		return id, nil, err
 	}
-	id.Addresses = ipv4.FindAllString(addrs, -1)
+	id.Addresses = ipv4.FindAllString(withoutKernelLines(addrs), -1)
 	var results []CheckResult
 	for _, c := range bt.Checks {
 		out, rc, err := run(c.Run)
