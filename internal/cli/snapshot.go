@@ -100,7 +100,7 @@ func (a *app) runSnapshot(ctx context.Context, cmd *cobra.Command, o *snapshotOp
 		opts.Level = snapshot.DefaultLevel[comp]
 	}
 	if err := opts.Validate(); err != nil {
-		return usageError{err}
+		return usagef("--level: %v", err) // the compression was parsed above
 	}
 	task := a.progress.Task("snapshot", 0)
 	opts.Progress = task

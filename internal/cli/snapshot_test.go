@@ -129,6 +129,9 @@ func TestSnapshotUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, want %d: %s", args, code, ExitUsage, stderr)
 		}
 	}
+	if _, _, stderr := execute(t, "snapshot", dir, "-o", "/tmp/x.tar.xz", "--level", "10"); !strings.Contains(stderr, "--level: xz level 10 out of range 0..9") {
+		t.Errorf("a bad level is not blamed on --level: %s", stderr)
+	}
 	if code, stdout, _ := execute(t, "restore", "--help"); code != ExitOK || !strings.Contains(stdout, "staging directory") {
 		t.Errorf("restore --help: exit %d:\n%s", code, stdout)
 	}

@@ -38,7 +38,12 @@ func WriteAtomic(path string, perm os.FileMode, fill func(*os.File) error) (err 
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return err
+		// The temporary name means nothing to the caller: blame the
+		// directory.
+		if pe, ok := errors.AsType[*os.PathError](err); ok {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create files in %s: %w", dir, err)
 	}
 	defer func() {
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -74,5 +75,13 @@ func TestIsEmptyDir(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
 	if ok, err := IsEmptyDir(dir); ok || err != nil {
 		t.Errorf("non-empty dir: %v %v", ok, err)
+	}
+}
+
+func TestWriteAtomicBlamesTheDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	err := WriteFileAtomic(filepath.Join(dir, "f"), nil, 0o644)
+	if !errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), ".tmp-") || !strings.Contains(err.Error(), dir) {
+		t.Errorf("WriteFileAtomic() into a missing directory = %v", err)
 	}
 }
