@@ -92,7 +92,28 @@ func RemoveAll(path string) error {
 	if len(under) > 0 {
 		return fmt.Errorf("not removing %s: %w: %s", path, ErrMounted, strings.Join(under, ", "))
 	}
-	return os.RemoveAll(path)
+	err = os.RemoveAll(path)
+	if errors.Is(err, os.ErrPermission) {
+		// A tree restored by a user other than root can hold directories
+		// without write permission (a package's 0555 directory), which
+		// their owner cannot empty.
+		if werr := ownDirsWritable(path); werr == nil {
+			err = os.RemoveAll(path)
+		}
+	}
+	return err
+}
+
+// ownDirsWritable gives the owner write and search permission on every
+// directory of the tree at path, without following symlinks.
+func ownDirsWritable(path string) error {
+	return filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil // best effort: RemoveAll reports what is left
+		}
+		// Before WalkDir reads the directory, which needs the permission.
+		return chmodDir(p, 0o700)
+	})
 }
 
 // IsEmptyDir reports whether dir exists and has no entries. A missing dir

@@ -142,3 +142,23 @@ func Xattrs(path string) ([]Xattr, error) {
 	slices.SortFunc(xs, func(a, b Xattr) int { return strings.Compare(a.Name, b.Name) })
 	return xs, nil
 }
+
+// chmodDir adds bits to the mode of the directory at path, refusing a
+// symlink put in its place: chmod(2) would follow it.
+func chmodDir(path string, bits uint32) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	// An O_PATH descriptor cannot be fchmod'ed; its /proc link can.
+	proc := fmt.Sprintf("/proc/self/fd/%d", fd)
+	if err := unix.Chmod(proc, st.Mode&0o7777|bits); err != nil {
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
+}

@@ -2,7 +2,10 @@
 
 package fsutil
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 // Lock is an exclusive lock on a lock file.
 type Lock struct{}
@@ -24,3 +27,14 @@ func Exchange(a, b string) error { return errors.ErrUnsupported }
 
 // SyncFS is only implemented on Linux.
 func SyncFS(string) error { return errors.ErrUnsupported }
+
+func chmodDir(path string, bits uint32) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return errors.New(path + ": not a directory")
+	}
+	return os.Chmod(path, fi.Mode().Perm()|os.FileMode(bits))
+}
