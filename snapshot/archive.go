@@ -106,7 +106,7 @@ func readArchive(ctx context.Context, r io.Reader, o readOptions, visit func(*me
 	defer closeDec()
 	res := &readResult{compression: comp}
 	tr := newTarReader(dr)
-	st := &readState{kinds: map[string]Type{}, linked: map[string]bool{}}
+	st := &readState{kinds: map[string]Type{}, linked: map[string]bool{}, targets: map[string]string{}}
 	// at indexes res.entries by path; a replaced entry is dropped at the
 	// end, so that many duplicates cost no more than many entries.
 	at := map[string]int{}
@@ -206,6 +206,8 @@ type readState struct {
 	// included; linked, the paths hardlinks name.
 	kinds  map[string]Type
 	linked map[string]bool
+	// targets holds the target of every symlink, under each of its names.
+	targets map[string]string
 }
 
 // newMember validates an entry against what came before and builds its
@@ -295,23 +297,23 @@ func newMember(rel string, h *tarHeader, st *readState, lookup idLookup) (*membe
 			return nil, fmt.Errorf("%w: hardlink to the directory %q", ErrUnsafePath, h.Linkname)
 		case t == rel:
 			return nil, fmt.Errorf("%w: hardlink to itself", ErrUnsafePath)
+		case k == TypeSymlink && symlinkLeavesRoot(rel, st.targets[t]):
+			// The same target read from another directory.
+			return nil, fmt.Errorf("%w: hardlink to the symlink %q, whose target %q leaves the root from here", ErrUnsafePath, h.Linkname, st.targets[t])
 		}
 		e.Link = t
 		st.linked[t] = true
+		if kinds[t] == TypeSymlink {
+			st.targets[rel] = st.targets[t]
+		}
 	case TypeSymlink:
 		if h.Linkname == "" || strings.ContainsRune(h.Linkname, 0) {
 			return nil, corruptf("empty symlink target")
 		}
-		// An absolute target means the image's own root, as it will be
-		// once booted; a relative one must not climb above it. Climbing
-		// only before descending keeps that true whatever the components
-		// turn out to be: a ".." after a name would climb out of wherever
-		// that name, maybe a symlink, leads (Debian has no such targets).
-		if !path.IsAbs(h.Linkname) {
-			if t := path.Join(path.Dir(rel), h.Linkname); t == ".." || strings.HasPrefix(t, "../") || upAfterName(h.Linkname) {
-				return nil, fmt.Errorf("%w: symlink to %q leaves the root", ErrUnsafePath, h.Linkname)
-			}
+		if symlinkLeavesRoot(rel, h.Linkname) {
+			return nil, fmt.Errorf("%w: symlink to %q leaves the root", ErrUnsafePath, h.Linkname)
 		}
+		st.targets[rel] = h.Linkname
 	}
 	kinds[rel] = e.Type
 	if e.Type == TypeHardlink {
@@ -419,6 +421,21 @@ func firstDiffs(diffs []Difference, n int) string {
 
 // upAfterName reports whether a relative symlink target has a ".." after
 // a name.
+// symlinkLeavesRoot reports whether a symlink at rel, a path relative to
+// the root, pointing to target may lead out of the root; restore refuses
+// such symlinks and snapshot such trees. An absolute target means the
+// image's own root, as it will be once booted; a relative one must not
+// climb above it. Climbing only before descending keeps that true whatever
+// the components turn out to be: a ".." after a name would climb out of
+// wherever that name, maybe a symlink, leads (Debian has no such targets).
+func symlinkLeavesRoot(rel, target string) bool {
+	if path.IsAbs(target) {
+		return false
+	}
+	t := path.Join(path.Dir(rel), target)
+	return t == ".." || strings.HasPrefix(t, "../") || upAfterName(target)
+}
+
 func upAfterName(target string) bool {
 	named := false
 	for _, c := range strings.Split(target, "/") {

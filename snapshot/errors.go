@@ -25,4 +25,9 @@ var (
 	// ErrChanged is returned by Write when a file changes between the pass
 	// that hashes it and the pass that archives it.
 	ErrChanged = errors.New("file changed while being archived")
+	// ErrEscapingSymlink is returned by Write for a tree holding a symlink
+	// that Restore would refuse as ErrUnsafePath: its target climbs above
+	// the root, or has ".." after a name. The archive would be a backup
+	// that cannot be restored.
+	ErrEscapingSymlink = errors.New("symlink may lead out of the root: restore would refuse it")
 )

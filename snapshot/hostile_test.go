@@ -47,6 +47,7 @@ var hostile = map[string]error{
 	"symlink-through-symlink.tar":  ErrUnsafePath,
 	"symlink-through-dot.tar":      ErrUnsafePath,
 	"hardlink-target-replaced.tar": ErrUnsafePath,
+	"hardlink-moves-symlink.tar":   ErrUnsafePath,
 	"huge-size.tar":                ErrCorrupt,
 	"huge-pax-header.tar":          ErrCorrupt,
 	"huge-longname.tar":            ErrCorrupt,
@@ -129,6 +130,8 @@ func genHostile(t testing.TB) map[string][]byte {
 		// d/up or l before the "..".
 		"symlink-through-symlink.tar": hostileTar(t, dir("d/"), sym("d/up", ".."), sym("x", "d/up/../canary")),
 		"symlink-through-dot.tar":     hostileTar(t, sym("x", "l/../canary"), sym("l", ".")),
+		// ../../canary stays inside from a/b, not from the root.
+		"hardlink-moves-symlink.tar": hostileTar(t, dir("a/"), dir("a/b/"), sym("a/b/s", "../../canary"), hard("h", "a/b/s")),
 		// h keeps the first f, which the manifest does not describe.
 		"hardlink-target-replaced.tar": hostileTar(t, manifestFor(t,
 			". type=dir mode=0644 uid=0 gid=0 time=1700000000.000000000",

@@ -39,6 +39,9 @@ type scanOptions struct {
 	// warnManifest logs a warning when a tree holds ManifestName at its
 	// top, which is skipped either way.
 	warnManifest bool
+	// refuseEscapes fails on a symlink Restore would refuse, under any of
+	// its names.
+	refuseEscapes bool
 	// progress is called as files are hashed.
 	progress func(files int, bytes int64)
 	total    func(files int, bytes int64)

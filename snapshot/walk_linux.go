@@ -173,6 +173,17 @@ func (s *scanner) node(rel, abs string, st *unix.Stat_t) (*node, error) {
 		ctime: time.Unix(st.Ctim.Unix()),
 	}
 	ft := st.Mode & unix.S_IFMT
+	var target string
+	if ft == unix.S_IFLNK {
+		t, err := os.Readlink(abs)
+		if err != nil {
+			return nil, err
+		}
+		if s.o.refuseEscapes && symlinkLeavesRoot(rel, t) {
+			return nil, fmt.Errorf("%s -> %s: %w", abs, t, ErrEscapingSymlink)
+		}
+		target = t
+	}
 	if ft != unix.S_IFDIR && st.Nlink > 1 {
 		key := [2]uint64{st.Dev, st.Ino}
 		if first, ok := s.links[key]; ok {
@@ -192,12 +203,7 @@ func (s *scanner) node(rel, abs string, st *unix.Stat_t) (*node, error) {
 		}
 		s.bytes += st.Size
 	case unix.S_IFLNK:
-		n.Type = TypeSymlink
-		t, err := os.Readlink(abs)
-		if err != nil {
-			return nil, err
-		}
-		n.Link = t
+		n.Type, n.Link = TypeSymlink, target
 	case unix.S_IFCHR, unix.S_IFBLK:
 		n.Type = TypeChar
 		if ft == unix.S_IFBLK {
