@@ -61,6 +61,20 @@ type fileJob struct {
 
 const maxOpenDirs = 128
 
+// plainDir makes the directory at fd a plain 0755 one. A directory made
+// under a parent with a default ACL inherits it, and so would everything
+// restored into it: a group given rwx on the parent could read the
+// image's /etc/shadow. The archive's own ACLs are set entry by entry, and
+// its root entry, if any, sets the mode.
+func plainDir(fd int) error {
+	for _, name := range []string{xattrACLDefault, xattrACLAccess} {
+		if err := unix.Fremovexattr(fd, name); err != nil && !errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("removing the inherited %s: %w", name, err)
+		}
+	}
+	return unix.Fchmod(fd, 0o755)
+}
+
 func newExtractor(dir string, log *slog.Logger, threads int) (*extractor, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
@@ -70,6 +84,11 @@ func newExtractor(dir string, log *slog.Logger, threads int) (*extractor, error)
 	if err != nil {
 		r.Close()
 		return nil, err
+	}
+	if err := plainDir(int(d.Fd())); err != nil {
+		d.Close()
+		r.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	x := &extractor{
 		root: r, rootDir: d, log: log, dirs: map[string]int{}, deferIdx: map[string]int{},

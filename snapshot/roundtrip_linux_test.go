@@ -255,3 +255,40 @@ func TestWriteFileFailure(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// TestRestoreUnderDefaultACL: the staging directory must not pass its
+// parent's default ACL on to the restored tree, and an archive without a
+// root entry (tar -C src -cf x.tar etc) restores into a 0755 root.
+func TestRestoreUnderDefaultACL(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	buildTorture(t, src)
+	parent := filepath.Join(dir, "shared")
+	must(t, os.Mkdir(parent, 0o755))
+	tarTool(t, "setfacl", "-d", "-m", "u:1000:rwx,g:50:rwx", parent)
+	archive := filepath.Join(dir, "a.tar.zst")
+	if _, err := WriteFile(t.Context(), src, archive, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(parent, "node")
+	if _, err := Restore(t.Context(), archive, dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffStates(treeState(t, src), treeState(t, dst), nil) {
+		t.Error(d)
+	}
+
+	plain := filepath.Join(dir, "plain.tar")
+	tarTool(t, "tar", "-C", src, "-cf", plain, "acl-file")
+	bare := filepath.Join(parent, "bare")
+	if _, err := Restore(t.Context(), plain, bare, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(bare); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("root of an archive without one: %v, %v", fi.Mode(), err)
+	}
+	if out, err := exec.Command("getfacl", "-cp", bare).Output(); err != nil || strings.Contains(string(out), "default:") || strings.Contains(string(out), "user:1000") {
+		t.Errorf("root of an archive without one has an inherited ACL: %v\n%s", err, out)
+	}
+}
