@@ -75,7 +75,7 @@ func TestWriteChangedFile(t *testing.T) {
 		}
 		n := nodes[1]
 		n.claimed.Store(false)
-		err = a.writeEntry(newTarWriter(z), n, nil)
+		err = a.writeEntry(t.Context(), newTarWriter(z), n, nil)
 		z.Close()
 		if !errors.Is(err, ErrChanged) {
 			t.Errorf("share %v: got %v, want ErrChanged", share, err)

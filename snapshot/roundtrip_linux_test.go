@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testLog collects warnings so tests can check them.
@@ -253,6 +255,45 @@ func TestWriteFileFailure(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(out); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestWriteFileCanceledMidFile: Ctrl-C in the middle of a big file stops
+// the snapshot at once, with every compression, and leaves nothing.
+func TestWriteFileCanceledMidFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	must(t, os.Mkdir(src, 0o755))
+	// 48 MiB that compress badly: xz needs several seconds for them.
+	data := make([]byte, 48<<20)
+	var x uint64 = 1
+	for i := 0; i+8 <= len(data); i += 8 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		binary.LittleEndian.PutUint64(data[i:], x)
+	}
+	must(t, os.WriteFile(filepath.Join(src, "big"), data, 0o644))
+	out := filepath.Join(dir, "out")
+	must(t, os.Mkdir(out, 0o755))
+	// gzip and none may finish within the 50 ms on a fast machine.
+	for _, c := range []Compression{XZ, Zstd} {
+		t.Run(string(c), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			timer := time.AfterFunc(50*time.Millisecond, cancel)
+			defer timer.Stop()
+			start := time.Now()
+			_, err := WriteFile(ctx, src, filepath.Join(out, "a.tar"), Options{Compression: c, Threads: 1})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("WriteFile() = %v after %v, want context.Canceled", err, time.Since(start))
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("stopped %v after the cancel", took-50*time.Millisecond)
+			}
+			if left, _ := os.ReadDir(out); len(left) != 0 {
+				t.Errorf("left behind: %v", left)
+			}
+		})
 	}
 }
 

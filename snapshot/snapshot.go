@@ -316,7 +316,7 @@ func (a *archiver) writeEntries(ctx context.Context, tw *tarWriter, next func(in
 			}
 			a.report(fmt.Sprintf("archiving: %d entries", i))
 		}
-		if err := a.writeEntry(tw, n, buf); err != nil {
+		if err := a.writeEntry(ctx, tw, n, buf); err != nil {
 			return fmt.Errorf("archiving %s: %w", n.Path, err)
 		}
 		if n.Type == TypeFile {
@@ -325,7 +325,7 @@ func (a *archiver) writeEntries(ctx context.Context, tw *tarWriter, next func(in
 	}
 }
 
-func (a *archiver) writeEntry(tw *tarWriter, n *node, buf []byte) error {
+func (a *archiver) writeEntry(ctx context.Context, tw *tarWriter, n *node, buf []byte) error {
 	mtime := clamp(n.ModTime, a.epoch)
 	if n.Type == TypeFile && n.Size == 0 && a.share != nil && n.claim() {
 		kind, sum, _ := newDigester(0).Sum()
@@ -355,7 +355,9 @@ func (a *archiver) writeEntry(tw *tarWriter, n *node, buf []byte) error {
 	if segs == nil {
 		segs = []segment{{0, n.Size}}
 	}
-	var r io.Reader = f
+	// A file of gigabytes takes minutes to compress with xz: Ctrl-C must
+	// not wait for its end.
+	var r io.Reader = ctxReader{ctx, f}
 	if d != nil {
 		r = io.TeeReader(f, d)
 	}
@@ -434,6 +436,19 @@ func (q *nodeQueue) next(i int) (*node, bool) {
 	return nil, false
 }
 
+// ctxReader fails its reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
 func clamp(t time.Time, epoch *time.Time) time.Time {
 	if epoch != nil && t.After(*epoch) {
 		return *epoch
@@ -478,6 +493,9 @@ func WriteFile(ctx context.Context, root, path string, o Options) (Result, error
 	err := fsutil.WriteAtomic(path, 0o644, func(f *os.File) error {
 		var err error
 		res, err = Write(ctx, root, f, o)
+		if err == nil {
+			err = ctx.Err() // interrupted after the last entry: keep the old archive
+		}
 		return err
 	})
 	if err != nil {
