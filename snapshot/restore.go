@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/krgimage/krgimage/internal/fsutil"
+	"github.com/krgimage/krgimage/internal/mounts"
 	"github.com/krgimage/krgimage/internal/progress"
 )
 
@@ -130,6 +133,26 @@ func restore(ctx context.Context, r io.Reader, root string, o RestoreOptions, si
 		}
 		if !empty && !o.Force {
 			return res, fmt.Errorf("%s: %w (use --force to replace it)", root, ErrNotEmpty)
+		}
+		// Said now rather than when the tree is built: the staging
+		// directory cannot be swapped with a mount point, and the old tree
+		// must not be deleted through one.
+		under, err := mounts.Under(root)
+		if err != nil {
+			return res, err
+		}
+		real, err := filepath.Abs(root)
+		if err == nil {
+			real, err = filepath.EvalSymlinks(real)
+		}
+		if err != nil {
+			return res, err
+		}
+		switch {
+		case slices.Contains(under, real):
+			return res, fmt.Errorf("%s is a mount point: restore builds the tree beside it and swaps them, which a mount point cannot be; restore into a directory inside it", root)
+		case len(under) > 0:
+			return res, fmt.Errorf("%s has filesystems mounted inside it (%s): unmount them first", root, strings.Join(under, ", "))
 		}
 	}
 	parent, base := filepath.Split(root)

@@ -333,3 +333,42 @@ func TestRestoreUnderDefaultACL(t *testing.T) {
 		t.Errorf("root of an archive without one has an inherited ACL: %v\n%s", err, out)
 	}
 }
+
+// TestRestoreMountPoint: a mount point cannot be swapped with the staging
+// directory, nor a tree with a mount inside removed: both are refused
+// before anything is extracted, and the mounts stay as they were.
+func TestRestoreMountPoint(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	must(t, os.MkdirAll(filepath.Join(src, "etc"), 0o755))
+	archive := filepath.Join(dir, "a.tar.zst")
+	if _, err := WriteFile(t.Context(), src, archive, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	inside := filepath.Join(dir, "full", "proc")
+	for _, p := range []string{mnt, inside} {
+		must(t, os.MkdirAll(p, 0o755))
+		tarTool(t, "mount", "-t", "tmpfs", "none", p)
+		t.Cleanup(func() { exec.Command("umount", p).Run() })
+	}
+	must(t, os.WriteFile(filepath.Join(inside, "keep"), []byte("x"), 0o644))
+	for _, tc := range []struct{ root, want string }{
+		{mnt, "is a mount point"},
+		{filepath.Join(dir, "full"), "mounted inside it (" + inside + ")"},
+	} {
+		if _, err := Restore(t.Context(), archive, tc.root, RestoreOptions{Force: true}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Restore(%s) = %v, want %q", tc.root, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(inside, "keep")); err != nil {
+		t.Errorf("the mount inside the target was touched: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".restore-") {
+			t.Errorf("staging directory left behind: %s", e.Name())
+		}
+	}
+}
