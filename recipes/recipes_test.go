@@ -97,6 +97,8 @@ func TestErrors(t *testing.T) {
 		{"netboot without cluster", "netboot: {}\n", ErrMissing, "1:10: netboot", "cluster"},
 		{"too many boot-test nodes", "nfsroot: {path: /x, server: 10.0.0.1}\nboot_test: {nodes: 2}\n", ErrConflict, "2:20: boot_test.nodes", "netns"},
 		{"alias to nowhere", "suite: *x\n", ErrSyntax, "1:8: suite", "no earlier anchor"},
+		{"snapshot as bzip2", "outputs: {snapshot: {path: out/n.tar.bz2}}\n", ErrInvalid, "1:28: outputs.snapshot.path", "bzip2"},
+		{"snapshot name contradicts", "outputs: {snapshot: {path: out/n.TAR.GZ, compression: xz}}\n", ErrConflict, "1:55: outputs.snapshot.compression", "contradicts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/krgimage/krgimage/snapshot"
 )
 
 // DefaultNICs are the network drivers a netboot initramfs carries unless
@@ -132,26 +134,12 @@ func (r *Recipe) normalize() {
 	}
 	if s := r.Outputs.Snapshot; s != nil {
 		if s.Compression == "" {
-			s.Compression = CompressionForPath(s.Path)
+			s.Compression = string(snapshot.CompressionForPath(s.Path))
 		}
 		if s.Path == "" {
 			s.Path = r.Name + ".tar" + map[string]string{"zstd": ".zst", "gzip": ".gz", "xz": ".xz", "none": ""}[s.Compression]
 		}
 	}
-}
-
-// CompressionForPath picks a compression from a file name's extension,
-// zstd when it says nothing.
-func CompressionForPath(p string) string {
-	switch {
-	case strings.HasSuffix(p, ".gz"), strings.HasSuffix(p, ".tgz"):
-		return "gzip"
-	case strings.HasSuffix(p, ".xz"), strings.HasSuffix(p, ".txz"):
-		return "xz"
-	case strings.HasSuffix(p, ".tar"):
-		return "none"
-	}
-	return "zstd"
 }
 
 type validator struct {
@@ -253,8 +241,12 @@ func (r *Recipe) validate() Errors {
 	r.validateKernel(v)
 	r.validateNetboot(v)
 	r.validateBootTest(v, nodes)
-	if s := r.Outputs.Snapshot; s != nil && v.written("outputs.snapshot.compression") && v.written("outputs.snapshot.path") {
-		if byExt := CompressionForPath(s.Path); byExt != s.Compression && byExt != "zstd" {
+	if s := r.Outputs.Snapshot; s != nil && v.written("outputs.snapshot.path") {
+		byExt, named, err := snapshot.CompressionFromName(s.Path)
+		switch {
+		case err != nil:
+			v.errorf("outputs.snapshot.path", ErrInvalid, "%s: %v", s.Path, err)
+		case named && v.written("outputs.snapshot.compression") && string(byExt) != s.Compression:
 			v.errorf("outputs.snapshot.compression", ErrConflict, "compression %s contradicts the file name %s (%s)", s.Compression, s.Path, byExt)
 		}
 	}

@@ -41,17 +41,42 @@ func ParseCompression(s string) (Compression, error) {
 }
 
 // CompressionForPath picks a compression from a file name's extension,
-// zstd when it says nothing (the rule recipes use).
+// zstd when it names none or one krgimage cannot write.
 func CompressionForPath(p string) Compression {
-	switch {
-	case strings.HasSuffix(p, ".gz"), strings.HasSuffix(p, ".tgz"):
-		return Gzip
-	case strings.HasSuffix(p, ".xz"), strings.HasSuffix(p, ".txz"):
-		return XZ
-	case strings.HasSuffix(p, ".tar"):
-		return None
+	c, _, _ := CompressionFromName(p)
+	return c
+}
+
+// CompressionFromName reads the compression a file name's extension
+// names, in any case: named is false when it names none (c is then zstd,
+// the default), and err says so for a compression krgimage cannot write,
+// such as .tar.bz2.
+func CompressionFromName(p string) (c Compression, named bool, err error) {
+	p = strings.ToLower(p)
+	for _, x := range nameExts {
+		if strings.HasSuffix(p, x.ext) {
+			if x.c == "" {
+				return Zstd, true, fmt.Errorf("%s names %s compression, which krgimage does not write (use .tar.zst, .tar.gz, .tar.xz or .tar)", x.ext, x.unsupported)
+			}
+			return x.c, true, nil
+		}
 	}
-	return Zstd
+	return Zstd, false, nil
+}
+
+var nameExts = []struct {
+	ext         string
+	c           Compression
+	unsupported string
+}{
+	{".zst", Zstd, ""}, {".tzst", Zstd, ""},
+	{".gz", Gzip, ""}, {".tgz", Gzip, ""},
+	{".xz", XZ, ""}, {".txz", XZ, ""},
+	{".tar", None, ""},
+	{".bz2", "", "bzip2"}, {".tbz", "", "bzip2"}, {".tbz2", "", "bzip2"},
+	{".lz4", "", "lz4"}, {".lzma", "", "lzma"}, {".tlz", "", "lzma"},
+	{".lz", "", "lzip"}, {".lzo", "", "lzop"}, {".z", "", "compress"},
+	{".zip", "", "zip"}, {".7z", "", "7-Zip"},
 }
 
 var levelRange = map[Compression][2]int{Zstd: {1, 22}, Gzip: {1, 9}, XZ: {0, 9}, None: {0, 0}}

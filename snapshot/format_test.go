@@ -212,9 +212,21 @@ func TestEscape(t *testing.T) {
 }
 
 func TestCompressionForPath(t *testing.T) {
-	for p, want := range map[string]Compression{"a.tar.zst": Zstd, "a.tar.gz": Gzip, "a.tgz": Gzip, "a.tar.xz": XZ, "a.tar": None, "a": Zstd} {
-		if got := CompressionForPath(p); got != want {
-			t.Errorf("CompressionForPath(%q) = %s, want %s", p, got, want)
+	for _, tc := range []struct {
+		name  string
+		want  Compression
+		named bool
+		bad   bool
+	}{
+		{"a.tar.zst", Zstd, true, false}, {"A.TZST", Zstd, true, false},
+		{"a.tar.gz", Gzip, true, false}, {"a.tgz", Gzip, true, false}, {"B.TAR.GZ", Gzip, true, false},
+		{"a.tar.xz", XZ, true, false}, {"a.tar", None, true, false},
+		{"a", Zstd, false, false}, {"node.img", Zstd, false, false},
+		{"a.tar.bz2", Zstd, true, true}, {"a.tar.lz4", Zstd, true, true}, {"a.tar.Z", Zstd, true, true},
+	} {
+		c, named, err := CompressionFromName(tc.name)
+		if c != tc.want || named != tc.named || (err != nil) != tc.bad {
+			t.Errorf("CompressionFromName(%q) = %s, %v, %v", tc.name, c, named, err)
 		}
 	}
 	if err := (Options{Compression: Zstd, Level: 23}).Validate(); err == nil {

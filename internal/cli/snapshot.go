@@ -70,11 +70,17 @@ func (a *app) runSnapshot(ctx context.Context, cmd *cobra.Command, o *snapshotOp
 	if o.out == "" {
 		return usagef("snapshot needs -o FILE")
 	}
-	comp := snapshot.CompressionForPath(o.out)
+	comp, named, err := snapshot.CompressionFromName(o.out)
+	if err != nil {
+		return usagef("-o %s: %v", o.out, err)
+	}
 	if o.compression != "" {
 		c, err := snapshot.ParseCompression(o.compression)
 		if err != nil {
 			return usagef("--compression: %v", err)
+		}
+		if named && c != comp {
+			return usagef("-o %s names %s compression, but --compression is %s", o.out, comp, c)
 		}
 		comp = c
 	}
@@ -134,15 +140,25 @@ func (a *app) sourceDateEpoch(flag string, set bool) (*time.Time, error) {
 	return &t, nil
 }
 
-// inside reports whether p is within dir.
+// inside reports whether p is within dir, symlinks resolved: an archive
+// written into the tree through a link would archive itself.
 func inside(dir, p string) bool {
-	d, err1 := filepath.Abs(dir)
-	q, err2 := filepath.Abs(p)
+	d, err1 := realPath(dir)
+	q, err2 := realPath(filepath.Dir(p))
 	if err1 != nil || err2 != nil {
 		return false
 	}
+	q = filepath.Join(q, filepath.Base(p))
 	rel, err := filepath.Rel(d, q)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func realPath(p string) (string, error) {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(a)
 }
 
 func (a *app) newRestoreCmd() *cobra.Command {

@@ -112,12 +112,19 @@ func TestSnapshotRestoreVerifyDiff(t *testing.T) {
 
 func TestSnapshotUsage(t *testing.T) {
 	dir := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
 	tests := [][]string{
 		{"snapshot"},
 		{"snapshot", dir},
 		{"snapshot", dir, "-o", filepath.Join(dir, "inside.tar.zst")},
+		{"snapshot", dir, "-o", filepath.Join(link, "inside.tar.zst")},
 		{"snapshot", dir, "-o", "/tmp/x.tar", "--compression", "lz4"},
 		{"snapshot", dir, "-o", "/tmp/x.tar.zst", "--level", "30"},
+		{"snapshot", dir, "-o", "/tmp/x.tar.bz2"},
+		{"snapshot", dir, "-o", "/tmp/x.tar.gz", "--compression", "zstd"},
 		{"snapshot", dir, "-o", "/tmp/x.tar.zst", "--source-date-epoch", "yesterday"},
 		{"restore", "a.tar.zst"},
 		{"verify"},
