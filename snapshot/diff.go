@@ -96,7 +96,7 @@ func diffSide(ctx context.Context, p string, o DiffOptions) ([]Entry, []byte, er
 		return nil, nil, err
 	}
 	if fi.IsDir() {
-		nodes, err := scan(ctx, p, scanOptions{log: o.Log, threads: o.Threads})
+		nodes, err := scan(ctx, p, scanOptions{log: o.Log, threads: o.Threads, live: true})
 		if err != nil {
 			return nil, nil, err
 		}

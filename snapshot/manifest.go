@@ -56,6 +56,10 @@ type Entry struct {
 	// value. POSIX ACLs are the system.posix_acl_* attributes.
 	Xattrs  map[string]string
 	ModTime time.Time
+	// Changing is set by the scan of a live tree for a file that changed
+	// or vanished while it was read: it has no digest, and Compare reports
+	// its content as changing instead of comparing it. Never in a manifest.
+	Changing bool
 }
 
 // Manifest lists a tree's entries in archive order: depth first, the
@@ -390,6 +394,9 @@ func compareEntry(a, b *Entry, o compareOptions) []Change {
 	switch a.Type {
 	case TypeFile:
 		add("size", strconv.FormatInt(a.Size, 10), strconv.FormatInt(b.Size, 10))
+		if a.Changing || b.Changing {
+			cs = append(cs, Change{Field: "content", New: "changing while read"})
+		}
 		// An empty digest was not computed (restore with a checked sidecar).
 		if a.Size == b.Size && a.Digest != "" && b.Digest != "" && (a.DigestKind != b.DigestKind || a.Digest != b.Digest) {
 			cs = append(cs, Change{Field: "content"})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,6 +170,55 @@ func TestWriteRefusesEscapingSymlinks(t *testing.T) {
 					t.Errorf("Write() = %v", err)
 				}
 			})
+		}
+	}
+}
+
+// TestScanLiveTree: a live scan (verify --against, diff) reports a file
+// that changes or vanishes while being read instead of failing; a
+// snapshot's scan still fails.
+func TestScanLiveTree(t *testing.T) {
+	for _, live := range []bool{true, false} {
+		root := t.TempDir()
+		for _, f := range []string{"grows", "same", "vanishes"} {
+			must(t, os.WriteFile(filepath.Join(root, f), []byte(f), 0o644))
+		}
+		hook := func(n *node) {
+			switch n.Path {
+			case "grows":
+				must(t, os.WriteFile(filepath.Join(root, n.Path), []byte("grows, and grows"), 0o644))
+			case "vanishes":
+				must(t, os.Remove(filepath.Join(root, n.Path)))
+			}
+		}
+		nodes, err := scan(t.Context(), root, scanOptions{threads: 1, live: live, beforeDigest: hook})
+		if !live {
+			if !errors.Is(err, ErrChanged) && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("scan of a changing tree = %v", err)
+			}
+			continue
+		}
+		must(t, err)
+		changing := map[string]bool{}
+		for _, n := range nodes {
+			changing[n.Path] = n.Changing
+			if n.Path == "same" && (n.Changing || n.Digest != sha256hex("same")) {
+				t.Errorf("same: changing %v, digest %s", n.Changing, n.Digest)
+			}
+		}
+		if !changing["grows"] || !changing["vanishes"] {
+			t.Errorf("changing = %v", changing)
+		}
+		var old []Entry
+		for _, n := range nodes {
+			e := n.Entry
+			e.Changing = false
+			e.DigestKind, e.Digest = keySHA256, sha256hex(n.Path)
+			old = append(old, e)
+		}
+		diffs := compare(old, nodeEntries(nodes), compareOptions{})
+		if len(diffs) != 2 || !strings.Contains(diffs[0].String(), "changing while read") {
+			t.Errorf("differences: %v", diffs)
 		}
 	}
 }

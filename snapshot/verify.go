@@ -78,7 +78,7 @@ func Verify(ctx context.Context, archive string, o VerifyOptions) (*Report, erro
 			return rep, fmt.Errorf("verifying %s: %w: sha256 %s, the sidecar says %s", archive, ErrChecksum, rep.SHA256, want)
 		}
 		rep.Entries = len(m.Entries)
-		nodes, err := scan(ctx, o.Against, scanOptions{log: o.Log, threads: o.Threads, progress: progressFunc(o.Progress)})
+		nodes, err := scan(ctx, o.Against, scanOptions{log: o.Log, threads: o.Threads, live: true, progress: progressFunc(o.Progress)})
 		if err != nil {
 			return rep, fmt.Errorf("verifying %s: %w", o.Against, err)
 		}

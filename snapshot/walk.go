@@ -42,6 +42,12 @@ type scanOptions struct {
 	// refuseEscapes fails on a symlink Restore would refuse, under any of
 	// its names.
 	refuseEscapes bool
+	// live scans a tree that may change meanwhile: a file that changes or
+	// vanishes while read is marked Changing, and an entry that vanishes
+	// before it is read is left out, instead of failing the scan.
+	live bool
+	// beforeDigest, a test's hook, runs before a worker hashes a file.
+	beforeDigest func(*node)
 	// progress is called as files are hashed.
 	progress func(files int, bytes int64)
 	total    func(files int, bytes int64)

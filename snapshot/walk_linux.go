@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,6 +111,9 @@ func (s *scanner) walk(ctx context.Context, rel, abs string) error {
 		return err
 	}
 	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if s.o.live && errors.Is(err, unix.ENOENT) {
+		return nil
+	}
 	if err != nil {
 		return &os.PathError{Op: "open", Path: abs, Err: err}
 	}
@@ -122,7 +126,11 @@ func (s *scanner) walk(ctx context.Context, rel, abs string) error {
 	slices.Sort(names)
 	for _, name := range names {
 		var st unix.Stat_t
-		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if s.o.live && errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
 			return &os.PathError{Op: "lstat", Path: filepath.Join(abs, name), Err: err}
 		}
 		r, a := joinRel(rel, name), abs+"/"+name
@@ -137,6 +145,9 @@ func (s *scanner) walk(ctx context.Context, rel, abs string) error {
 			continue
 		}
 		n, err := s.node(r, a, &st)
+		if s.o.live && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -256,7 +267,14 @@ func (s *scanner) startDigests(ctx context.Context, cancel func()) func() error 
 				if s.o.share != nil && !n.claim() {
 					continue // the data pass has it
 				}
-				if err := digestFile(s.root, n, buf); err != nil {
+				if s.o.beforeDigest != nil {
+					s.o.beforeDigest(n)
+				}
+				err := digestFile(s.root, n, buf)
+				if s.o.live && (errors.Is(err, ErrChanged) || errors.Is(err, fs.ErrNotExist)) {
+					n.Changing, err = true, nil
+				}
+				if err != nil {
 					errs[w] = err
 					cancel()
 					continue
