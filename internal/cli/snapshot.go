@@ -171,10 +171,14 @@ ROOT: owners before modes (setuid survives), xattrs and ACLs, times last,
 hardlinks as hardlinks, devices with mknod, sparse files with their holes.
 
 The tree is built in a staging directory next to ROOT and renamed into place
-only once every entry was extracted and checked: against the manifest, and
-the archive against ARCHIVE.sha256 when it exists. An interrupted or failed
-restore leaves ROOT as it was. ROOT must be missing or empty unless --force
-is given, which replaces it as a whole.
+only once every entry was extracted and checked. With ARCHIVE.sha256, the
+archive must match it, and every entry's metadata the manifest: the checksum
+already vouches for the bytes snapshot wrote, so the files are not hashed
+again. Without it, the files' contents are checked against the manifest too
+(krgimage verify does both). An interrupted or failed restore leaves ROOT as
+it was. ROOT must be missing or empty unless --force is given, which
+replaces it as a whole; it cannot be a mount point (restore into a directory
+inside it).
 
 Entries that would write outside ROOT are refused: "..", absolute names,
 paths through a symlink, hardlinks or relative symlinks leaving the root.
