@@ -60,7 +60,7 @@ nothing is left behind. GNU tar and bsdtar extract the archive too:
 	f := cmd.Flags()
 	f.StringVarP(&o.out, "output", "o", "", "archive to write (required)")
 	f.StringVar(&o.compression, "compression", "", "zstd, gzip, xz or none (default: from the file name, else zstd)")
-	f.IntVar(&o.level, "level", 0, "compression level (default: zstd 3, gzip 6, xz 6)")
+	f.IntVar(&o.level, "level", 0, "compression level (default: zstd 3, gzip 6, xz 6); zstd's 1-22 map to four encoder speeds: 1-2, 3-5, 6-9, 10-22")
 	f.IntVar(&o.threads, "threads", 0, "hashing and compression threads (default: the number of CPUs); never changes the output")
 	f.StringVar(&o.epoch, "source-date-epoch", "", "clamp mtimes to these seconds since 1970 (default: $SOURCE_DATE_EPOCH)")
 	return cmd
