@@ -372,3 +372,34 @@ func TestRestoreMountPoint(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreACLText restores an archive GNU tar made with --acls alone,
+// whose ACLs are text records only (SCHILY.acl.*, no xattr records): the
+// ACLs must come back as getfacl shows them on the source.
+func TestRestoreACLText(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	buildTorture(t, src)
+	gnu := filepath.Join(dir, "acls.tar")
+	tarTool(t, "tar", "--acls", "--numeric-owner", "-cpf", gnu, "-C", src, "acl-file", "acl-dir")
+	raw, err := os.ReadFile(gnu)
+	must(t, err)
+	if !bytes.Contains(raw, []byte("SCHILY.acl.access")) || bytes.Contains(raw, []byte("SCHILY.xattr.system.posix_acl")) {
+		t.Fatal("GNU tar did not write text-only ACL records")
+	}
+	dst := filepath.Join(dir, "dst")
+	if _, err := Restore(t.Context(), gnu, dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"acl-file", "acl-dir"} {
+		getfacl := func(root string) string {
+			out, err := exec.Command("getfacl", "-cn", filepath.Join(root, p)).Output()
+			must(t, err)
+			return string(out)
+		}
+		if w, g := getfacl(src), getfacl(dst); w != g || !strings.Contains(g, "user:1000:") {
+			t.Errorf("%s: ACL\n%s\nwant\n%s", p, g, w)
+		}
+	}
+}
