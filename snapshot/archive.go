@@ -419,8 +419,6 @@ func firstDiffs(diffs []Difference, n int) string {
 	return strings.Join(s, "; ")
 }
 
-// upAfterName reports whether a relative symlink target has a ".." after
-// a name.
 // symlinkLeavesRoot reports whether a symlink at rel, a path relative to
 // the root, pointing to target may lead out of the root; restore refuses
 // such symlinks and snapshot such trees. An absolute target means the
@@ -436,6 +434,8 @@ func symlinkLeavesRoot(rel, target string) bool {
 	return t == ".." || strings.HasPrefix(t, "../") || upAfterName(target)
 }
 
+// upAfterName reports whether a relative symlink target has a ".." after
+// a name.
 func upAfterName(target string) bool {
 	named := false
 	for _, c := range strings.Split(target, "/") {

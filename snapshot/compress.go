@@ -69,13 +69,13 @@ var nameExts = []struct {
 	c           Compression
 	unsupported string
 }{
-	{".zst", Zstd, ""}, {".tzst", Zstd, ""},
+	{".zst", Zstd, ""}, {".zstd", Zstd, ""}, {".tzst", Zstd, ""},
 	{".gz", Gzip, ""}, {".tgz", Gzip, ""},
 	{".xz", XZ, ""}, {".txz", XZ, ""},
 	{".tar", None, ""},
 	{".bz2", "", "bzip2"}, {".tbz", "", "bzip2"}, {".tbz2", "", "bzip2"},
 	{".lz4", "", "lz4"}, {".lzma", "", "lzma"}, {".tlz", "", "lzma"},
-	{".lz", "", "lzip"}, {".lzo", "", "lzop"}, {".z", "", "compress"},
+	{".lz", "", "lzip"}, {".lzo", "", "lzop"}, {".z", "", "compress"}, {".taz", "", "compress"},
 	{".zip", "", "zip"}, {".7z", "", "7-Zip"},
 }
 

@@ -218,7 +218,7 @@ func TestCompressionForPath(t *testing.T) {
 		named bool
 		bad   bool
 	}{
-		{"a.tar.zst", Zstd, true, false}, {"A.TZST", Zstd, true, false},
+		{"a.tar.zst", Zstd, true, false}, {"A.TZST", Zstd, true, false}, {"a.tar.zstd", Zstd, true, false},
 		{"a.tar.gz", Gzip, true, false}, {"a.tgz", Gzip, true, false}, {"B.TAR.GZ", Gzip, true, false},
 		{"a.tar.xz", XZ, true, false}, {"a.tar", None, true, false},
 		{"a", Zstd, false, false}, {"node.img", Zstd, false, false},

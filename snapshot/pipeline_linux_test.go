@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -219,6 +220,32 @@ func TestScanLiveTree(t *testing.T) {
 		diffs := compare(old, nodeEntries(nodes), compareOptions{})
 		if len(diffs) != 2 || !strings.Contains(diffs[0].String(), "changing while read") {
 			t.Errorf("differences: %v", diffs)
+		}
+	}
+}
+
+// TestWriteEntryCanceled: a canceled context stops a file's copy, also
+// when the data pass hashes it on the way.
+func TestWriteEntryCanceled(t *testing.T) {
+	root := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(root, "f"), []byte("content"), 0o644))
+	nodes, err := scan(t.Context(), root, scanOptions{threads: 1})
+	must(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, share := range []bool{false, true} {
+		a := &archiver{root: root}
+		z, err := newZstdWriter(io.Discard, 3, 1, false)
+		must(t, err)
+		if share {
+			a.share, a.z = newHashShare(), z
+		}
+		n := nodes[1]
+		n.claimed.Store(false)
+		err = a.writeEntry(ctx, newTarWriter(z), n, nil)
+		z.Close()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("share %v: got %v, want context.Canceled", share, err)
 		}
 	}
 }

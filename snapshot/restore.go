@@ -139,7 +139,10 @@ func restore(ctx context.Context, r io.Reader, root string, o RestoreOptions, si
 		// must not be deleted through one.
 		under, err := mounts.Under(root)
 		if err != nil {
-			return res, err
+			// No /proc, as in a minimal chroot: the swap would still
+			// fail on a mount point, only later.
+			o.Log.Warn("cannot check for mounts at the target", "path", root, "err", err)
+			under = nil
 		}
 		real, err := filepath.Abs(root)
 		if err == nil {

@@ -359,7 +359,7 @@ func (a *archiver) writeEntry(ctx context.Context, tw *tarWriter, n *node, buf [
 	// not wait for its end.
 	var r io.Reader = ctxReader{ctx, f}
 	if d != nil {
-		r = io.TeeReader(f, d)
+		r = io.TeeReader(r, d)
 	}
 	var pos int64
 	for _, s := range segs {

@@ -14,10 +14,11 @@ import (
 )
 
 // maxParallelFrame is the largest frame content (and window) decoded
-// whole, in parallel with others: krgimage's frames are zstdFrame bytes.
-// A frame that is larger or does not say its size (zstd -T0's single
-// frame) is decoded as a stream, as is everything after it.
-const maxParallelFrame = zstdFrame
+// whole, in parallel with others: krgimage's frames are zstdFrame bytes,
+// 16 MiB in archives written before 2026-11-26. A frame that is larger or
+// does not say its size (zstd -T0's single frame) is decoded as a stream,
+// as is everything after it.
+const maxParallelFrame = 16 << 20
 
 // maxFrameThreads bounds the frames decoded at once, and so the memory a
 // hostile archive of small frames claiming large contents can make the

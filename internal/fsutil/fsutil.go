@@ -112,7 +112,10 @@ func ownDirsWritable(path string) error {
 			return nil // best effort: RemoveAll reports what is left
 		}
 		// Before WalkDir reads the directory, which needs the permission.
-		return chmodDir(p, 0o700)
+		// One that cannot be changed (another owner's) is left to
+		// RemoveAll's report; the others may still be.
+		chmodDir(p, 0o700)
+		return nil
 	})
 }
 
