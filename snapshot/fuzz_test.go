@@ -76,6 +76,21 @@ func FuzzRestore(f *testing.F) {
 			os.Remove(absCanary)
 			t.Fatalf("%s was created", absCanary)
 		}
+		if err != nil {
+			return
+		}
+		// No restored symlink, under any of its names, leads out.
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.Type()&os.ModeSymlink == 0 {
+				return nil
+			}
+			target, _ := os.Readlink(p)
+			rel, _ := filepath.Rel(root, p)
+			if symlinkLeavesRoot(filepath.ToSlash(rel), target) {
+				t.Fatalf("restored %s -> %s, which leaves the root", rel, target)
+			}
+			return nil
+		})
 	})
 }
 
