@@ -249,3 +249,25 @@ func TestWriteEntryCanceled(t *testing.T) {
 		}
 	}
 }
+
+// TestStillSame: a write while a file is open, even one that keeps its
+// size, is seen once it is read.
+func TestStillSame(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "f")
+	must(t, os.WriteFile(p, []byte("before"), 0o644))
+	old := time.Now().Add(-time.Hour)
+	must(t, os.Chtimes(p, old, old))
+	nodes, err := scan(t.Context(), root, scanOptions{threads: 1})
+	must(t, err)
+	f, _, err := openFile(root, nodes[1])
+	must(t, err)
+	defer f.Close()
+	if _, err := stillSame(f, nodes[1]); err != nil {
+		t.Fatalf("unchanged file: %v", err)
+	}
+	must(t, os.WriteFile(p, []byte("after!"), 0o644))
+	if _, err := stillSame(f, nodes[1]); !errors.Is(err, ErrChanged) {
+		t.Errorf("rewritten file, same size: %v, want ErrChanged", err)
+	}
+}

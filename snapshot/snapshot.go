@@ -380,6 +380,9 @@ func (a *archiver) writeEntry(ctx context.Context, tw *tarWriter, n *node, buf [
 		}
 		pos = s.Off + s.Len
 	}
+	if _, err := stillSame(f, n); err != nil {
+		return err
+	}
 	if d != nil {
 		d.Hole(n.Size - pos)
 		kind, sum, ok := d.Sum()

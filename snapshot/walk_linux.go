@@ -312,16 +312,27 @@ func openFile(root string, n *node) (*os.File, int64, error) {
 		return nil, 0, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), p)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	alloc, err := stillSame(f, n)
+	if err != nil {
 		f.Close()
-		return nil, 0, &os.PathError{Op: "fstat", Path: p, Err: err}
+		return nil, 0, err
+	}
+	return f, alloc, nil
+}
+
+// stillSame checks that the open file f is still the file the walk saw,
+// unwritten since: called once it is open, and again once it is read, as
+// a write while it is read changes its mtime and ctime. It returns the
+// bytes allocated to the file.
+func stillSame(f *os.File, n *node) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, &os.PathError{Op: "fstat", Path: f.Name(), Err: err}
 	}
 	if st.Ino != n.ino || st.Size != n.Size || !time.Unix(st.Mtim.Unix()).Equal(n.mtime) || !time.Unix(st.Ctim.Unix()).Equal(n.ctime) {
-		f.Close()
-		return nil, 0, fmt.Errorf("%s: %w", p, ErrChanged)
+		return 0, fmt.Errorf("%s: %w", f.Name(), ErrChanged)
 	}
-	return f, st.Blocks * 512, nil
+	return st.Blocks * 512, nil
 }
 
 // openData opens n for archiving and maps its data. sparse is nil for a
@@ -375,6 +386,9 @@ func digestFile(root string, n *node, buf []byte) error {
 	kind, sum, ok := d.Sum()
 	if !ok {
 		return fmt.Errorf("%s: %w", f.Name(), ErrChanged)
+	}
+	if _, err := stillSame(f, n); err != nil {
+		return err
 	}
 	n.DigestKind, n.Digest = kind, sum
 	return nil

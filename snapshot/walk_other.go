@@ -13,3 +13,5 @@ func scanTree(context.Context, string, scanOptions) ([]*node, error) {
 }
 
 func openData(string, *node) (*os.File, []segment, error) { return nil, nil, errors.ErrUnsupported }
+
+func stillSame(*os.File, *node) (int64, error) { return 0, errors.ErrUnsupported }
