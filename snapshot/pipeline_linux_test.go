@@ -69,20 +69,26 @@ func TestWriteChangedFile(t *testing.T) {
 	must(t, err)
 	must(t, os.WriteFile(p, []byte("after, longer"), 0o644))
 	for _, share := range []bool{false, true} {
-		a := &archiver{root: root}
-		z, err := newZstdWriter(io.Discard, 3, 1, false)
-		must(t, err)
-		if share {
-			a.share, a.z = newHashShare(), z
-		}
-		n := nodes[1]
-		n.claimed.Store(false)
-		err = a.writeEntry(t.Context(), newTarWriter(z), n, nil)
-		z.Close()
-		if !errors.Is(err, ErrChanged) {
+		if err := writeOneEntry(t, t.Context(), root, nodes[1], share); !errors.Is(err, ErrChanged) {
 			t.Errorf("share %v: got %v, want ErrChanged", share, err)
 		}
 	}
+}
+
+// writeOneEntry archives n alone, its file hashed by the data pass when
+// share is set, as the zstd path does, and returns writeEntry's error.
+func writeOneEntry(t *testing.T, ctx context.Context, root string, n *node, share bool) error {
+	t.Helper()
+	a := &archiver{root: root}
+	z, err := newZstdWriter(io.Discard, 3, 1, false)
+	must(t, err)
+	if share {
+		a.share, a.z = newHashShare(), z
+	}
+	n.claimed.Store(false)
+	err = a.writeEntry(ctx, newTarWriter(z), n, nil)
+	z.Close()
+	return err
 }
 
 // TestDeferredZstdWriter checks that a deferred writer holds what it is
@@ -234,17 +240,7 @@ func TestWriteEntryCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	for _, share := range []bool{false, true} {
-		a := &archiver{root: root}
-		z, err := newZstdWriter(io.Discard, 3, 1, false)
-		must(t, err)
-		if share {
-			a.share, a.z = newHashShare(), z
-		}
-		n := nodes[1]
-		n.claimed.Store(false)
-		err = a.writeEntry(ctx, newTarWriter(z), n, nil)
-		z.Close()
-		if !errors.Is(err, context.Canceled) {
+		if err := writeOneEntry(t, ctx, root, nodes[1], share); !errors.Is(err, context.Canceled) {
 			t.Errorf("share %v: got %v, want context.Canceled", share, err)
 		}
 	}

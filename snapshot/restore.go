@@ -144,10 +144,7 @@ func restore(ctx context.Context, r io.Reader, root string, o RestoreOptions, si
 			o.Log.Warn("cannot check for mounts at the target", "path", root, "err", err)
 			under = nil
 		}
-		real, err := filepath.Abs(root)
-		if err == nil {
-			real, err = filepath.EvalSymlinks(real)
-		}
+		real, err := fsutil.RealPath(root)
 		if err != nil {
 			return res, err
 		}

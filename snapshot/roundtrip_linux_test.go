@@ -184,13 +184,7 @@ func TestInterop(t *testing.T) {
 func TestRestoreTarget(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	must(t, os.MkdirAll(filepath.Join(src, "etc"), 0o755))
-	must(t, os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("node1\n"), 0o644))
-	archive := filepath.Join(dir, "a.tar.zst")
-	if _, err := WriteFile(t.Context(), src, archive, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	archive := smallArchive(t, dir)
 	full := filepath.Join(dir, "full")
 	must(t, os.MkdirAll(full, 0o755))
 	must(t, os.WriteFile(filepath.Join(full, "old"), []byte("old"), 0o644))
@@ -226,12 +220,7 @@ func TestRestoreTarget(t *testing.T) {
 					t.Errorf("the previous tree survived: %v", err)
 				}
 			}
-			entries, _ := os.ReadDir(dir)
-			for _, e := range entries {
-				if strings.Contains(e.Name(), ".restore-") {
-					t.Errorf("staging directory left behind: %s", e.Name())
-				}
-			}
+			noStaging(t, dir)
 		})
 	}
 }
@@ -340,12 +329,7 @@ func TestRestoreUnderDefaultACL(t *testing.T) {
 func TestRestoreMountPoint(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	must(t, os.MkdirAll(filepath.Join(src, "etc"), 0o755))
-	archive := filepath.Join(dir, "a.tar.zst")
-	if _, err := WriteFile(t.Context(), src, archive, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	archive := smallArchive(t, dir)
 	mnt := filepath.Join(dir, "mnt")
 	inside := filepath.Join(dir, "full", "proc")
 	for _, p := range []string{mnt, inside} {
@@ -365,6 +349,26 @@ func TestRestoreMountPoint(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(inside, "keep")); err != nil {
 		t.Errorf("the mount inside the target was touched: %v", err)
 	}
+	noStaging(t, dir)
+}
+
+// smallArchive writes dir/a.tar.zst, a snapshot of a tree holding
+// etc/hostname.
+func smallArchive(t *testing.T, dir string) string {
+	t.Helper()
+	src := filepath.Join(dir, "src")
+	must(t, os.MkdirAll(filepath.Join(src, "etc"), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "etc/hostname"), []byte("node1\n"), 0o644))
+	archive := filepath.Join(dir, "a.tar.zst")
+	if _, err := WriteFile(t.Context(), src, archive, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return archive
+}
+
+// noStaging fails the test if a restore left a staging directory in dir.
+func noStaging(t *testing.T, dir string) {
+	t.Helper()
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if strings.Contains(e.Name(), ".restore-") {

@@ -357,7 +357,7 @@ func (a *archiver) writeEntry(ctx context.Context, tw *tarWriter, n *node, buf [
 	}
 	// A file of gigabytes takes minutes to compress with xz: Ctrl-C must
 	// not wait for its end.
-	var r io.Reader = ctxReader{ctx, f}
+	r := fsutil.ContextReader(ctx, f)
 	if d != nil {
 		r = io.TeeReader(r, d)
 	}
@@ -437,19 +437,6 @@ func (q *nodeQueue) next(i int) (*node, bool) {
 		return q.nodes[i], true
 	}
 	return nil, false
-}
-
-// ctxReader fails its reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func clamp(t time.Time, epoch *time.Time) time.Time {

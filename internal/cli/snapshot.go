@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/snapshot"
 )
 
@@ -143,22 +144,14 @@ func (a *app) sourceDateEpoch(flag string, set bool) (*time.Time, error) {
 // inside reports whether p is within dir, symlinks resolved: an archive
 // written into the tree through a link would archive itself.
 func inside(dir, p string) bool {
-	d, err1 := realPath(dir)
-	q, err2 := realPath(filepath.Dir(p))
+	d, err1 := fsutil.RealPath(dir)
+	q, err2 := fsutil.RealPath(filepath.Dir(p))
 	if err1 != nil || err2 != nil {
 		return false
 	}
 	q = filepath.Join(q, filepath.Base(p))
 	rel, err := filepath.Rel(d, q)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
-}
-
-func realPath(p string) (string, error) {
-	a, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	return filepath.EvalSymlinks(a)
 }
 
 func (a *app) newRestoreCmd() *cobra.Command {

@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -117,6 +118,31 @@ func ownDirsWritable(path string) error {
 		chmodDir(p, 0o700)
 		return nil
 	})
+}
+
+// ContextReader reads r until ctx is done, then fails: a long copy stops
+// when the work is interrupted.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// RealPath is the absolute path p names, symlinks resolved.
+func RealPath(p string) (string, error) {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(a)
 }
 
 // IsEmptyDir reports whether dir exists and has no entries. A missing dir
