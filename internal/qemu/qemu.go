@@ -1,23 +1,18 @@
 // Package qemu boots a machine with qemu-system-x86_64 for boot tests:
-// KVM when /dev/kvm can be used, software emulation (TCG) otherwise, the
-// serial console captured line by line to a log file and to watchers.
+// KVM when a probe proves it runs a BIOS, software emulation (TCG)
+// otherwise or when a KVM guest dies without a word, the serial console
+// captured line by line to a log file and to watchers.
 package qemu
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/krgimage/krgimage/internal/run"
 )
 
 // ErrMissing: QEMU is not installed.
@@ -50,13 +45,18 @@ type Machine struct {
 	Netdev string
 	// Netns runs QEMU inside a network namespace.
 	Netns string
-	// ConsoleLog receives everything the serial console prints.
+	// ConsoleLog receives everything the serial console prints; the
+	// console of an attempt under KVM that died is kept beside it (see
+	// Running.Attempts).
 	ConsoleLog string
 	Extra      []string
+	// Log, when set, is told once per process that KVM is there but
+	// cannot be used.
+	Log *slog.Logger
 }
 
-// Args is QEMU's command line (without the program name).
-func (m Machine) Args() []string {
+// Args is QEMU's command line under accel (without the program name).
+func (m Machine) Args(accel Accel) []string {
 	mem := m.MemoryMB
 	if mem == 0 {
 		mem = 512
@@ -82,7 +82,7 @@ func (m Machine) Args() []string {
 	}
 	a = append(a, "-m", strconv.Itoa(mem), "-smp", "1", "-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-no-reboot", "-netdev", netdev+",id=n0", "-device", dev)
-	if KVM() {
+	if accel.KVM() {
 		a = append(a, "-accel", "kvm", "-cpu", "host")
 	} else {
 		a = append(a, "-accel", "tcg", "-cpu", "max")
@@ -114,134 +114,6 @@ func (m Machine) Args() []string {
 // optEscape escapes a value inside QEMU's KEY=VALUE,... options, where a
 // comma is written twice.
 func optEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
-
-var (
-	kvmOnce sync.Once
-	kvmOK   bool
-)
-
-// KVM reports whether QEMU can use KVM here. /dev/kvm existing is not
-// enough (nested virtualization may refuse the host CPU's MSRs), so a
-// paused machine is started once to see whether it survives.
-// KRGIMAGE_QEMU_ACCEL=tcg or kvm overrides the probe.
-func KVM() bool {
-	switch os.Getenv("KRGIMAGE_QEMU_ACCEL") {
-	case "tcg":
-		return false
-	case "kvm":
-		return true
-	}
-	kvmOnce.Do(func() {
-		f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-		if err != nil {
-			return
-		}
-		f.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-S", "-nodefaults",
-			"-display", "none", "-monitor", "none", "-serial", "none")
-		_ = cmd.Run()
-		// Still running when the probe ends: KVM works.
-		kvmOK = ctx.Err() != nil
-	})
-	return kvmOK
-}
-
-// Running is a started machine.
-type Running struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	done  chan struct{}
-	err   error
-
-	mu      sync.Mutex
-	lines   []string
-	partial string
-	waiters []*waiter
-}
-
-type waiter struct {
-	match func(string) bool
-	ch    chan string
-	// prompt also matches the unfinished line: a prompt has no newline,
-	// while other output may arrive in pieces.
-	prompt bool
-}
-
-// Start boots m. Stop it with Stop whatever happens.
-func Start(m Machine) (*Running, error) {
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		return nil, ErrMissing
-	}
-	argv := append([]string{bin}, m.Args()...)
-	if m.Netns != "" {
-		argv = append([]string{"ip", "netns", "exec", m.Netns}, argv...)
-	}
-	r := &Running{done: make(chan struct{})}
-	r.cmd = exec.Command(argv[0], argv[1:]...)
-	r.cmd.SysProcAttr = run.GroupAttr()
-	out, err := r.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	r.cmd.Stderr = r.cmd.Stdout
-	if r.stdin, err = r.cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	var log io.WriteCloser = nopWC{}
-	if m.ConsoleLog != "" {
-		f, err := os.Create(m.ConsoleLog)
-		if err != nil {
-			return nil, err
-		}
-		log = f
-	}
-	if err := r.cmd.Start(); err != nil {
-		log.Close()
-		return nil, err
-	}
-	go func() {
-		defer log.Close()
-		// A login prompt ends without a newline: lines are delivered as
-		// they complete, and the unfinished one is offered to prompt waiters.
-		buf := make([]byte, 4096)
-		var partial []byte
-		for {
-			n, err := out.Read(buf)
-			if n > 0 {
-				log.Write(buf[:n])
-				partial = append(partial, buf[:n]...)
-				for {
-					i := bytes.IndexByte(partial, '\n')
-					if i < 0 {
-						break
-					}
-					r.line(strings.TrimRight(string(partial[:i]), "\r"), true)
-					partial = partial[i+1:]
-				}
-				if len(partial) > 0 {
-					r.line(strings.TrimRight(string(partial), "\r"), false)
-				}
-			}
-			if err != nil {
-				if len(partial) > 0 {
-					r.line(strings.TrimRight(string(partial), "\r"), true)
-				}
-				break
-			}
-		}
-		r.err = r.cmd.Wait()
-		close(r.done)
-	}()
-	return r, nil
-}
-
-type nopWC struct{}
-
-func (nopWC) Write(p []byte) (int, error) { return len(p), nil }
-func (nopWC) Close() error                { return nil }
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[a-zA-Z]`)
 
@@ -353,21 +225,4 @@ func (r *Running) wait(ctx context.Context, w *waiter, from int, timeout time.Du
 // WaitString waits for a line containing s.
 func (r *Running) WaitString(ctx context.Context, timeout time.Duration, s string) (string, error) {
 	return r.Wait(ctx, timeout, func(l string) bool { return strings.Contains(l, s) })
-}
-
-// Send types s on the serial console.
-func (r *Running) Send(s string) error {
-	_, err := io.WriteString(r.stdin, s)
-	return err
-}
-
-// Done is closed when QEMU has exited.
-func (r *Running) Done() <-chan struct{} { return r.done }
-
-// Stop ends the machine.
-func (r *Running) Stop() {
-	if r.cmd.Process == nil {
-		return
-	}
-	run.StopGroup(r.cmd.Process.Pid, r.done, 5*time.Second)
 }

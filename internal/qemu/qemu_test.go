@@ -98,7 +98,6 @@ func TestWaitReportsAStoppedMachine(t *testing.T) {
 }
 
 func TestArgsBootMedia(t *testing.T) {
-	t.Setenv("KRGIMAGE_QEMU_ACCEL", "tcg")
 	for _, tt := range []struct {
 		name string
 		m    Machine
@@ -109,7 +108,7 @@ func TestArgsBootMedia(t *testing.T) {
 		{"uefi", Machine{Firmware: "/usr/share/ovmf/OVMF.fd", CDROM: "/m/node.iso"}, "-bios /usr/share/ovmf/OVMF.fd -cdrom /m/node.iso -boot d"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := strings.Join(tt.m.Args(), " ")
+			got := strings.Join(tt.m.Args(Accel{Name: "tcg"}), " ")
 			if !strings.Contains(got, tt.want) {
 				t.Errorf("Args() = %q, want it to contain %q", got, tt.want)
 			}

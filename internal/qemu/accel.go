@@ -1,0 +1,171 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Accel is the accelerator a machine runs under, and why it was chosen.
+type Accel struct {
+	// Name is kvm or tcg (software emulation).
+	Name string `json:"accel"`
+	Why  string `json:"why,omitempty"`
+}
+
+// KVM reports whether machines run under KVM.
+func (a Accel) KVM() bool { return a.Name == "kvm" }
+
+// A probe proves that an accelerator runs guest code the way a boot does:
+// the BIOS every boot starts with must reach its first output. A /dev/kvm
+// that opens, and even a paused machine that stays up, prove nothing: a
+// KVM that cannot run real mode (kvm-pvm) makes every guest triple-fault at
+// its first instruction, and QEMU leaves without a word.
+type probe struct {
+	device string
+	qemu   string
+	wait   time.Duration
+}
+
+// defaultProbe is what Accelerator runs: SeaBIOS, the BIOS of every
+// machine booted here, prints its version on the debug port (0x402) within
+// milliseconds of the reset.
+var defaultProbe = probe{device: "/dev/kvm", qemu: "qemu-system-x86_64", wait: 2 * time.Second}
+
+// probeArgs start a machine with nothing in it but its firmware and the
+// debug port on standard output.
+var probeArgs = []string{"-accel", "kvm", "-cpu", "host", "-nodefaults", "-no-reboot", "-m", "32",
+	"-display", "none", "-monitor", "none", "-serial", "none",
+	"-chardev", "stdio,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"}
+
+// run returns KVM when the device can be opened and a KVM machine's BIOS
+// prints, TCG otherwise, saying why.
+func (p probe) run(ctx context.Context) Accel {
+	f, err := os.OpenFile(p.device, os.O_RDWR, 0)
+	if err != nil {
+		return Accel{Name: "tcg", Why: fmt.Sprintf("no KVM: %v", unwrapPath(err))}
+	}
+	f.Close()
+	if err := p.firmwareRuns(ctx); err != nil {
+		return Accel{Name: "tcg", Why: fmt.Sprintf("%s opens, but KVM cannot run the BIOS: %v", p.device, err)}
+	}
+	return Accel{Name: "kvm", Why: "a KVM machine ran the BIOS"}
+}
+
+// firmwareRuns starts a KVM machine and waits for its first byte on the
+// debug port.
+func (p probe) firmwareRuns(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.qemu, probeArgs...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	_, readErr := io.ReadFull(out, make([]byte, 1))
+	timedOut := ctx.Err() != nil
+	cancel()
+	waitErr := cmd.Wait()
+	switch {
+	case readErr == nil:
+		return nil
+	case timedOut:
+		return fmt.Errorf("no firmware output within %s", p.wait)
+	}
+	msg := lastLine(stderr.String())
+	if msg == "" && waitErr != nil {
+		msg = waitErr.Error()
+	}
+	if msg == "" {
+		return errors.New("the machine stopped at once with no output (a triple fault?)")
+	}
+	return fmt.Errorf("the machine stopped at once with no output: %s", msg)
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// accelState is the process's choice: probed once, and turned to TCG for
+// good when a KVM guest dies with no output after all.
+type accelState struct {
+	once   sync.Once
+	mu     sync.Mutex
+	chosen Accel
+	forced bool
+	warned bool
+}
+
+var state = &accelState{}
+
+// Accelerator returns the accelerator machines run under:
+// KRGIMAGE_QEMU_ACCEL (kvm or tcg) when set, else KVM when the probe
+// proves it runs the BIOS, else TCG. The probe runs once per process and
+// takes at most two seconds. log, when not nil, is told once that KVM was
+// there but could not be used.
+func Accelerator(log *slog.Logger) Accel {
+	return state.get(log, defaultProbe)
+}
+
+func (s *accelState) get(log *slog.Logger, p probe) Accel {
+	s.once.Do(func() {
+		switch v := os.Getenv("KRGIMAGE_QEMU_ACCEL"); v {
+		case "kvm", "tcg":
+			s.chosen, s.forced = Accel{Name: v, Why: "KRGIMAGE_QEMU_ACCEL=" + v}, true
+		default:
+			s.chosen = p.run(context.Background())
+		}
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.chosen.KVM() && !s.forced && strings.Contains(s.chosen.Why, "cannot run") {
+		s.warn(log)
+	}
+	return s.chosen
+}
+
+// distrust records that a KVM guest died without output: this machine and
+// every later one run under TCG, unless KRGIMAGE_QEMU_ACCEL insists.
+func (s *accelState) distrust(log *slog.Logger, why string) (Accel, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.forced {
+		return s.chosen, false
+	}
+	if s.chosen.KVM() {
+		s.chosen = Accel{Name: "tcg", Why: why}
+	}
+	s.warn(log)
+	return s.chosen, true
+}
+
+// warn says once per process that boots fall back to TCG.
+func (s *accelState) warn(log *slog.Logger) {
+	if s.warned || log == nil {
+		return
+	}
+	s.warned = true
+	log.Warn("booting under software emulation (TCG), several times slower than KVM", "why", s.chosen.Why)
+}

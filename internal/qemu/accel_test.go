@@ -1,0 +1,171 @@
+package qemu
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeKVM stands in for a machine with a /dev/kvm and a QEMU on PATH
+// whose behaviour under -accel kvm is kvm (shell code); under TCG it
+// prints its accelerator and waits. The process's accelerator choice
+// starts afresh, and logs go to the returned buffer.
+func fakeKVM(t *testing.T, kvm string) (*slog.Logger, *bytes.Buffer) {
+	t.Helper()
+	dir := t.TempDir()
+	script := `#!/bin/sh
+case " $* " in *" -accel kvm "*) ;; *) echo "running under tcg"; exec sleep 30;; esac
+case " $* " in *" isa-debugcon"*) probe=1;; *) probe=;; esac
+` + kvm
+	if err := os.WriteFile(filepath.Join(dir, "qemu-system-x86_64"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	device := filepath.Join(dir, "kvm")
+	if err := os.WriteFile(device, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	t.Setenv("KRGIMAGE_QEMU_ACCEL", "")
+	oldState, oldProbe := state, defaultProbe
+	state, defaultProbe = &accelState{}, probe{device: device, qemu: "qemu-system-x86_64", wait: 2 * time.Second}
+	t.Cleanup(func() { state, defaultProbe = oldState, oldProbe })
+	var buf bytes.Buffer
+	return slog.New(slog.NewTextHandler(&buf, nil)), &buf
+}
+
+// startAndWait boots a fake machine and waits for its console to say s.
+func startAndWait(t *testing.T, log *slog.Logger, s string) (*Running, string) {
+	t.Helper()
+	console := filepath.Join(t.TempDir(), "console-node1.log")
+	m, err := Start(Machine{ConsoleLog: console, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	if _, err := m.WaitString(t.Context(), 10*time.Second, s); err != nil {
+		t.Fatalf("waiting for %q: %v (console %q)", s, err, m.Lines())
+	}
+	return m, console
+}
+
+// A KVM whose guests die at their first instruction (kvm-pvm's triple
+// fault): the probe sees no firmware output, and machines run under TCG,
+// with one warning that says why.
+func TestKVMThatCannotRunTheBIOS(t *testing.T) {
+	log, logs := fakeKVM(t, "exit 0\n")
+	start := time.Now()
+	a := Accelerator(log)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the probe took %s", took)
+	}
+	if a.Name != "tcg" || !strings.Contains(a.Why, "cannot run the BIOS") || !strings.Contains(a.Why, "no output") {
+		t.Fatalf("Accelerator() = %+v, want tcg because KVM cannot run the BIOS", a)
+	}
+	m, _ := startAndWait(t, log, "running under tcg")
+	if got := m.Accel().Name; got != "tcg" {
+		t.Errorf("the machine runs under %s", got)
+	}
+	if n := len(m.Attempts()); n != 1 {
+		t.Errorf("%d attempts, want one straight under TCG", n)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "cannot run the BIOS") {
+		t.Errorf("want one warning saying why:\n%s", logs)
+	}
+}
+
+// A KVM that runs the BIOS is kept, and the machine starts under it.
+func TestWorkingKVMIsKept(t *testing.T) {
+	log, logs := fakeKVM(t, `[ -n "$probe" ] && { printf 'SeaBIOS (version fake)\n'; exec sleep 30; }
+echo "running under kvm"; exec sleep 30
+`)
+	if a := Accelerator(log); a.Name != "kvm" {
+		t.Fatalf("Accelerator() = %+v, want kvm", a)
+	}
+	m, _ := startAndWait(t, log, "running under kvm")
+	if got := m.Attempts(); len(got) != 1 || got[0].Accel != "kvm" {
+		t.Errorf("attempts %+v, want one under KVM", got)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("nothing to say about a working KVM:\n%s", logs)
+	}
+}
+
+// A KVM that passes the probe, then a guest that dies with no output: the
+// machine starts again under TCG, the KVM console is kept beside the
+// other, and every later machine runs under TCG.
+func TestSilentKVMGuestFallsBackToTCG(t *testing.T) {
+	log, logs := fakeKVM(t, `[ -n "$probe" ] && { printf 'SeaBIOS\n'; exec sleep 30; }
+exit 0
+`)
+	m, console := startAndWait(t, log, "running under tcg")
+	at := m.Attempts()
+	if len(at) != 2 || at[0].Accel != "kvm" || at[1].Accel != "tcg" || !strings.Contains(at[0].Error, "no output") {
+		t.Fatalf("attempts %+v, want a silent KVM one, then TCG", at)
+	}
+	if want := strings.TrimSuffix(console, ".log") + ".kvm.log"; at[0].Console != want || at[1].Console != console {
+		t.Errorf("consoles %q and %q, want %q and %q", at[0].Console, at[1].Console, want, console)
+	}
+	if _, err := os.Stat(at[0].Console); err != nil {
+		t.Errorf("the KVM attempt's console log: %v", err)
+	}
+	if b, _ := os.ReadFile(console); !strings.Contains(string(b), "running under tcg") {
+		t.Errorf("the console log holds %q", b)
+	}
+	if a := Accelerator(log); a.Name != "tcg" || !strings.Contains(a.Why, "no output") {
+		t.Errorf("after the fallback Accelerator() = %+v", a)
+	}
+	startAndWait(t, log, "running under tcg")
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings, want one:\n%s", n, logs)
+	}
+}
+
+// KRGIMAGE_QEMU_ACCEL=kvm insists: no probe, no fallback.
+func TestForcedKVMIsNotSecondGuessed(t *testing.T) {
+	log, _ := fakeKVM(t, "exit 0\n")
+	t.Setenv("KRGIMAGE_QEMU_ACCEL", "kvm")
+	if a := Accelerator(log); a.Name != "kvm" || a.Why != "KRGIMAGE_QEMU_ACCEL=kvm" {
+		t.Fatalf("Accelerator() = %+v", a)
+	}
+	m, err := Start(Machine{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	select {
+	case <-m.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent KVM guest was started again")
+	}
+	if n := len(m.Attempts()); n != 1 {
+		t.Errorf("%d attempts", n)
+	}
+}
+
+// A probe machine that hangs without output is given its two seconds.
+func TestProbeTimesOut(t *testing.T) {
+	fakeKVM(t, "exec sleep 30\n")
+	p := defaultProbe
+	p.wait = 300 * time.Millisecond
+	start := time.Now()
+	a := p.run(t.Context())
+	if a.Name != "tcg" || !strings.Contains(a.Why, "no firmware output within 300ms") {
+		t.Errorf("probe = %+v", a)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the probe took %s", took)
+	}
+}
+
+func TestNoKVMDevice(t *testing.T) {
+	fakeKVM(t, "exit 0\n")
+	p := defaultProbe
+	p.device = filepath.Join(t.TempDir(), "kvm")
+	if a := p.run(t.Context()); a.Name != "tcg" || !strings.Contains(a.Why, "no KVM") || !strings.Contains(a.Why, "no such file") {
+		t.Errorf("probe = %+v", a)
+	}
+}
