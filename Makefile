@@ -92,7 +92,7 @@ nightly: deps build ## like e2e, over the previous run's outputs with the stage 
 .PHONY: e2e-kernel
 e2e-kernel: deps build ## build a real kernel from Debian's linux-source with DESTDIR (minutes; not in make test)
 	$(call apt_install,linux-source build-essential bc bison flex libelf-dev libssl-dev cpio rsync)
-	KRGIMAGE_E2E_KERNEL=1 $(GO) test -count=1 -timeout 60m -v -run TestKernelFromDebianSources ./tests/
+	KRGIMAGE_TEST_STRICT=1 $(GO) test -tags e2ekernel -count=1 -timeout 60m -v -run TestKernelFromDebianSources ./tests/
 
 .PHONY: bench-initramfs
 bench-initramfs: deps ## time and size of krgimage's initramfs vs mkinitramfs in the same image
@@ -106,6 +106,7 @@ media: build ## write a bootable ISO (CD or USB stick, BIOS and UEFI) of the bui
 lint: ## gofmt, go vet and staticcheck
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2ekernel ./tests/
 	GOOS=darwin $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 

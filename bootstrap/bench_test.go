@@ -39,7 +39,7 @@ func BenchmarkBootstrapMethods(b *testing.B) {
 	mirror := testenv.Mirror(b)
 	for _, tool := range []string{"debootstrap", "mmdebstrap"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			b.Skipf("%s is not installed (make bench-bootstrap installs it)", tool)
+			testenv.Missing(b, "%s is not installed (make bench-bootstrap installs it)", tool)
 		}
 	}
 	type method struct {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testskip"
 )
 
 // busyboxSh runs script under the host's busybox sh, the shell /init
@@ -158,9 +159,7 @@ func TestUDHCPCScript(t *testing.T) {
 	if err != nil {
 		testenv.Missing(t, "busybox not installed (make deps installs busybox-static)")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
+	testskip.RequireRoot(t, "a network namespace")
 	dir := t.TempDir()
 	script, _ := os.ReadFile("scripts/udhcpc.script")
 	s := strings.ReplaceAll(string(script), "/run/krgimage", dir)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/internal/logging"
+	"github.com/krgimage/krgimage/internal/testskip"
 	"github.com/krgimage/krgimage/recipes"
 	"github.com/krgimage/krgimage/stagecache"
 )
@@ -114,9 +115,7 @@ func cachePattern(rep *Report) string {
 
 func requireRootForCache(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("restoring roots keeps their owners: needs root; CI runs as root")
-	}
+	testskip.RequireRoot(t, "restoring roots keeps their owners")
 }
 
 // TestStageCache walks the cache through what nightly builds meet: no

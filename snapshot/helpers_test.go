@@ -3,8 +3,9 @@ package snapshot
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"testing"
+
+	"github.com/krgimage/krgimage/internal/testskip"
 )
 
 // capNetRaw is ping's security.capability: cap_net_raw+ep (VFS v2).
@@ -12,9 +13,7 @@ var capNetRaw = []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (chown, mknod, capabilities); CI runs as root")
-	}
+	testskip.RequireRoot(t, "chown, mknod, capabilities")
 }
 
 func must(t testing.TB, err error) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/testskip"
 	"github.com/krgimage/krgimage/pipeline"
 )
 
@@ -20,9 +21,7 @@ import (
 // 0.25 after a change to the last step. KRGIMAGE_BENCH_DIR puts the
 // outputs and the cache on another filesystem.
 func BenchmarkRebuild(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
+	testskip.RequireRoot(b, "builds")
 	src, err := os.ReadFile("../recipes/bookworm-nfsroot.yaml")
 	if err != nil {
 		b.Fatal(err)

@@ -1,3 +1,5 @@
+//go:build e2ekernel
+
 package tests
 
 import (
@@ -13,12 +15,9 @@ import (
 // TestKernelFromDebianSources builds a real kernel from Debian's
 // linux-source package through a recipe's kernel section: tinyconfig plus
 // what a diskless node needs, installed with DESTDIR into the image. It
-// takes minutes, so it runs only from "make e2e-kernel"
-// (KRGIMAGE_E2E_KERNEL=1), which installs linux-source first.
+// takes minutes, so it is built only with the e2ekernel tag, by "make
+// e2e-kernel", which installs linux-source first.
 func TestKernelFromDebianSources(t *testing.T) {
-	if os.Getenv("KRGIMAGE_E2E_KERNEL") == "" {
-		t.Skip("opt-in: run make e2e-kernel")
-	}
 	requireRoot(t)
 	tarballs, _ := filepath.Glob("/usr/src/linux-source-*.tar.xz")
 	if len(tarballs) == 0 {

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/krgimage/krgimage/internal/testskip"
 )
 
 // krgimage is the binary under test, built once for the package.
@@ -32,7 +34,5 @@ func TestMain(m *testing.M) {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (debootstrap, chroot and mounts); CI runs as root")
-	}
+	testskip.RequireRoot(t, "debootstrap, chroot and mounts")
 }

@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/krgimage/krgimage/internal/testskip"
 )
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (restoring owners); CI runs as root")
-	}
+	testskip.RequireRoot(t, "restoring owners")
 }
 
 // smallRoot builds a tiny root with a dpkg status file.

@@ -9,13 +9,13 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/krgimage/krgimage/internal/testskip"
 )
 
 // RemoveAll must never descend into a mounted filesystem.
 func TestRemoveAllRefusesMounts(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting needs root")
-	}
+	testskip.RequireRoot(t, "mounting")
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "root", "proc")
 	os.MkdirAll(mnt, 0o755)

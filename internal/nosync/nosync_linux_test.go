@@ -4,9 +4,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/krgimage/krgimage/internal/testskip"
 )
 
 // TestRun starts this test binary as a child under Run:
@@ -20,7 +23,7 @@ func TestRun(t *testing.T) {
 		os.Exit(0)
 	}
 	if _, ok := noSyncFilter(); !ok {
-		t.Skip("no seccomp filter for this architecture")
+		testskip.Skip(t, "no seccomp filter for %s", runtime.GOARCH)
 	}
 	child := func() error {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestRun$")

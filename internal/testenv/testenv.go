@@ -16,32 +16,26 @@ import (
 	"github.com/krgimage/krgimage/internal/aptsources"
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/mounts"
+	"github.com/krgimage/krgimage/internal/testskip"
 )
 
 // MaxAge is how long a cached fixture is reused before it is rebuilt, so
 // that a developer's cache follows the mirror.
 const MaxAge = 24 * time.Hour
 
-// RequireRoot skips t when not running as root. CI runs as root, so there
-// these tests always run.
+// RequireRoot skips t when not running as root (testskip.Skip: it fails
+// under make test, which CI runs as root).
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (debootstrap, chroot, mounts); CI runs as root")
-	}
+	testskip.RequireRoot(t, "debootstrap, chroot, mounts")
 }
 
 // Missing reports a host tool a test needs that is not installed. Run by
-// hand, the test is skipped; under make test (KRGIMAGE_TEST_STRICT=1),
-// where make deps installs every tool, it fails: a skip there would hide
-// a missing install step.
+// hand, the test is skipped; under make test, where make deps installs
+// every tool, it fails: a skip there would hide a missing install step.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("KRGIMAGE_TEST_STRICT") != "" {
-		t.Fatalf("%s; make deps should have installed it", msg)
-	}
-	t.Skip(msg)
+	testskip.Skip(t, "%s; make deps installs it", fmt.Sprintf(format, args...))
 }
 
 // CacheDir is where fixtures are kept.

@@ -1,0 +1,73 @@
+package testskip
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Every skip in the tree goes through Skip: a t.Skip elsewhere would pass
+// CI without running.
+func TestNoOtherSkips(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	here := filepath.Dir(file)
+	top := filepath.Join(here, "..", "..")
+	direct := regexp.MustCompile(`\b[tb]\.(Skip|Skipf|SkipNow)\(`)
+	var found []string
+	err := filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" || d.Name() == ".cache") {
+			return filepath.SkipDir
+		}
+		if !strings.HasSuffix(p, ".go") || filepath.Dir(p) == here {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for i, l := range strings.Split(string(b), "\n") {
+			if direct.MatchString(l) {
+				rel, _ := filepath.Rel(top, p)
+				found = append(found, rel+":"+strconv.Itoa(i+1)+": "+strings.TrimSpace(l))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) > 0 {
+		t.Errorf("skips that do not go through testskip.Skip:\n%s", strings.Join(found, "\n"))
+	}
+}
+
+// Skip skips by hand and fails under strict mode: the test runs itself
+// again both ways.
+func TestSkipFailsWhenStrict(t *testing.T) {
+	if os.Getenv("TESTSKIP_CHILD") != "" {
+		Skip(t, "the thing is missing")
+		return
+	}
+	for _, tc := range []struct {
+		strict string
+		fails  bool
+	}{{"", false}, {"1", true}} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSkipFailsWhenStrict$", "-test.v")
+		cmd.Env = append(os.Environ(), "TESTSKIP_CHILD=1", Strict+"="+tc.strict)
+		out, err := cmd.CombinedOutput()
+		if failed := err != nil; failed != tc.fails || !strings.Contains(string(out), "the thing is missing") {
+			t.Errorf("%s=%q: failed %v, want %v:\n%s", Strict, tc.strict, failed, tc.fails, out)
+		}
+		if !tc.fails && !strings.Contains(string(out), "--- SKIP") {
+			t.Errorf("not strict: want a skip:\n%s", out)
+		}
+	}
+}
