@@ -44,7 +44,18 @@ type Options struct {
 	Netns string
 	// NFSPort and MountPort default to 2049 and 20048.
 	NFSPort, MountPort int
-	Log                *slog.Logger
+	// Binds are files the server alone sees in place of others: they are
+	// bind-mounted in its private mount namespace, so the clients read
+	// them while the host's tree, and any other server of it, does not.
+	Binds []Bind
+	Log   *slog.Logger
+}
+
+// Bind shows Source at Target, a path inside an export. Source must be
+// on Target's filesystem: ganesha's VFS backend opens what it serves by
+// file handle on the export's filesystem.
+type Bind struct {
+	Source, Target string
 }
 
 // Server is a running NFS server.
@@ -154,7 +165,6 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rpcinfo := filepath.Join(filepath.Dir(rpcbind), "rpcinfo")
 	if err := os.MkdirAll(filepath.Join(o.Dir, "recovery"), 0o755); err != nil {
 		return nil, err
 	}
@@ -163,23 +173,14 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{LogPath: filepath.Join(o.Dir, "ganesha.log"), o: o, done: make(chan struct{})}
-	gan := fmt.Sprintf("%s -F -f %s -L %s -p %s", ganesha, conf, s.LogPath, filepath.Join(o.Dir, "ganesha.pid"))
-	var argv []string
+	argv := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", serverScript(o, ganesha, rpcbind,
+		"-F", "-f", conf, "-L", s.LogPath, "-p", filepath.Join(o.Dir, "ganesha.pid")), "krgimage-nfs"}
+	// The paths reach the script as its arguments, never as its text.
+	for _, b := range o.Binds {
+		argv = append(argv, b.Source, b.Target)
+	}
 	if o.Netns != "" {
-		// A private /run keeps this rpcbind's socket and ganesha's state
-		// apart from any other server's.
-		// ganesha gives up when it cannot register with rpcbind, and a
-		// loaded machine can take seconds to bring rpcbind's UDP and TCP
-		// listeners up: wait until both answer.
-		script := fmt.Sprintf(`mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/rpcbind &&
-%s -f & i=0
-until %s -u 127.0.0.1 100000 2 >/dev/null 2>&1 && %s -t 127.0.0.1 100000 2 >/dev/null 2>&1; do
-	i=$((i+1)); [ $i -lt 300 ] || { echo "krgimage: rpcbind did not answer within 30s" >&2; exit 1; }; sleep 0.1
-done
-exec %s`, rpcbind, rpcinfo, rpcinfo, gan)
-		argv = []string{"ip", "netns", "exec", o.Netns, "unshare", "--mount", "--propagation", "private", "sh", "-c", script}
-	} else {
-		argv = []string{"sh", "-c", "exec " + gan}
+		argv = append([]string{"ip", "netns", "exec", o.Netns}, argv...)
 	}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.SysProcAttr = run.GroupAttr()
@@ -201,6 +202,30 @@ exec %s`, rpcbind, rpcinfo, rpcinfo, gan)
 		o.Log.Info("NFS server ready", "netns", o.Netns, "exports", len(o.Exports), "path", o.Dir)
 	}
 	return s, nil
+}
+
+// serverScript is the shell program that starts the server in its own
+// mount namespace: the binds (its arguments, two by two), then, in a
+// network namespace, a private /run with an rpcbind of its own, then
+// ganesha.
+func serverScript(o Options, ganesha, rpcbind string, args ...string) string {
+	var b strings.Builder
+	b.WriteString(`while [ $# -ge 2 ]; do mount --bind -- "$1" "$2" || exit 1; shift 2; done` + "\n")
+	if o.Netns != "" {
+		// A private /run keeps this rpcbind's socket and ganesha's state
+		// apart from any other server's. ganesha gives up when it cannot
+		// register with rpcbind, and a loaded machine can take seconds to
+		// bring rpcbind's UDP and TCP listeners up: wait until both answer.
+		rpcinfo := filepath.Join(filepath.Dir(rpcbind), "rpcinfo")
+		fmt.Fprintf(&b, `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/rpcbind &&
+%s -f & i=0
+until %s -u 127.0.0.1 100000 2 >/dev/null 2>&1 && %s -t 127.0.0.1 100000 2 >/dev/null 2>&1; do
+	i=$((i+1)); [ $i -lt 300 ] || { echo "krgimage: rpcbind did not answer within 30s" >&2; exit 1; }; sleep 0.1
+done
+`, rpcbind, rpcinfo, rpcinfo)
+	}
+	b.WriteString("exec " + run.Quote(append([]string{ganesha}, args...)))
+	return b.String()
 }
 
 // waitReady waits for ganesha's "NFS SERVER INITIALIZED".
