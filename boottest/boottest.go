@@ -87,12 +87,20 @@ type NodeResult struct {
 	Checks    []CheckResult `json:"checks,omitempty"`
 	Error     string        `json:"error,omitempty"`
 	Console   string        `json:"console"`
+	// Accel is the accelerator the node ran under; Attempts lists each
+	// QEMU start with its console log when there was more than one (a
+	// KVM guest that died silently, then TCG).
+	Accel    string         `json:"accel,omitempty"`
+	Attempts []qemu.Attempt `json:"attempts,omitempty"`
 }
 
 // Result is a boot test's report, written to OUT/boot-test/.
 type Result struct {
-	Recipe  string       `json:"recipe"`
-	Network string       `json:"network"`
+	Recipe  string `json:"recipe"`
+	Network string `json:"network"`
+	// Accel is the accelerator chosen for the nodes and why (KVM only
+	// when a probe machine ran the BIOS under it).
+	qemu.Accel
 	Passed  bool         `json:"passed"`
 	Verdict string       `json:"verdict"`
 	Nodes   []NodeResult `json:"nodes"`
@@ -167,6 +175,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := preflight(o.Network, tftp, o.Media == ""); err != nil {
 		return nil, err
 	}
+	// Probed before any server starts, so that a fallback to TCG is said
+	// first.
+	accel := qemu.Accelerator(o.Log)
 	work := filepath.Join(o.Out, Dir)
 	if err := fsutil.RemoveAll(work); err != nil {
 		return nil, err
@@ -204,7 +215,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := nfsserver.Start(ctx, nfsserver.Options{Dir: filepath.Join(work, "nfs"), Netns: ns.Name, Exports: exports, Log: o.Log})
+	login, loggingIn := loginFor(bt)
+	var binds []nfsserver.Bind
+	if login.OneTime {
+		bind, cleanup, err := oneTimeLogin(exports[0].Path, work, login)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		binds = append(binds, bind)
+		o.Log.Info("logging in with a one-time password the NFS server alone knows", "user", login.User)
+	}
+	if loggingIn {
+		// Whatever a console or server echoed of the password goes.
+		defer redact(work, login.Password, o.Log)
+	}
+	srv, err := nfsserver.Start(ctx, nfsserver.Options{Dir: filepath.Join(work, "nfs"), Netns: ns.Name, Exports: exports, Binds: binds, Log: o.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -229,13 +255,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		netdevs[0] = fmt.Sprintf("user,net=%s,host=%s,dhcpstart=%s,tftp=%s,bootfile=pxelinux.0", c.Subnet, c.Server.IP, nodes[0].IP, tftp)
 	}
 
-	res := &Result{Recipe: r.Name, Network: o.Network, Nodes: make([]NodeResult, len(nodes))}
+	res := &Result{Recipe: r.Name, Network: o.Network, Accel: accel, Nodes: make([]NodeResult, len(nodes))}
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res.Nodes[i] = bootNode(ctx, o, bt, n, netdevs[i], ns.Name, work)
+			res.Nodes[i] = bootNode(ctx, o, bt, login, n, netdevs[i], ns.Name, work)
 		}()
 	}
 	wg.Wait()

@@ -18,7 +18,7 @@ import (
 
 // bootNode boots one node and follows it to the login prompt, then runs
 // the recipe's checks.
-func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.ResolvedNode, netdev, ns, work string) NodeResult {
+func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, login consoleLogin, n recipes.ResolvedNode, netdev, ns, work string) NodeResult {
 	res := NodeResult{Name: n.Name, IP: n.IP.String(), MAC: n.MAC.String(), Console: filepath.Join(work, "console-"+n.Name+".log")}
 	log := o.Log.With("node", n.Name)
 	start := o.Clock()
@@ -29,7 +29,7 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.Re
 		mac = "52:54:00:00:00:01"
 	}
 	machine := qemu.Machine{Name: "krgimage-boot-test-" + n.Name, NetBoot: o.Media == "", Firmware: o.Firmware, NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory,
-		Netdev: netdev, Netns: ns, ConsoleLog: res.Console}
+		Netdev: netdev, Netns: ns, ConsoleLog: res.Console, Log: log}
 	if o.MediaUSB {
 		machine.USB = o.Media
 	} else {
@@ -87,6 +87,10 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, n recipes.Re
 	}()
 	finish := func(passed bool, cause string) NodeResult {
 		res.Passed = passed
+		res.Accel = m.Accel().Name
+		if at := m.Attempts(); len(at) > 1 {
+			res.Attempts = at
+		}
 		res.Phase = tr.Last()
 		res.Seconds = o.Clock().Sub(start).Seconds()
 		res.Timeline = tr.Timeline()
@@ -117,8 +121,8 @@ wait:
 	}
 	tr.reach(PhaseLogin, o.Clock())
 	log.Info("login prompt reached", "elapsed", o.Clock().Sub(start).Round(100*time.Millisecond))
-	if bt.Login != nil && bt.Login.Password.Reveal() != "" {
-		id, checks, err := runChecks(waitCtx, m, bt)
+	if login.User != "" {
+		id, checks, err := runChecks(waitCtx, m, bt, login)
 		res.Hostname, res.Addresses, res.Checks = id.Hostname, id.Addresses, checks
 		if err != nil {
 			return finish(false, err.Error())
@@ -130,8 +134,6 @@ wait:
 			}
 		}
 		tr.reach(PhaseChecks, o.Clock())
-	} else if len(bt.Checks) > 0 {
-		log.Warn("checks skipped: boot_test.login has no password", "checks", len(bt.Checks))
 	}
 	return finish(true, "")
 }
@@ -163,17 +165,17 @@ func withoutKernelLines(out string) string {
 
 // runChecks logs in on the serial console and runs each check, marking
 // output with strings the console's echo of the command cannot contain.
-func runChecks(ctx context.Context, m *qemu.Running, bt *recipes.BootTest) (identity, []CheckResult, error) {
+func runChecks(ctx context.Context, m *qemu.Running, bt *recipes.BootTest, login consoleLogin) (identity, []CheckResult, error) {
 	var id identity
 	const step = 2 * time.Minute
-	if err := m.Send(bt.Login.User + "\n"); err != nil {
+	if err := m.Send(login.User + "\n"); err != nil {
 		return id, nil, err
 	}
 	if _, err := m.WaitPrompt(ctx, 0, step, func(l string) bool { return strings.Contains(l, "assword:") }); err != nil {
 		return id, nil, fmt.Errorf("no password prompt after the user name: %w", err)
 	}
 	mark := m.Mark()
-	if err := m.Send(bt.Login.Password.Reveal() + "\n"); err != nil {
+	if err := m.Send(login.Password + "\n"); err != nil {
 		return id, nil, err
 	}
 	// login flushes what is typed before the shell starts: wait for the
@@ -186,7 +188,10 @@ func runChecks(ctx context.Context, m *qemu.Running, bt *recipes.BootTest) (iden
 		return id, nil, fmt.Errorf("no shell prompt after the password: %w", err)
 	}
 	if strings.Contains(answer, "Login incorrect") {
-		return id, nil, fmt.Errorf("login as %q refused: wrong boot_test.login password?", bt.Login.User)
+		if login.OneTime {
+			return id, nil, fmt.Errorf("login as %q with the one-time password refused (does the image's PAM or securetty refuse %s on the serial console?)", login.User, login.User)
+		}
+		return id, nil, fmt.Errorf("login as %q refused: wrong boot_test.login password?", login.User)
 	}
 	n := 0
 	run := func(cmd string) (string, int, error) {

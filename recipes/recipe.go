@@ -379,7 +379,10 @@ type BootTest struct {
 	Success string `yaml:"success"`
 	// Nodes is how many inventory nodes boot at once (netns mode).
 	Nodes int `yaml:"nodes" check:"positive"`
-	// Login logs in on the console to run Checks.
+	// Login logs in on the console to run Checks. Without a password (or
+	// without login), the boot test logs in as the user (root) with a
+	// one-time password that only its NFS server serves, in a copy of the
+	// image's /etc/shadow: nothing of it reaches the image or any output.
 	Login *Login `yaml:"login,omitempty"`
 	// Checks are commands run on the booted node.
 	Checks []Check `yaml:"checks,omitempty"`

@@ -593,9 +593,6 @@ func (r *Recipe) validateBootTest(v *validator, nodes []ResolvedNode) {
 			v.errorf("boot_test.nodes", ErrInvalid, "netns mode boots inventory nodes by MAC: %d wanted, %d nodes have a mac", b.Nodes, withMAC)
 		}
 	}
-	if len(b.Checks) > 0 && b.Login == nil {
-		v.errorf("boot_test.checks", ErrMissing, "checks run after a console login: add boot_test.login")
-	}
 	for i, c := range b.Checks {
 		if strings.TrimSpace(c.Run) == "" {
 			v.errorf(fmt.Sprintf("boot_test.checks[%d].run", i), ErrMissing, "a check needs a command to run")

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,8 +23,16 @@ import (
 // result.json, whether it passed or not.
 func bootTest(t *testing.T, out string, args ...string) (*boottest.Result, string, error) {
 	t.Helper()
+	return bootTestEnv(t, out, nil, args...)
+}
+
+// bootTestEnv is bootTest with env added to the environment: a password
+// goes there, never on a command line.
+func bootTestEnv(t *testing.T, out string, env []string, args ...string) (*boottest.Result, string, error) {
+	t.Helper()
 	start := time.Now()
-	cmd := exec.Command(krgimage, append([]string{"boot-test", out, "--set", "ROOT_PASSWORD=" + testPassword}, args...)...)
+	cmd := exec.Command(krgimage, append([]string{"boot-test", out}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -94,10 +104,12 @@ func checkPassed(t *testing.T, res *boottest.Result, stderr string, err error, n
 	}
 }
 
-// TestBootTestReadOnly boots the shipped bookworm recipe as built: PXE
-// through QEMU's network posing as the recipe's server, our pxelinux
-// config and initramfs, the read-only NFS root, systemd to the login
-// prompt, then the recipe's checks; the root must come back unchanged.
+// TestBootTestReadOnly boots the shipped bookworm recipe as make image
+// builds it, root locked: PXE through QEMU's network posing as the
+// recipe's server, our pxelinux config and initramfs, the read-only NFS
+// root, systemd to the login prompt, then the recipe's checks, logged in
+// with the boot test's one-time password. The root must come back
+// unchanged, and nothing of that login may stay behind.
 func TestBootTestReadOnly(t *testing.T) {
 	out, _ := bookwormImage(t, "ro")
 	// As the README has it: boot-test out, relative to where it runs.
@@ -110,23 +122,69 @@ func TestBootTestReadOnly(t *testing.T) {
 	if res.Nodes[0].Checks[0].Name != "NFS root mounted ro" {
 		t.Errorf("first check %q", res.Nodes[0].Checks[0].Name)
 	}
-	if strings.Contains(stderr, testPassword) {
-		t.Error("the login password appears in boot-test's log")
+	if !strings.Contains(stderr, "one-time password") {
+		t.Errorf("boot-test does not say it logged in with a one-time password:\n%s", tail(stderr, 20))
 	}
+	if res.Accel.Name == "" || res.Accel.Why == "" || res.Nodes[0].Accel == "" {
+		t.Errorf("result.json does not say which accelerator ran and why: %+v, node %q", res.Accel, res.Nodes[0].Accel)
+	}
+	assertNoLoginLeft(t, out)
 	testenv.AssertNoMounts(t, out)
+}
+
+// sha512Hash is a whole "$6$" crypt hash, such as the one-time login's.
+var sha512Hash = regexp.MustCompile(`\$6\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}`)
+
+// assertNoLoginLeft checks that a boot test's one-time login left nothing
+// a production node could be logged into with: root is still locked in
+// the image (whose manifest the boot test compared), the snapshot still
+// matches the image, no scratch copy of /etc/shadow remains and no
+// output holds a hash.
+func assertNoLoginLeft(t *testing.T, out string) {
+	t.Helper()
+	shadow, err := os.ReadFile(filepath.Join(out, "rootfs/etc/shadow"))
+	if err != nil || !bytes.HasPrefix(shadow, []byte("root:!:")) {
+		t.Errorf("root's entry in the image's /etc/shadow changed (%v): %.20q", err, shadow)
+	}
+	if o, err := exec.Command(krgimage, "verify", filepath.Join(out, "bookworm-nfsroot.tar.zst"), "--against", filepath.Join(out, "rootfs")).CombinedOutput(); err != nil {
+		t.Errorf("the snapshot no longer matches the image: %v\n%s", err, tail(string(o), 10))
+	}
+	for _, dir := range []string{out, filepath.Join(out, boottest.Dir)} {
+		if m, _ := filepath.Glob(filepath.Join(dir, ".login-*")); len(m) > 0 {
+			t.Errorf("scratch login files left: %v", m)
+		}
+	}
+	err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		// The root and its snapshot are compared above.
+		if err != nil || d.IsDir() && p == filepath.Join(out, "rootfs") || strings.HasSuffix(p, ".tar.zst") {
+			return err
+		}
+		if d.Type().IsRegular() {
+			if b, err := os.ReadFile(p); err == nil && sha512Hash.Match(b) {
+				t.Errorf("%s holds a password hash: %s", p, sha512Hash.Find(b))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
 }
 
 // TestBootTestReadWrite boots the read-write variant: the whole root is
 // writable over NFS (a scratch copy, so the build stays as it was).
 func TestBootTestReadWrite(t *testing.T) {
 	out, _ := bookwormImage(t, "rw")
-	res, stderr, err := bootTest(t, out)
+	res, stderr, err := bootTestEnv(t, out, []string{"ROOT_PASSWORD=" + testPassword})
 	checkPassed(t, res, stderr, err, 1)
 	if c := res.Nodes[0].Checks[0]; c.Name != "NFS root mounted rw" || !strings.Contains(c.Output, " rw,") {
 		t.Errorf("the root check says %q: %s", c.Name, c.Output)
 	}
 	if res.RootUnchanged != nil {
 		t.Error("a read-write root cannot be checked unchanged")
+	}
+	if strings.Contains(stderr, testPassword) || strings.Contains(stderr, "one-time") {
+		t.Errorf("the recipe's password should log in, unlogged:\n%s", tail(stderr, 20))
 	}
 }
 

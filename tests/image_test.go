@@ -9,12 +9,24 @@ import (
 	"testing"
 )
 
-// testPassword is root's password in the images the tests build and log
-// in to; testPasswordHash is its yescrypt hash, as a recipe takes it.
+// testPassword is root's password in the read-write image, which the
+// tests log in to with the recipe's boot_test.login; testPasswordHash is
+// its yescrypt hash, as a recipe takes it. The read-only image is built
+// as make image builds it, root locked: its boot tests log in with the
+// boot test's one-time password.
 const (
 	testPassword     = "krgimage-test"
 	testPasswordHash = "$y$j9T$krgimagetestsalt$TSomTYUPHOYBuH1Q1OVyPf2H2URIxJdLc2kzEfFcuRB"
 )
+
+// imageVars are the recipe variables of the shared image of mode.
+func imageVars(mode string) []string {
+	args := []string{"--set", "NODE_USER=alice", "--set", "NFSROOT_MODE=" + mode}
+	if mode == "rw" {
+		args = append(args, "--set", "ROOT_PASSWORD_HASH="+testPasswordHash)
+	}
+	return args
+}
 
 // images are the shipped bookworm recipe's builds, one per NFS root mode,
 // made once per test run and shared by the tests that check or boot them.
@@ -50,9 +62,8 @@ func bookwormImage(t *testing.T, mode string) (out, log string) {
 	out = filepath.Join(images.dir, mode)
 	// The builds share a stage cache of their own: the first is made
 	// from scratch, the others start from the bootstrapped root it kept.
-	cmd := exec.Command(krgimage, "build", "../recipes/bookworm-nfsroot.yaml", "-o", out,
-		"--cache-dir", filepath.Join(images.dir, "cache"), "--no-cache=false",
-		"--set", "ROOT_PASSWORD_HASH="+testPasswordHash, "--set", "NODE_USER=alice", "--set", "NFSROOT_MODE="+mode)
+	cmd := exec.Command(krgimage, append([]string{"build", "../recipes/bookworm-nfsroot.yaml", "-o", out,
+		"--cache-dir", filepath.Join(images.dir, "cache"), "--no-cache=false"}, imageVars(mode)...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

@@ -51,9 +51,22 @@ recipe's server address; --network netns runs the seed's real servers (ISC
 dhcpd with the generated dhcpd.conf, tftpd-hpa) on a bridge, and can boot
 several nodes at once with their inventory MAC addresses. Needs root.
 
+To run the checks, boot-test logs in on the console as boot_test.login.user
+(root by default). Without boot_test.login.password it uses a one-time
+password of its own: its NFS server alone shows the nodes a copy of the
+image's /etc/shadow holding its hash, so neither the image, its snapshot,
+netboot/ nor the logs ever hold it, and a node the real server boots from
+the same files cannot be logged into with it.
+
+QEMU runs under KVM when a probe machine runs the BIOS under it within two
+seconds, else under TCG (software emulation, several times slower); a KVM
+guest that dies without output is started again under TCG. Either way
+result.json says which and why; KRGIMAGE_QEMU_ACCEL=kvm or tcg decides.
+
 The recipe is the one build.json names, or --recipe; --set fills its
 variables (boot_test.login.password, say).`,
-		Example: `  krgimage boot-test out --set ROOT_PASSWORD=secret
+		Example: `  krgimage boot-test out
+  ROOT_PASSWORD="$(cat root.pw)" krgimage boot-test out   # the recipe's ${ROOT_PASSWORD}
   krgimage boot-test out --network netns --nodes 2`,
 		Args: oneOptionalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
