@@ -12,7 +12,10 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/krgimage/krgimage/internal/quote"
 )
 
 // The decoder walks goccy/go-yaml's AST itself instead of calling
@@ -39,10 +42,13 @@ type fieldTags struct {
 	enum     []string
 	check    string
 	noExpand bool
+	// multiline allows control characters: a script or a file's content,
+	// written as data and never into a line of a generated file.
+	multiline bool
 }
 
 func tagsOf(f reflect.StructField) fieldTags {
-	t := fieldTags{check: f.Tag.Get("check"), noExpand: f.Tag.Get("expand") == "no"}
+	t := fieldTags{check: f.Tag.Get("check"), noExpand: f.Tag.Get("expand") == "no", multiline: f.Tag.Get("text") == "multiline"}
 	if e := f.Tag.Get("enum"); e != "" {
 		t.enum = strings.Split(e, ",")
 	}
@@ -493,6 +499,16 @@ checked:
 		return
 	}
 	bad := func(want string) { d.errAt(n, path, ErrInvalid, "invalid value %q: expected %s", s, want) }
+	if !tags.multiline && strings.IndexFunc(s, quote.IsControl) >= 0 {
+		// Every such value ends up in a line of some file: a newline
+		// there would start a directive of its own.
+		bad("text without control characters (newline, tab, carriage return, ...)")
+		return
+	}
+	if msg := checkText(tags.check, s); msg != "" {
+		bad(msg)
+		return
+	}
 	switch tags.check {
 	case "abspath":
 		if !strings.HasPrefix(s, "/") {
@@ -542,7 +558,7 @@ checked:
 				bad("a user or group name, or a numeric id")
 			}
 		}
-	case "", "relpath":
+	case "", "relpath", "confpath", "arg", "words", "label", "name", "module", "locale", "gecos":
 	default:
 		panic("recipes: unknown check tag " + tags.check)
 	}

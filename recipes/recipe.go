@@ -15,7 +15,7 @@ import (
 type Recipe struct {
 	// Name identifies the image in outputs and logs; defaults to the
 	// recipe's file name without extension.
-	Name        string `yaml:"name"`
+	Name        string `yaml:"name" check:"name"`
 	Description string `yaml:"description,omitempty"`
 	// Suite is the Debian release to bootstrap (lenny by default).
 	Suite string `yaml:"suite"`
@@ -151,11 +151,11 @@ type Node struct {
 	IP   Addr   `yaml:"ip"`
 	MAC  MAC    `yaml:"mac,omitempty"`
 	// Append adds kernel arguments for this node only.
-	Append []string `yaml:"append,omitempty"`
+	Append []string `yaml:"append,omitempty" check:"arg"`
 	// Kernel and Initrd override the image's for this node (paths inside
 	// the image).
-	Kernel string `yaml:"kernel,omitempty" check:"abspath"`
-	Initrd string `yaml:"initrd,omitempty" check:"abspath"`
+	Kernel string `yaml:"kernel,omitempty" check:"confpath"`
+	Initrd string `yaml:"initrd,omitempty" check:"confpath"`
 }
 
 // NodeRange describes Count nodes named Prefix+N (N from Start) with
@@ -169,7 +169,7 @@ type NodeRange struct {
 	FirstMAC MAC    `yaml:"first_mac,omitempty"`
 	// Width zero-pads the number (2 gives node01).
 	Width  int      `yaml:"width,omitempty" check:"nonnegative"`
-	Append []string `yaml:"append,omitempty"`
+	Append []string `yaml:"append,omitempty" check:"arg"`
 }
 
 // NFSRoot says how nodes mount the image.
@@ -177,32 +177,32 @@ type NFSRoot struct {
 	// Server is the NFS server's address (the cluster server by default).
 	Server Addr `yaml:"server,omitempty"`
 	// Path is the exported directory on the server (/NFSROOT/kerrighed).
-	Path string `yaml:"path" check:"abspath"`
+	Path string `yaml:"path" check:"confpath"`
 	// Mode is ro (shared read-only root with writable mounts, the default)
 	// or rw (a read-write root, simpler but with less control).
 	Mode string `yaml:"mode" enum:"ro,rw"`
 	// Version is the NFS protocol version used for the root (3 or 4).
 	Version int `yaml:"version" enum:"3,4"`
 	// Options are extra mount options for the root.
-	Options []string `yaml:"options,omitempty"`
+	Options []string `yaml:"options,omitempty" check:"arg"`
 	// Writable lists the read-write mounts of a read-only root; the
 	// default is the seed's /var, /tmp and /root over NFS.
 	Writable []Mount `yaml:"writable,omitempty"`
 	// Tmpfs lists directories mounted as tmpfs on every node (/var/run).
-	Tmpfs []string `yaml:"tmpfs,omitempty" check:"abspath"`
+	Tmpfs []string `yaml:"tmpfs,omitempty" check:"confpath"`
 }
 
 // Mount is one writable mount of a read-only root.
 type Mount struct {
 	// Path is the mount point in the image.
-	Path string `yaml:"path" check:"abspath"`
+	Path string `yaml:"path" check:"confpath"`
 	// Type is nfs (a directory exported read-write) or tmpfs.
 	Type string `yaml:"type" enum:"nfs,tmpfs"`
 	// Source is the exported directory for nfs mounts; defaults to the
 	// same path under the NFS root's export.
-	Source string `yaml:"source,omitempty" check:"abspath"`
+	Source string `yaml:"source,omitempty" check:"confpath"`
 	// Options default to the seed's rw,hard,nolock.
-	Options []string `yaml:"options,omitempty"`
+	Options []string `yaml:"options,omitempty" check:"arg"`
 }
 
 // Kernel says where the nodes' kernel comes from: a Debian package, or a
@@ -229,9 +229,9 @@ type Kernel struct {
 	// or chroot (build inside the image).
 	Mode string `yaml:"mode,omitempty" enum:"host,chroot"`
 	// Env adds variables to the build's environment.
-	Env map[string]string `yaml:"env,omitempty"`
+	Env map[string]string `yaml:"env,omitempty" text:"multiline"`
 	// Version picks the kernel when the image holds several.
-	Version string `yaml:"version,omitempty"`
+	Version string `yaml:"version,omitempty" check:"arg"`
 }
 
 // Initramfs configures the nodes' initial ramdisk.
@@ -243,12 +243,12 @@ type Initramfs struct {
 	Compression string `yaml:"compression" enum:"gzip,xz,zstd,lzma,none"`
 	// Output is the initramfs path inside the image; defaults to
 	// /boot/initrd.img-VERSION.
-	Output string `yaml:"output,omitempty" check:"abspath"`
+	Output string `yaml:"output,omitempty" check:"confpath"`
 	// NICs are the network driver modules to include (a list of common
 	// server and virtual NICs by default).
-	NICs []string `yaml:"nics,omitempty"`
+	NICs []string `yaml:"nics,omitempty" check:"module"`
 	// Modules are extra kernel modules to include.
-	Modules []string `yaml:"modules,omitempty"`
+	Modules []string `yaml:"modules,omitempty" check:"module"`
 	// Busybox is the busybox binary to use when the image has none.
 	Busybox string `yaml:"busybox,omitempty"`
 	// Files are extra files copied into the initramfs.
@@ -287,13 +287,13 @@ type DHCP struct {
 // TFTP configures tftpd-hpa.
 type TFTP struct {
 	// Root is the TFTP directory (/srv/tftp).
-	Root string `yaml:"root" check:"abspath"`
+	Root string `yaml:"root" check:"confpath"`
 	// Form of /etc/default/tftpd-hpa: lenny (RUN_DAEMON/OPTIONS), modern
 	// (TFTP_*), or auto by suite.
 	Form     string `yaml:"form" enum:"auto,lenny,modern"`
-	Address  string `yaml:"address"`
-	Username string `yaml:"username"`
-	Options  string `yaml:"options"`
+	Address  string `yaml:"address" check:"arg"`
+	Username string `yaml:"username" check:"username"`
+	Options  string `yaml:"options" check:"words"`
 }
 
 // PXE configures pxelinux.
@@ -301,9 +301,9 @@ type PXE struct {
 	// Syslinux says whose pxelinux.0 to use: the host's or the image's.
 	Syslinux string `yaml:"syslinux" enum:"host,image"`
 	// Label is the pxelinux label (kerrighed in the seed).
-	Label string `yaml:"label"`
+	Label string `yaml:"label" check:"label"`
 	// Append adds kernel arguments for every node (session_id=1 ...).
-	Append []string `yaml:"append,omitempty"`
+	Append []string `yaml:"append,omitempty" check:"arg"`
 	// IPAppend is pxelinux's IPAPPEND (2 passes BOOTIF=).
 	IPAppend int `yaml:"ipappend,omitempty" enum:"0,1,2,3"`
 	// MACFiles also writes 01-<mac> configuration files.
@@ -318,7 +318,7 @@ type Exports struct {
 	Clients string `yaml:"clients,omitempty"`
 	// Options for the exported root (rw,sync,no_root_squash,
 	// no_subtree_check in the seed; ro for a read-only root).
-	Options []string `yaml:"options,omitempty"`
+	Options []string `yaml:"options,omitempty" check:"arg"`
 }
 
 // Media configures boot media for nodes that cannot PXE (krgimage media,
@@ -390,7 +390,7 @@ type BootTest struct {
 
 // Login is a console login for boot-test checks.
 type Login struct {
-	User     string `yaml:"user"`
+	User     string `yaml:"user" check:"username"`
 	Password Secret `yaml:"password,omitempty"`
 }
 

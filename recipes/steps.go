@@ -139,9 +139,9 @@ type User struct {
 	GID          int      `yaml:"gid,omitempty" check:"nonnegative"`
 	Group        string   `yaml:"group,omitempty" check:"username"`
 	Groups       []string `yaml:"groups,omitempty" check:"username"`
-	Shell        string   `yaml:"shell" check:"abspath"`
-	Home         string   `yaml:"home,omitempty" check:"abspath"`
-	Comment      string   `yaml:"comment,omitempty"`
+	Shell        string   `yaml:"shell" check:"confpath"`
+	Home         string   `yaml:"home,omitempty" check:"confpath"`
+	Comment      string   `yaml:"comment,omitempty" check:"gecos"`
 	System       bool     `yaml:"system,omitempty"`
 	PasswordHash Secret   `yaml:"password_hash,omitempty"`
 	PasswordFile string   `yaml:"password_file,omitempty"`
@@ -218,11 +218,11 @@ type Mtab struct{}
 //   - fstab: {swap: /dev/hda, options: {/var: "rw,hard,nolock,noatime"}}
 type Fstab struct {
 	// Swap is a swap device line to add (the seed's /dev/hda).
-	Swap string `yaml:"swap,omitempty" check:"abspath"`
+	Swap string `yaml:"swap,omitempty" check:"confpath"`
 	// Configfs mounts configfs on /config (Kerrighed uses it).
 	Configfs bool `yaml:"configfs"`
 	// Options overrides the mount options of a mount point.
-	Options map[string]string `yaml:"options,omitempty"`
+	Options map[string]string `yaml:"options,omitempty" check:"arg"`
 	// Extra lines appended verbatim.
 	Extra []string `yaml:"extra,omitempty"`
 }
@@ -238,7 +238,7 @@ type RcS struct{}
 type InitramfsTools struct {
 	Boot    string `yaml:"boot" enum:"nfs,local"`
 	Modules string `yaml:"modules" enum:"most,dep,netboot,list"`
-	Device  string `yaml:"device,omitempty"`
+	Device  string `yaml:"device,omitempty" check:"arg"`
 }
 
 // Locale follows the seed's advice to export LC_ALL=C in root's .bashrc
@@ -246,9 +246,9 @@ type InitramfsTools struct {
 //
 //   - locale: {lc_all: C, generate: en_US.UTF-8}
 type Locale struct {
-	LCAll    string `yaml:"lc_all"`
+	LCAll    string `yaml:"lc_all" check:"locale"`
 	Bashrc   bool   `yaml:"bashrc"`
-	Generate string `yaml:"generate,omitempty"`
+	Generate string `yaml:"generate,omitempty" check:"locale"`
 }
 
 // SSH sets up openssh-server for a shared root. host_keys per-node (the
@@ -269,9 +269,9 @@ type SSH struct {
 //     script: |
 //     echo "$CLUSTER" > /etc/cluster-name
 type Run struct {
-	Script  string            `yaml:"script,omitempty" expand:"no"`
+	Script  string            `yaml:"script,omitempty" expand:"no" text:"multiline"`
 	File    string            `yaml:"file,omitempty"`
-	Env     map[string]string `yaml:"env,omitempty"`
+	Env     map[string]string `yaml:"env,omitempty" text:"multiline"`
 	Shell   string            `yaml:"shell" check:"abspath"`
 	Timeout Duration          `yaml:"timeout,omitempty"`
 	Chroot  bool              `yaml:"chroot"`
@@ -305,7 +305,7 @@ func (f *FileSpec) setDefaults() { f.Owner, f.Group = "root", "root" }
 //   - write: {path: /etc/motd, content: "Kerrighed node\n"}
 type Write struct {
 	Path    string `yaml:"path" check:"abspath"`
-	Content string `yaml:"content" expand:"no"`
+	Content string `yaml:"content" expand:"no" text:"multiline"`
 	Mode    string `yaml:"mode" check:"mode"`
 	Owner   string `yaml:"owner" check:"owner"`
 	Group   string `yaml:"group" check:"owner"`

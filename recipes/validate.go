@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/krgimage/krgimage/internal/quote"
 	"github.com/krgimage/krgimage/snapshot"
 )
 
@@ -209,6 +210,11 @@ func (r *Recipe) validate() Errors {
 	v := &validator{r: r, more: map[string]int{}, first: map[string]*Error{}}
 	if !suiteRE.MatchString(r.Suite) {
 		v.errorf("suite", ErrInvalid, "invalid suite %q: expected a release code name such as lenny or bookworm", r.Suite)
+	}
+	if !v.written("name") {
+		if msg := checkText("name", r.Name); msg != "" {
+			v.errorf("name", ErrInvalid, "the recipe's file name gives the image name %q, which is not %s: set name:", r.Name, msg)
+		}
 	}
 	if len(r.Components) == 0 {
 		v.errorf("components", ErrMissing, "at least one component is needed (main)")
@@ -554,7 +560,7 @@ func (r *Recipe) validateNetboot(v *validator) {
 	if r.NFSRoot == nil {
 		v.errorf("netboot", ErrMissing, "netboot needs an nfsroot: section (the root-path nodes mount)")
 	}
-	if _, _, err := net.SplitHostPort(nb.TFTP.Address); err != nil {
+	if host, _, err := net.SplitHostPort(nb.TFTP.Address); err != nil || !validHost(host) {
 		v.errorf("netboot.tftp.address", ErrInvalid, "invalid address %q: expected HOST:PORT such as 0.0.0.0:69", nb.TFTP.Address)
 	}
 	v.kernelArgs("netboot.pxelinux.append", nb.PXE.Append)
@@ -569,6 +575,14 @@ func (r *Recipe) validateNetboot(v *validator) {
 		}
 	}
 	r.validateMedia(v)
+}
+
+// validHost: an address, or a host name, as in.tftpd's --address takes.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	return h == "" || hostnameRE.MatchString(h) || domainRE.MatchString(h)
 }
 
 func (r *Recipe) validateBootTest(v *validator, nodes []ResolvedNode) {
@@ -601,11 +615,18 @@ func (r *Recipe) validateBootTest(v *validator, nodes []ResolvedNode) {
 	if b.Login != nil && b.Login.User == "" {
 		v.errorf("boot_test.login.user", ErrMissing, "a login needs a user")
 	}
+	if b.Login != nil && strings.IndexFunc(b.Login.Password.Reveal(), quote.IsControl) >= 0 {
+		// Typed on the console, a newline would end the password early
+		// and type the rest as a command. The value is not shown.
+		v.errorf("boot_test.login.password", ErrInvalid, "a password typed on the console cannot hold control characters (newline, tab, ...)")
+	}
 }
 
 // Step validation.
 
-var cryptRE = regexp.MustCompile(`^(\$[0-9a-z]+\$[./0-9A-Za-z$=,-]+|[!*].*)$`)
+// The locked forms (! or * and what follows) hold no ':' or space: the
+// hash is a field of /etc/shadow, given to chpasswd -e as NAME:HASH.
+var cryptRE = regexp.MustCompile(`^(\$[0-9a-z]+\$[./0-9A-Za-z$=,-]+|[!*][!-9;-~]*)$`)
 
 // ValidHash reports whether s looks like a crypt(3) hash (or a locked
 // "!"/"*" entry) rather than a password typed in the wrong place.
