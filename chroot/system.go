@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/krgimage/krgimage/internal/confread"
+	"github.com/krgimage/krgimage/internal/quote"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -15,7 +17,7 @@ import (
 // lists server, ssi1..ssi4.
 func HostsFile(r *recipes.Recipe, extra []recipes.HostEntry) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# /etc/hosts: written by krgimage from the inventory of recipe %s.\n", r.Name)
+	fmt.Fprintf(&b, "# /etc/hosts: written by krgimage from the inventory of recipe %s.\n", quote.Plain(r.Name))
 	line := func(ip, name string) {
 		if c := r.Cluster; c != nil && c.Domain != "" {
 			fmt.Fprintf(&b, "%s\t%s.%s %s\n", ip, name, c.Domain, name)
@@ -81,7 +83,9 @@ func Fstab(r *recipes.Recipe, cfg *recipes.Fstab) string {
 		if o, ok := cfg.Options[mp]; ok {
 			opts = o
 		}
-		rows = append(rows, []string{src, mp, typ, opts, "0", "0"})
+		// getmntent reads octal escapes (\040) in every field: a space or
+		// a newline in a value stays inside its field.
+		rows = append(rows, []string{quote.Octal(src), quote.Octal(mp), typ, quote.Octal(opts), "0", "0"})
 	}
 	if cfg.Swap != "" {
 		add(cfg.Swap, "none", "swap", "sw")
@@ -108,15 +112,15 @@ func Fstab(r *recipes.Recipe, cfg *recipes.Fstab) string {
 		add("none", t, "tmpfs", "defaults")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# /etc/fstab: written by krgimage for a read-%s NFS root (recipe %s).\n", map[string]string{"ro": "only", "rw": "write"}[n.Mode], r.Name)
-	fmt.Fprintf(&b, "# The root itself is mounted by the kernel or initramfs from %s:%s.\n", n.Server, n.Path)
+	fmt.Fprintf(&b, "# /etc/fstab: written by krgimage for a read-%s NFS root (recipe %s).\n", map[string]string{"ro": "only", "rw": "write"}[n.Mode], quote.Plain(r.Name))
+	fmt.Fprintf(&b, "# The root itself is mounted by the kernel or initramfs from %s:%s.\n", n.Server, quote.Plain(n.Path))
 	b.WriteString("# <file system>\t<mount point>\t<type>\t<options>\t<dump>\t<pass>\n")
 	for _, row := range rows {
 		b.WriteString(strings.Join(row, "\t"))
 		b.WriteByte('\n')
 	}
 	for _, e := range cfg.Extra {
-		b.WriteString(e + "\n")
+		b.WriteString(quote.Plain(e) + "\n")
 	}
 	return b.String()
 }
@@ -139,14 +143,18 @@ func (f fstab) Describe() []string {
 func (fstab) Check() error { return nil }
 
 // mountPoints lists the directories fstab mounts on.
-func (f fstab) mountPoints() []string {
+func (f fstab) mountPoints() ([]string, error) {
+	entries, err := confread.Fstab(Fstab(f.img.Recipe, f.cfg))
+	if err != nil {
+		return nil, fmt.Errorf("reading back the generated fstab: %w", err)
+	}
 	var out []string
-	for _, l := range strings.Split(Fstab(f.img.Recipe, f.cfg), "\n") {
-		if fields := strings.Fields(l); len(fields) >= 2 && !strings.HasPrefix(l, "#") && strings.HasPrefix(fields[1], "/") {
-			out = append(out, fields[1])
+	for _, e := range entries {
+		if strings.HasPrefix(e.Target, "/") {
+			out = append(out, e.Target)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func (f fstab) Apply(_ context.Context, s *Session) error {
@@ -155,7 +163,11 @@ func (f fstab) Apply(_ context.Context, s *Session) error {
 	}
 	// Mount points must exist on a read-only root: nobody can create them
 	// at boot.
-	for _, mp := range f.mountPoints() {
+	mps, err := f.mountPoints()
+	if err != nil {
+		return err
+	}
+	for _, mp := range mps {
 		r, err := rel(mp)
 		if err != nil {
 			return err
@@ -174,7 +186,7 @@ func (f fstab) Apply(_ context.Context, s *Session) error {
 // the first (possibly commented) assignment, or appending one.
 func setShellVar(content, key, value string) string {
 	re := regexp.MustCompile(`(?m)^[ \t]*#?[ \t]*` + regexp.QuoteMeta(key) + `=.*$`)
-	line := key + "=" + value
+	line := key + "=" + quote.Shell(value)
 	if loc := re.FindStringIndex(content); loc != nil {
 		return content[:loc[0]] + line + content[loc[1]:]
 	}
@@ -279,7 +291,7 @@ func (l locale) Apply(ctx context.Context, s *Session) error {
 		if err != nil {
 			return err
 		}
-		line := "export LC_ALL=" + l.cfg.LCAll
+		line := "export LC_ALL=" + quote.Shell(l.cfg.LCAll)
 		if !strings.Contains(string(b), "\n"+line+"\n") && !strings.HasPrefix(string(b), line+"\n") {
 			content := string(b)
 			if content != "" && !strings.HasSuffix(content, "\n") {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/internal/fsutil"
+	"github.com/krgimage/krgimage/internal/quote"
 )
 
 //go:embed scripts
@@ -251,10 +252,11 @@ func config(o Options) string {
 	}
 	var b strings.Builder
 	b.WriteString("# Written by krgimage: defaults /init uses when the kernel command line is silent.\n")
-	fmt.Fprintf(&b, "KRG_KERNEL=%s\n", o.Kernel)
+	// /init sources this file: every value is one shell word.
+	fmt.Fprintf(&b, "KRG_KERNEL=%s\n", quote.Shell(o.Kernel))
 	fmt.Fprintf(&b, "KRG_DEFAULT_NFS_VERSION=%d\n", vers)
-	fmt.Fprintf(&b, "KRG_DEFAULT_MODE=%s\n", mode)
-	fmt.Fprintf(&b, "KRG_DEFAULT_NFS_OPTIONS=%s\n", strings.Join(o.NFSOptions, ","))
+	fmt.Fprintf(&b, "KRG_DEFAULT_MODE=%s\n", quote.Shell(mode))
+	fmt.Fprintf(&b, "KRG_DEFAULT_NFS_OPTIONS=%s\n", quote.Shell(strings.Join(o.NFSOptions, ",")))
 	b.WriteString("KRG_ATTEMPTS=3\n")
 	return b.String()
 }

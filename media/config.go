@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/krgimage/krgimage/internal/quote"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -80,16 +81,16 @@ func IsolinuxConfig(r *recipes.Recipe, entries []Entry) string {
 	var b strings.Builder
 	// SERIAL first, as syslinux's documentation asks.
 	b.WriteString(serialLine(entries[0].Args))
-	fmt.Fprintf(&b, "# Boot medium configuration (isolinux): written by krgimage for recipe %s.\n", r.Name)
-	fmt.Fprintf(&b, "DEFAULT %s\n", entries[0].Label)
+	fmt.Fprintf(&b, "# Boot medium configuration (isolinux): written by krgimage for recipe %s.\n", quote.Plain(r.Name))
+	fmt.Fprintf(&b, "DEFAULT %s\n", quote.Word(entries[0].Label))
 	if len(entries) > 1 {
 		// SAY shows on the screen only, not on a serial console; there,
 		// Tab at the boot: prompt lists the labels.
 		var labels []string
 		for _, e := range entries[1:] {
-			labels = append(labels, e.Label)
+			labels = append(labels, quote.Word(e.Label))
 		}
-		fmt.Fprintf(&b, "SAY krgimage %s: Enter boots %s; a node with its own arguments boots by its name: %s\n", r.Name, entries[0].Label, strings.Join(labels, " "))
+		fmt.Fprintf(&b, "SAY krgimage %s: Enter boots %s; a node with its own arguments boots by its name: %s\n", quote.Plain(r.Name), quote.Word(entries[0].Label), strings.Join(labels, " "))
 	}
 	if t := timeout(r, entries); t > 0 {
 		fmt.Fprintf(&b, "PROMPT 1\nTIMEOUT %d\n", t)
@@ -101,11 +102,11 @@ func IsolinuxConfig(r *recipes.Recipe, entries []Entry) string {
 	}
 	for _, e := range entries {
 		if e.Node != "" {
-			fmt.Fprintf(&b, "# node %s boots with its own arguments.\n", e.Node)
+			fmt.Fprintf(&b, "# node %s boots with its own arguments.\n", quote.Plain(e.Node))
 		}
-		fmt.Fprintf(&b, "LABEL %s\n", e.Label)
-		fmt.Fprintf(&b, "    kernel /%s\n", mediaPath(e.Kernel))
-		fmt.Fprintf(&b, "    append %s\n", strings.Join(append([]string{"initrd=/" + mediaPath(e.Initrd)}, e.Args...), " "))
+		fmt.Fprintf(&b, "LABEL %s\n", quote.Word(e.Label))
+		fmt.Fprintf(&b, "    kernel /%s\n", quote.Word(mediaPath(e.Kernel)))
+		fmt.Fprintf(&b, "    append %s\n", quote.Words(append([]string{"initrd=/" + mediaPath(e.Initrd)}, e.Args...)))
 	}
 	return b.String()
 }
@@ -118,7 +119,7 @@ func GrubLoaderConfig(r *recipes.Recipe, volumeID string) string {
 search --no-floppy --set=root --label %s
 set prefix=($root)/boot/grub
 source $prefix/grub.cfg
-`, r.Name, volumeID)
+`, quote.Plain(r.Name), quote.Grub(volumeID))
 }
 
 // GrubConfig renders the configuration of GRUB, the UEFI boot loader: the
@@ -126,16 +127,17 @@ source $prefix/grub.cfg
 // files read from the ISO 9660 filesystem.
 func GrubConfig(r *recipes.Recipe, entries []Entry) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Boot medium configuration (GRUB, UEFI): written by krgimage for recipe %s.\n", r.Name)
+	fmt.Fprintf(&b, "# Boot medium configuration (GRUB, UEFI): written by krgimage for recipe %s.\n", quote.Plain(r.Name))
 	// No "serial" terminal, unlike isolinux: UEFI firmware puts its own
 	// console on the serial line, and GRUB driving the same UART besides
 	// reads stray keys that stop the countdown.
-	fmt.Fprintf(&b, "set default=%q\n", entries[0].Label)
+	// GRUB reads a script: %q's double quotes would still expand $.
+	fmt.Fprintf(&b, "set default=%s\n", quote.Grub(entries[0].Label))
 	fmt.Fprintf(&b, "set timeout=%d\n", (timeout(r, entries)+9)/10)
 	for _, e := range entries {
-		fmt.Fprintf(&b, "menuentry %q --id %q {\n", e.Label, e.Label)
-		fmt.Fprintf(&b, "\tlinux /%s %s\n", mediaPath(e.Kernel), strings.Join(e.Args, " "))
-		fmt.Fprintf(&b, "\tinitrd /%s\n", mediaPath(e.Initrd))
+		fmt.Fprintf(&b, "menuentry %s --id %s {\n", quote.Grub(e.Label), quote.Grub(e.Label))
+		fmt.Fprintf(&b, "\tlinux %s %s\n", quote.Grub("/"+mediaPath(e.Kernel)), quote.GrubWords(e.Args))
+		fmt.Fprintf(&b, "\tinitrd %s\n", quote.Grub("/"+mediaPath(e.Initrd)))
 		b.WriteString("}\n")
 	}
 	return b.String()
@@ -152,7 +154,7 @@ const (
 func IPXEConfig(r *recipes.Recipe) string {
 	var b strings.Builder
 	b.WriteString(serialLine(netboot.KernelArgs(r, nil)))
-	fmt.Fprintf(&b, "# Boot medium configuration (isolinux starting iPXE): written by krgimage for recipe %s.\n", r.Name)
+	fmt.Fprintf(&b, "# Boot medium configuration (isolinux starting iPXE): written by krgimage for recipe %s.\n", quote.Plain(r.Name))
 	b.WriteString("DEFAULT ipxe\n")
 	b.WriteString("LABEL ipxe\n")
 	fmt.Fprintf(&b, "    kernel /%s\n", ipxeKernel)
@@ -174,5 +176,5 @@ isset ${next-server} || set next-server %s
 isset ${filename} || set filename pxelinux.0
 echo krgimage: booting tftp://${next-server}/${filename}
 chain tftp://${next-server}/${filename} || goto retry
-`, r.Name, r.Cluster.Server.IP)
+`, quote.Plain(r.Name), r.Cluster.Server.IP)
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/krgimage/krgimage/internal/quote"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -74,23 +75,26 @@ func SerialConsole(args []string) (unit, baud string, ok bool) {
 // LABEL, kernel and append lines.
 func PXEConfig(r *recipes.Recipe, label string, b Boot, args []string, comment string) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "# pxelinux.cfg: written by krgimage for recipe %s%s.\n", r.Name, comment)
+	fmt.Fprintf(&sb, "# pxelinux.cfg: written by krgimage for recipe %s%s.\n", quote.Plain(r.Name), quote.Plain(comment))
 	// pxelinux itself talks on the serial line the kernel is told to use,
 	// so a console-only node shows the boot loader too.
 	if unit, baud, ok := SerialConsole(args); ok {
 		fmt.Fprintf(&sb, "SERIAL %s %s\n", unit, baud)
 	}
+	// pxelinux has no quoting: each value is kept to one word of its
+	// line, so that none can start a directive of its own.
+	label = quote.Word(label)
 	fmt.Fprintf(&sb, "DEFAULT %s\n", label)
 	if t := r.Netboot.PXE.Timeout; t > 0 {
 		fmt.Fprintf(&sb, "PROMPT 1\nTIMEOUT %d\n", t)
 	}
 	fmt.Fprintf(&sb, "LABEL %s\n", label)
-	fmt.Fprintf(&sb, "    kernel %s\n", b.Kernel)
+	fmt.Fprintf(&sb, "    kernel %s\n", quote.Word(b.Kernel))
 	line := args
 	if b.Initrd != "" {
 		line = append([]string{"initrd=" + b.Initrd}, args...)
 	}
-	fmt.Fprintf(&sb, "    append %s\n", strings.Join(line, " "))
+	fmt.Fprintf(&sb, "    append %s\n", quote.Words(line))
 	if ip := r.Netboot.PXE.IPAppend; ip > 0 {
 		fmt.Fprintf(&sb, "    IPAPPEND %d\n", ip)
 	}
@@ -101,7 +105,7 @@ func PXEConfig(r *recipes.Recipe, label string, b Boot, args []string, comment s
 func DHCPConf(r *recipes.Recipe) string {
 	c, d := r.Cluster, r.Netboot.DHCP
 	var b strings.Builder
-	fmt.Fprintf(&b, "# dhcpd.conf: written by krgimage for recipe %s (%s).\n\n", r.Name, map[string]string{"dhcp3": "dhcp3-server", "isc": "isc-dhcp-server"}[d.Flavor])
+	fmt.Fprintf(&b, "# dhcpd.conf: written by krgimage for recipe %s (%s).\n\n", quote.Plain(r.Name), map[string]string{"dhcp3": "dhcp3-server", "isc": "isc-dhcp-server"}[d.Flavor])
 	b.WriteString("### Part 1: general options\n")
 	fmt.Fprintf(&b, "option dhcp-max-message-size %d;\n", d.MaxMessageSize)
 	b.WriteString("use-host-decl-names on;\n")
@@ -110,7 +114,7 @@ func DHCPConf(r *recipes.Recipe) string {
 	}
 	b.WriteString("\n### Part 2: site options\n")
 	if c.Domain != "" {
-		fmt.Fprintf(&b, "option domain-name %q;\n", c.Domain)
+		fmt.Fprintf(&b, "option domain-name %s;\n", quote.DHCP(c.Domain))
 	}
 	if len(c.DNS) > 0 {
 		fmt.Fprintf(&b, "option domain-name-servers %s;\n", joinAddrs(c.DNS))
@@ -126,25 +130,25 @@ func DHCPConf(r *recipes.Recipe) string {
 	fmt.Fprintf(&b, "\toption broadcast-address %s;\n", c.Broadcast)
 	if rg := c.DynamicRange; rg != nil {
 		fmt.Fprintf(&b, "\trange %s %s;\n", rg.Start, rg.End)
-		fmt.Fprintf(&b, "\t# Nodes outside the inventory are named %sXX, XX the last byte of their address.\n", d.HostnamePrefix)
-		fmt.Fprintf(&b, "\tsend host-name = concat(%q, binary-to-ascii(10, 8, \".\", substring(leased-address, 3, 1)));\n", d.HostnamePrefix)
+		fmt.Fprintf(&b, "\t# Nodes outside the inventory are named %sXX, XX the last byte of their address.\n", quote.Plain(d.HostnamePrefix))
+		fmt.Fprintf(&b, "\tsend host-name = concat(%s, binary-to-ascii(10, 8, \".\", substring(leased-address, 3, 1)));\n", quote.DHCP(d.HostnamePrefix))
 	}
 	b.WriteString("}\n")
 	b.WriteString("\n### Part 4: what nodes boot\n")
 	b.WriteString("group {\n")
 	b.WriteString("\tfilename \"pxelinux.0\";\n")
 	fmt.Fprintf(&b, "\tnext-server %s;\n", c.Server.IP)
-	fmt.Fprintf(&b, "\tserver-name %q;\n", c.Server.Name)
-	fmt.Fprintf(&b, "\toption root-path \"%s:%s\";\n", r.NFSRoot.Server, r.NFSRoot.Path)
+	fmt.Fprintf(&b, "\tserver-name %s;\n", quote.DHCP(c.Server.Name))
+	fmt.Fprintf(&b, "\toption root-path %s;\n", quote.DHCP(r.NFSRoot.Server.String()+":"+r.NFSRoot.Path))
 	for _, n := range r.Nodes() {
 		if len(n.MAC) == 0 {
-			fmt.Fprintf(&b, "\t# %s (%s) has no MAC address in the inventory: it boots from the dynamic range.\n", n.Name, n.IP)
+			fmt.Fprintf(&b, "\t# %s (%s) has no MAC address in the inventory: it boots from the dynamic range.\n", quote.Plain(n.Name), n.IP)
 			continue
 		}
 		// use-host-decl-names only names a host when no host-name option
 		// applies, and the subnet's krgnodeXX expression does: the
 		// host's own option, more specific, wins over it.
-		fmt.Fprintf(&b, "\thost %s { hardware ethernet %s; fixed-address %s; option host-name %q; }\n", n.Name, n.MAC, n.IP, n.Name)
+		fmt.Fprintf(&b, "\thost %s { hardware ethernet %s; fixed-address %s; option host-name %s; }\n", quote.Word(n.Name), n.MAC, n.IP, quote.DHCP(n.Name))
 	}
 	b.WriteString("}\n")
 	return b.String()
@@ -161,11 +165,13 @@ func joinAddrs(as []recipes.Addr) string {
 // TFTPDefaults renders /etc/default/tftpd-hpa in the suite's form.
 func TFTPDefaults(r *recipes.Recipe) string {
 	t := r.Netboot.TFTP
-	head := "# /etc/default/tftpd-hpa: written by krgimage for recipe " + r.Name + ".\n"
+	head := "# /etc/default/tftpd-hpa: written by krgimage for recipe " + quote.Plain(r.Name) + ".\n"
+	// The init script sources this file: every value is one shell word.
 	if t.Form == "lenny" {
-		return head + "RUN_DAEMON=\"yes\"\n" + fmt.Sprintf("OPTIONS=\"-l -s %s\"\n", t.Root)
+		return head + "RUN_DAEMON=\"yes\"\nOPTIONS=" + quote.ShellValue("-l -s "+t.Root) + "\n"
 	}
-	return head + fmt.Sprintf("TFTP_USERNAME=%q\nTFTP_DIRECTORY=%q\nTFTP_ADDRESS=%q\nTFTP_OPTIONS=%q\n", t.Username, t.Root, t.Address, t.Options)
+	return head + fmt.Sprintf("TFTP_USERNAME=%s\nTFTP_DIRECTORY=%s\nTFTP_ADDRESS=%s\nTFTP_OPTIONS=%s\n",
+		quote.ShellValue(t.Username), quote.ShellValue(t.Root), quote.ShellValue(t.Address), quote.ShellValue(t.Options))
 }
 
 // Exports renders the NFS exports: the root, read-only for a read-only
@@ -174,17 +180,25 @@ func Exports(r *recipes.Recipe) string {
 	n, e := r.NFSRoot, r.Netboot.Exports
 	opts := strings.Join(e.Options, ",")
 	var b strings.Builder
-	fmt.Fprintf(&b, "# NFS exports: written by krgimage for recipe %s.\n", r.Name)
-	fmt.Fprintf(&b, "%s %s(%s)\n", n.Path, e.Clients, opts)
+	fmt.Fprintf(&b, "# NFS exports: written by krgimage for recipe %s.\n", quote.Plain(r.Name))
+	fmt.Fprintf(&b, "%s %s\n", quote.Octal(n.Path), exportClient(e.Clients, opts))
 	if n.Mode == "ro" {
 		rw := "rw" + strings.TrimPrefix(strings.TrimPrefix(opts, "ro"), "rw")
 		for _, m := range n.Writable {
 			if m.Type == "nfs" {
-				fmt.Fprintf(&b, "%s %s(%s)\n", m.Source, e.Clients, rw)
+				fmt.Fprintf(&b, "%s %s\n", quote.Octal(m.Source), exportClient(e.Clients, rw))
 			}
 		}
 	}
 	return b.String()
+}
+
+// exportClient is one client field of an exports line, CLIENT(OPTIONS):
+// exportfs has no quoting there, so each part is kept to one word without
+// parentheses.
+func exportClient(clients, opts string) string {
+	strip := func(s string) string { return strings.NewReplacer("(", "_", ")", "_").Replace(quote.Word(s)) }
+	return strip(clients) + "(" + strip(opts) + ")"
 }
 
 // Paths of the generated server files, relative to the tree's root.
