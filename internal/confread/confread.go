@@ -10,7 +10,7 @@ package confread
 import (
 	"errors"
 	"fmt"
-		"strings"
+	"strings"
 )
 
 // ErrSyntax is what every reader returns for text it does not accept.

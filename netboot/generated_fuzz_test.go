@@ -1,0 +1,150 @@
+package netboot
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/krgimage/krgimage/internal/confread"
+	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/recipes"
+	"github.com/krgimage/krgimage/recipes/recipestest"
+)
+
+// FuzzServerFiles: for every recipe that validates, dhcpd.conf, exports,
+// the tftpd-hpa defaults and pxelinux.cfg read back (as dhcpd, exportfs,
+// sh and pxelinux read them) to exactly the directives the recipe asks
+// for, and no other.
+func FuzzServerFiles(f *testing.F) {
+	for _, v := range recipestest.Seeds {
+		f.Add(v.Name, v.Path, v.Option, v.Label, v.Arg, v.Clients, v.TFTPOptions)
+	}
+	f.Fuzz(func(t *testing.T, name, path, option, label, arg, clients, tftpOptions string) {
+		r, err := recipestest.Recipe(recipestest.Values{Name: name, Path: path, Option: option, Label: label, Arg: arg,
+			Clients: clients, TFTPOptions: tftpOptions, MountOptions: "rw"})
+		if err != nil {
+			return
+		}
+		for file, check := range map[string]func(*recipes.Recipe) error{
+			"dhcpd.conf": checkDHCP, "exports": checkExports, "tftpd-hpa": checkTFTP, "pxelinux.cfg": checkPXE,
+		} {
+			if err := check(r); err != nil {
+				t.Fatalf("%s: %v\nrecipe values: %q", file, err, []string{name, path, option, label, arg, clients, tftpOptions})
+			}
+		}
+	})
+}
+
+func checkDHCP(r *recipes.Recipe) error {
+	stmts, err := confread.DHCP(DHCPConf(r))
+	if err != nil {
+		return err
+	}
+	var heads []string
+	for _, s := range stmts {
+		heads = append(heads, s.Head())
+	}
+	want := []string{"option dhcp-max-message-size 2048", "use-host-decl-names on", "deny bootp",
+		`option domain-name "c.home"`, "subnet 10.0.0.0 netmask 255.255.255.0", "group"}
+	if !slices.Equal(heads, want) {
+		return fmt.Errorf("statements %q, want %q", heads, want)
+	}
+	var group []string
+	for _, s := range stmts[len(stmts)-1].Block {
+		group = append(group, s.Head())
+	}
+	wantGroup := []string{`filename "pxelinux.0"`, "next-server 10.0.0.1", `server-name "srv"`,
+		fmt.Sprintf("option root-path %q", "10.0.0.1:"+r.NFSRoot.Path), "host n1"}
+	if !slices.Equal(group, wantGroup) {
+		return fmt.Errorf("group statements %q, want %q", group, wantGroup)
+	}
+	return nil
+}
+
+func checkExports(r *recipes.Recipe) error {
+	es, err := confread.Exports(Exports(r))
+	if err != nil {
+		return err
+	}
+	e := r.Netboot.Exports
+	rw := append([]string{"rw"}, e.Options[1:]...)
+	want := []confread.Export{
+		{Path: r.NFSRoot.Path, Clients: []confread.ExportClient{{Host: e.Clients, Options: e.Options}}},
+		{Path: r.NFSRoot.Path + "/var", Clients: []confread.ExportClient{{Host: e.Clients, Options: rw}}},
+	}
+	if fmt.Sprint(es) != fmt.Sprint(want) {
+		return fmt.Errorf("exports %+v, want %+v", es, want)
+	}
+	return nil
+}
+
+func checkTFTP(r *recipes.Recipe) error {
+	as, err := confread.Shell(TFTPDefaults(r))
+	if err != nil {
+		return err
+	}
+	t := r.Netboot.TFTP
+	want := []confread.Assign{{Name: "TFTP_USERNAME", Value: t.Username}, {Name: "TFTP_DIRECTORY", Value: t.Root},
+		{Name: "TFTP_ADDRESS", Value: t.Address}, {Name: "TFTP_OPTIONS", Value: t.Options}}
+	if !slices.Equal(as, want) {
+		return fmt.Errorf("assignments %+v, want %+v", as, want)
+	}
+	return nil
+}
+
+func checkPXE(r *recipes.Recipe) error {
+	args := KernelArgs(r, nil)
+	ds, err := confread.Syslinux(PXEConfig(r, r.Netboot.PXE.Label, Boot{Kernel: "vmlinuz", Initrd: "initrd.img"}, args, ""))
+	if err != nil {
+		return err
+	}
+	want := []confread.Directive{{Key: "SERIAL", Args: "0 9600"}, {Key: "DEFAULT", Args: r.Netboot.PXE.Label},
+		{Key: "LABEL", Args: r.Netboot.PXE.Label}, {Key: "KERNEL", Args: "vmlinuz"},
+		{Key: "APPEND", Args: "initrd=initrd.img " + strings.Join(args, " ")}}
+	if !slices.Equal(ds, want) {
+		return fmt.Errorf("directives %+v, want %+v", ds, want)
+	}
+	return nil
+}
+
+// Quoting holds even where validation is bypassed: a dhcpd.conf written
+// from values validation refuses still reads back, in dhcpd itself, as
+// one root-path and one server name.
+func TestDHCPDHostileValues(t *testing.T) {
+	dhcpd, err := exec.LookPath("dhcpd")
+	if err != nil {
+		testenv.Missing(t, "dhcpd not installed (make deps installs isc-dhcp-server)")
+	}
+	r, err := recipestest.Recipe(recipestest.Seeds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.NFSRoot.Path = `/srv/nfs"; next-server 6.6.6.6; filename "evil.0"; #` + "\n}\nhost x {"
+	r.Name = "base\n}\nsubnet 6.6.6.0 netmask 255.255.255.0 {"
+	r.Netboot.DHCP.HostnamePrefix = `n"; option routers 6.6.6.6; #`
+	text := DHCPConf(r)
+	conf := filepath.Join(t.TempDir(), "dhcpd.conf")
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(dhcpd, "-t", "-cf", conf).CombinedOutput(); err != nil {
+		t.Fatalf("dhcpd -t refused the quoted values: %v\n%s\n%s", err, out, text)
+	}
+	if strings.Contains(text, "\tnext-server 6.6.6.6") || strings.Contains(text, "\noption routers 6.6.6.6") {
+		t.Fatalf("a value became a directive:\n%s", text)
+	}
+	stmts, err := confread.DHCP(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stmts[len(stmts)-1].Block {
+		if s.Head() == fmt.Sprintf("option root-path %q", "10.0.0.1:"+r.NFSRoot.Path) {
+			return
+		}
+	}
+	t.Fatalf("no root-path holding the whole value:\n%s", text)
+}
