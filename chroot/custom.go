@@ -47,6 +47,20 @@ func (r runScript) env() []string {
 	return env
 }
 
+// shownEnv is the environment as the plan shows it: values only of the
+// entries the recipe lists in public_variables.
+func (r runScript) shownEnv() []string {
+	var out []string
+	for _, kv := range r.env() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !r.img.Recipe.Public(k) {
+			kv = k + "=(withheld: not in public_variables)"
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
 func (r runScript) Describe() []string {
 	where := "inside the image"
 	if !r.cfg.Chroot {
@@ -54,7 +68,7 @@ func (r runScript) Describe() []string {
 	}
 	out := []string{"run " + r.source() + " with " + r.cfg.Shell + " " + where}
 	if len(r.cfg.Env) > 0 {
-		out = append(out, "environment: "+strings.Join(r.env(), " "))
+		out = append(out, "environment: "+strings.Join(r.shownEnv(), " "))
 	}
 	return out
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"slices"
 	"text/tabwriter"
 	"time"
 )
@@ -21,13 +21,16 @@ type Report struct {
 		// File is the recipe file's absolute path (none when embedded).
 		File   string `json:"file,omitempty"`
 		SHA256 string `json:"sha256"`
-		// Variables are the recipe variables the build was given, so
-		// that boot-test reads the recipe as the build did; secrets
-		// (names with PASSWORD, HASH, SECRET, TOKEN or KEY) are left out.
-		Variables    map[string]string `json:"variables,omitempty"`
-		Suite        string            `json:"suite"`
-		Architecture string            `json:"architecture"`
-		Variant      string            `json:"variant"`
+		// Variables are the recipe variables the build was given that
+		// the recipe lists in public_variables, so that boot-test reads
+		// the recipe as the build did.
+		Variables map[string]string `json:"variables,omitempty"`
+		// Withheld names the other variables the build was given: their
+		// values are not kept, boot-test asks for them again.
+		Withheld     []string `json:"withheld_variables,omitempty"`
+		Suite        string   `json:"suite"`
+		Architecture string   `json:"architecture"`
+		Variant      string   `json:"variant"`
 	} `json:"recipe"`
 	Mirror Mirror `json:"mirror"`
 	Output struct {
@@ -108,13 +111,16 @@ func newReport(o *Options, out, root string) *Report {
 	rec := o.Recipe
 	r.Recipe.Name, r.Recipe.Source, r.Recipe.File, r.Recipe.SHA256 = rec.Name, rec.Source, rec.File, sha256Hex(rec.Raw)
 	for k, v := range rec.Vars {
-		if !SecretVar(k) {
-			if r.Recipe.Variables == nil {
-				r.Recipe.Variables = map[string]string{}
-			}
-			r.Recipe.Variables[k] = v
+		if !rec.Public(k) {
+			r.Recipe.Withheld = append(r.Recipe.Withheld, k)
+			continue
 		}
+		if r.Recipe.Variables == nil {
+			r.Recipe.Variables = map[string]string{}
+		}
+		r.Recipe.Variables[k] = v
 	}
+	slices.Sort(r.Recipe.Withheld)
 	r.Recipe.Suite, r.Recipe.Architecture, r.Recipe.Variant = rec.Suite, rec.Architecture, rec.Variant
 	r.Mirror = o.Mirror
 	r.Output.Dir, r.Output.Rootfs = out, root
@@ -183,16 +189,4 @@ func (r *Report) WriteSummary(w io.Writer) {
 
 func fmtSeconds(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
-}
-
-// SecretVar reports whether a recipe variable's name says it holds a
-// secret, which build.json must not record.
-func SecretVar(name string) bool {
-	n := strings.ToUpper(name)
-	for _, w := range []string{"PASSWORD", "PASSWD", "HASH", "SECRET", "TOKEN", "KEY"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
 }

@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -40,6 +41,12 @@ type Recipe struct {
 	// signing keys have expired (lenny): expired keys are then accepted.
 	Archived bool `yaml:"archived,omitempty"`
 
+	// PublicVariables names the recipe variables, and the run steps' env
+	// entries, whose values plan and build.json may show. Every other
+	// one is shown by name only: a value given with --set or the
+	// environment may be a credential.
+	PublicVariables []string `yaml:"public_variables,omitempty"`
+
 	Bootstrap Bootstrap   `yaml:"bootstrap"`
 	Provision []StepEntry `yaml:"provision,omitempty"`
 	Cluster   *Cluster    `yaml:"cluster,omitempty"`
@@ -64,6 +71,10 @@ type Recipe struct {
 
 	pos positions
 }
+
+// Public reports whether the recipe lets plan and build.json show the
+// value of the variable or run-step env entry name.
+func (r *Recipe) Public(name string) bool { return slices.Contains(r.PublicVariables, name) }
 
 // Dir is the directory relative paths in the recipe are resolved against.
 func (r *Recipe) Dir() string {

@@ -216,6 +216,11 @@ func (r *Recipe) validate() Errors {
 			v.errorf("name", ErrInvalid, "the recipe's file name gives the image name %q, which is not %s: set name:", r.Name, msg)
 		}
 	}
+	for i, name := range r.PublicVariables {
+		if !validVarName(name) {
+			v.errorf(fmt.Sprintf("public_variables[%d]", i), ErrInvalid, "invalid variable name %q", name)
+		}
+	}
 	if len(r.Components) == 0 {
 		v.errorf("components", ErrMissing, "at least one component is needed (main)")
 	}

@@ -21,11 +21,16 @@ const (
 
 // imageVars are the recipe variables of the shared image of mode.
 func imageVars(mode string) []string {
-	args := []string{"--set", "NODE_USER=alice", "--set", "NFSROOT_MODE=" + mode}
+	return []string{"--set", "NODE_USER=alice", "--set", "NFSROOT_MODE=" + mode}
+}
+
+// imageEnv is the environment of the shared image's build: the password
+// hash goes there, not on a command line others can read in /proc.
+func imageEnv(mode string) []string {
 	if mode == "rw" {
-		args = append(args, "--set", "ROOT_PASSWORD_HASH="+testPasswordHash)
+		return append(os.Environ(), "ROOT_PASSWORD_HASH="+testPasswordHash)
 	}
-	return args
+	return nil
 }
 
 // images are the shipped bookworm recipe's builds, one per NFS root mode,
@@ -64,6 +69,7 @@ func bookwormImage(t *testing.T, mode string) (out, log string) {
 	// from scratch, the others start from the bootstrapped root it kept.
 	cmd := exec.Command(krgimage, append([]string{"build", "../recipes/bookworm-nfsroot.yaml", "-o", out,
 		"--cache-dir", filepath.Join(images.dir, "cache"), "--no-cache=false"}, imageVars(mode)...)...)
+	cmd.Env = imageEnv(mode)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

@@ -115,7 +115,23 @@ func (a *app) recipeOf(out string, o *bootTestOptions) (*recipes.Recipe, error) 
 		flags.set = append(flags.set, k+"="+v)
 	}
 	flags.set = append(flags.set, o.flags.set...)
-	return a.loadRecipe(src, &flags)
+	r, err := a.loadRecipe(src, &flags)
+	if err != nil {
+		return nil, err
+	}
+	// A withheld variable left out now would read the recipe with its
+	// default: another recipe than the one built.
+	var missing []string
+	for _, name := range rep.Recipe.Withheld {
+		if _, ok := r.Vars[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, usagef("the build was given %s, whose values build.json does not keep (the recipe does not list them in public_variables): give them again with --set or the environment",
+			strings.Join(missing, ", "))
+	}
+	return r, nil
 }
 
 // ovmfPath is Debian's UEFI firmware for QEMU (package ovmf).
