@@ -49,6 +49,7 @@ func TestHostileValues(t *testing.T) {
 		{"colon in a user's comment", "locale: {lc_all: C, bashrc: true}", "locale: {lc_all: C, bashrc: true}\n  - users: [{name: u, comment: \"a:b\"}]"},
 		{"space in exports clients", "pxelinux:", "exports: {clients: \"* evil(rw)\"}\n  pxelinux:"},
 		{"exports options with a space", "pxelinux:", "exports: {options: [\"ro) / *(rw\"]}\n  pxelinux:"},
+		{"space in a hosts name", "  - locale: {lc_all: C, bashrc: true}", "  - locale: {lc_all: C, bashrc: true}\n  - hosts: {extra: [{ip: 10.0.0.5, names: [\"a b\"]}]}"},
 		{"newline in the login password", "login: {user: root}", `login: {user: root, password: "pw\nreboot"}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {

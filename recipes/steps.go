@@ -197,7 +197,7 @@ type Hosts struct {
 // HostEntry is one extra /etc/hosts line.
 type HostEntry struct {
 	IP    Addr     `yaml:"ip"`
-	Names []string `yaml:"names"`
+	Names []string `yaml:"names" check:"domain"`
 }
 
 // Nfsbooted gives every node sharing the root its own host name (from DHCP
