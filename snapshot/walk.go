@@ -16,9 +16,10 @@ import (
 type node struct {
 	Entry
 	xattrs []xattr // raw values, sorted by name
-	// ino, mtime and ctime, with Size, identify the file the walk found:
-	// one that no longer matches them when read is ErrChanged.
-	ino          uint64
+	// dev, ino, mtime and ctime, with Size, identify the file the walk
+	// found: one that no longer matches them when read is ErrChanged, and
+	// so is another file a racing rename put in its place, from anywhere.
+	dev, ino     uint64
 	mtime, ctime time.Time
 	// claimed is set by whoever hashes the file, when a hashShare splits
 	// the work.
