@@ -219,30 +219,183 @@ func TestHostileArchives(t *testing.T) {
 			t.Errorf("%s: not in the table", f.Name())
 			continue
 		}
-		t.Run(f.Name(), func(t *testing.T) {
-			base := t.TempDir()
-			canary := filepath.Join(base, "canary")
-			must(t, os.WriteFile(canary, []byte("canary"), 0o644))
-			root := filepath.Join(base, "root")
-			_, err := Restore(t.Context(), filepath.Join(dir, f.Name()), root, RestoreOptions{NoSync: true})
-			switch {
-			case err == nil:
-				t.Fatal("Restore() succeeded")
-			case !errors.Is(err, want):
-				t.Fatalf("Restore() = %v, want %v", err, want)
+		data, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		must(t, err)
+		for _, noOpenat2 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/noOpenat2=%v", f.Name(), noOpenat2), func(t *testing.T) {
+				base := t.TempDir()
+				before := plantCanaries(t, base)
+				root := filepath.Join(base, "root")
+				_, err := Restore(t.Context(), filepath.Join(dir, f.Name()), root, RestoreOptions{NoSync: true, noOpenat2: noOpenat2})
+				switch {
+				case want == nil && err != nil:
+					t.Fatalf("Restore() = %v, want it to succeed, confined", err)
+				case want != nil && err == nil:
+					t.Fatal("Restore() succeeded")
+				case want != nil && !errors.Is(err, want):
+					t.Fatalf("Restore() = %v, want %v", err, want)
+				}
+				if err != nil {
+					t.Log(err)
+				}
+				checkCanaries(t, base, before, err == nil)
+				if err == nil {
+					checkRestoredTree(t, data, root)
+				}
+			})
+		}
+	}
+}
+
+// plantCanaries fills base, where root will be restored, with what a
+// hostile archive aims at: the file canary and the directory outside. It
+// returns their state.
+func plantCanaries(t testing.TB, base string) map[string]string {
+	t.Helper()
+	must(t, os.WriteFile(filepath.Join(base, "canary"), []byte("canary"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(base, "outside", "sub"), 0o755))
+	must(t, os.WriteFile(filepath.Join(base, "outside", "file"), []byte("outside"), 0o644))
+	must(t, os.Symlink("../canary", filepath.Join(base, "outside", "link")))
+	old := time.Unix(1600000000, 0)
+	for _, p := range []string{"canary", "outside/file", "outside/sub", "outside"} {
+		must(t, os.Chtimes(filepath.Join(base, p), old, old))
+	}
+	return outsideState(t, base)
+}
+
+// outsideState records every path in base but the restore target and
+// its staging directories: type, mode, owner, size, mtime, content and
+// target, without following a symlink.
+func outsideState(t testing.TB, base string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		if rel == "." {
+			return nil
+		}
+		if rel == "root" || strings.HasPrefix(rel, ".root.restore-") {
+			return filepath.SkipDir
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		s := fmt.Sprintf("%v uid=%d gid=%d size=%d mtime=%d", fi.Mode(), st.Uid, st.Gid, fi.Size(), fi.ModTime().UnixNano())
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
 			}
-			t.Log(err)
-			if b, err := os.ReadFile(canary); err != nil || string(b) != "canary" {
-				t.Errorf("the canary changed: %q, %v", b, err)
+			s += fmt.Sprintf(" content=%q", b)
+		case fi.Mode()&os.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
 			}
-			if left, _ := os.ReadDir(base); len(left) != 1 {
-				t.Errorf("left next to the root: %v", left)
-			}
-			if _, err := os.Lstat(absCanary); !isNotExist(err) {
-				t.Errorf("%s was created", absCanary)
-				os.Remove(absCanary)
-			}
-		})
+			s += " link=" + l
+		}
+		out[rel] = s
+		return nil
+	})
+	must(t, err)
+	return out
+}
+
+// checkCanaries fails when anything outside the restore target changed:
+// the canaries next to it, absCanary, or what is left beside it (the
+// target alone after a restore, nothing after a failed one).
+func checkCanaries(t testing.TB, base string, before map[string]string, restored bool) {
+	t.Helper()
+	after := outsideState(t, base)
+	for p, s := range before {
+		if after[p] != s {
+			t.Errorf("%s changed:\n  before %s\n  after  %s", p, s, after[p])
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s appeared next to the root", p)
+		}
+	}
+	_, err := os.Lstat(filepath.Join(base, "root"))
+	if restored != (err == nil) {
+		t.Errorf("restored %v, but the root: %v", restored, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(base, ".root.restore-*")); len(left) > 0 {
+		t.Errorf("staging left behind: %v", left)
+	}
+	if _, err := os.Lstat(absCanary); !isNotExist(err) {
+		os.Remove(absCanary)
+		t.Errorf("%s was created", absCanary)
+	}
+}
+
+// checkRestoredTree fails unless the tree at root is exactly the entries
+// of the archive data, each at its own path: every parent a directory
+// (so resolving the path in the root, by any rule, lands on the entry),
+// every symlink's target verbatim, every hardlink the inode of its
+// target, and nothing else in the tree but the parents of entries.
+func checkRestoredTree(t testing.TB, data []byte, root string) {
+	t.Helper()
+	rr, err := readArchive(context.Background(), bytes.NewReader(data), readOptions{threads: 1, noDigest: true}, func(*member) error { return nil })
+	if err != nil {
+		t.Fatalf("reading the archive again: %v", err)
+	}
+	need := map[string]bool{".": true}
+	for _, e := range rr.entries {
+		for p := e.Path; p != "."; p = filepath.Dir(p) {
+			need[p] = true
+		}
+		checkEntry(t, root, e)
+	}
+	err = filepath.WalkDir(root, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if !need[rel] {
+			t.Errorf("%s: in the tree, not in the archive", rel)
+		}
+		return nil
+	})
+	must(t, err)
+}
+
+func checkEntry(t testing.TB, root string, e Entry) {
+	t.Helper()
+	for p := filepath.Dir(e.Path); p != "."; p = filepath.Dir(p) {
+		if fi, err := os.Lstat(filepath.Join(root, p)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: its parent %s is not a directory: %v", e.Path, p, err)
+			return
+		}
+	}
+	fi, err := os.Lstat(filepath.Join(root, e.Path))
+	if err != nil {
+		t.Errorf("%s: %v", e.Path, err)
+		return
+	}
+	want := map[Type]os.FileMode{TypeDir: os.ModeDir, TypeFile: 0, TypeSymlink: os.ModeSymlink,
+		TypeChar: os.ModeDevice | os.ModeCharDevice, TypeBlock: os.ModeDevice, TypeFifo: os.ModeNamedPipe}
+	switch e.Type {
+	case TypeHardlink:
+		ti, err := os.Lstat(filepath.Join(root, e.Link))
+		if err != nil || !os.SameFile(fi, ti) {
+			t.Errorf("%s: not a hardlink to %s", e.Path, e.Link)
+		}
+	case TypeSymlink:
+		if l, err := os.Readlink(filepath.Join(root, e.Path)); err != nil || l != e.Link {
+			t.Errorf("%s: symlink to %q, want %q (%v)", e.Path, l, e.Link, err)
+		}
+	default:
+		if fi.Mode().Type() != want[e.Type] {
+			t.Errorf("%s: a %v, want a %s", e.Path, fi.Mode().Type(), e.Type)
+		}
 	}
 }
 

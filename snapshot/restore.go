@@ -33,6 +33,10 @@ type RestoreOptions struct {
 	Log *slog.Logger
 	// Progress, when set, shows bytes read and entries restored.
 	Progress *progress.Task
+
+	// noOpenat2 resolves paths as on kernels without openat2(2), for
+	// tests.
+	noOpenat2 bool
 }
 
 // RestoreResult describes a restore.
@@ -174,7 +178,7 @@ func restore(ctx context.Context, r io.Reader, root string, o RestoreOptions, si
 			}
 		}
 	}()
-	x, err := newExtractor(staging, o.Log, o.Threads)
+	x, err := newExtractor(staging, o.Log, o.Threads, o.noOpenat2)
 	if err != nil {
 		return res, err
 	}

@@ -144,6 +144,27 @@ func cleanName(name string) (string, bool) {
 	return strings.Join(parts, "/"), true
 }
 
+// isCleanRel reports whether rel is a path as cleanName returns them:
+// relative, without empty, "." or ".." components, or "." alone.
+func isCleanRel(rel string) bool {
+	if rel == "." {
+		return true
+	}
+	if rel == "" {
+		return false
+	}
+	for {
+		c, rest, more := strings.Cut(rel, "/")
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rel = rest
+	}
+}
+
 // header builds the tar header of n with the given mtime (clamped) and,
 // for a file with holes, its data segments.
 func (n *node) header(mtime time.Time, sparse []segment) *tarHeader {
