@@ -2,6 +2,8 @@ package snapshot
 
 import (
 	"errors"
+	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +20,10 @@ import (
 // before 5.6, one openat(O_NOFOLLOW) per component from the descriptor of
 // the one before, resolves exactly the same names: that is the fallback.
 const restoreResolve = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_SYMLINKS
+
+// treeResolve is how a file of a tree is read for what the image sees
+// there (its dpkg status): symlinks followed, but in the root.
+const treeResolve = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
 // maxResolveRetries bounds the retries of an openat2 that a concurrent
 // rename made fail with EAGAIN.
@@ -46,4 +52,32 @@ func haveOpenat2(dirfd int) bool {
 	}
 	unix.Close(fd)
 	return true
+}
+
+// openTreeFile opens the file rel of the tree at root, resolved in the
+// root: a live root's absolute symlinks name its own files, never the
+// host's. Without openat2, os.Root refuses what would leave the root.
+func openTreeFile(root, rel string) (*os.File, error) {
+	dfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(dfd)
+	if !haveOpenat2(dfd) {
+		return openTreeFileRoot(root, rel)
+	}
+	fd, err := openat2(dfd, rel, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK, treeResolve)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root + "/" + rel, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), root+"/"+rel)
+	// O_NONBLOCK so that a fifo in its place cannot hang the read.
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: not a regular file", f.Name())
+		}
+		return nil, err
+	}
+	return f, nil
 }

@@ -41,3 +41,35 @@ func TestScanStaysInTree(t *testing.T) {
 		t.Errorf("scanned %q, want the tree as it was when each directory was opened", got)
 	}
 }
+
+// TestDiffStatusInRoot: diff reads a tree's dpkg status as the image
+// sees it, its symlinks resolved in the tree's root, never from the host.
+func TestDiffStatusInRoot(t *testing.T) {
+	status := func(pkg string) []byte {
+		return []byte("Package: " + pkg + "\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n")
+	}
+	base := t.TempDir()
+	host := filepath.Join(base, "host", "dpkg")
+	must(t, os.MkdirAll(host, 0o755))
+	must(t, os.WriteFile(filepath.Join(host, "status"), status("host-package"), 0o644))
+	for _, target := range []string{host, "../../.." + host, "../../../../../../.." + host} {
+		t.Run(target, func(t *testing.T) {
+			a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+			for _, r := range []string{a, b} {
+				must(t, os.MkdirAll(filepath.Join(r, "var", "lib"), 0o755))
+			}
+			// In a, the link's target inside the root holds the image's
+			// own status; in b there is nothing there.
+			must(t, os.MkdirAll(filepath.Join(a, host), 0o755))
+			must(t, os.WriteFile(filepath.Join(a, host, "status"), status("image-package"), 0o644))
+			for _, r := range []string{a, b} {
+				must(t, os.Symlink(target, filepath.Join(r, "var", "lib", "dpkg")))
+			}
+			rep, err := Diff(t.Context(), a, b, DiffOptions{})
+			must(t, err)
+			if len(rep.Packages) != 1 || rep.Packages[0] != (PackageChange{Name: "image-package", Old: "1"}) {
+				t.Errorf("packages: %v, want image-package removed only", rep.Packages)
+			}
+		})
+	}
+}
