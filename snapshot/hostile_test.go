@@ -25,16 +25,27 @@ var update = flag.Bool("update", false, "rewrite testdata: golden files and the 
 const absCanary = "/tmp/krgimage-hostile-canary"
 
 // hostile lists the corpus in testdata/hostile and the error each archive
-// must be refused with. Every archive is aimed at ../canary, a file next
-// to the restore target, or at absCanary.
+// must be refused with, or nil for one that must restore confined: its
+// symlinks, wherever they point, restored verbatim and never followed.
+// Every archive is aimed at ../canary, a file next to the restore target,
+// at ../outside/, a directory there, or at absCanary.
 var hostile = map[string]error{
 	"dotdot.tar":                   ErrUnsafePath,
 	"dotdot-middle.tar":            ErrUnsafePath,
 	"absolute.tar":                 ErrUnsafePath,
 	"symlink-abs-then-file.tar":    ErrUnsafePath,
 	"symlink-then-file.tar":        ErrUnsafePath,
-	"symlink-escape.tar":           ErrUnsafePath,
-	"symlink-escape-deep.tar":      ErrUnsafePath,
+	"symlink-root-then-file.tar":   ErrUnsafePath,
+	"symlink-up-then-file.tar":     ErrUnsafePath,
+	"symlink-inside-then-file.tar": ErrUnsafePath,
+	"symlink-then-dir.tar":         ErrUnsafePath,
+	"symlink-then-device.tar":      ErrUnsafePath,
+	"symlink-then-hardlink.tar":    ErrUnsafePath,
+	"hardlink-through-symlink.tar": ErrUnsafePath,
+	"symlink-escape.tar":           nil,
+	"symlink-escape-deep.tar":      nil,
+	"symlinks-anywhere.tar":        nil,
+	"symlinks-replaced.tar":        nil,
 	"hardlink-outside.tar":         ErrUnsafePath,
 	"hardlink-absolute.tar":        ErrUnsafePath,
 	"hardlink-missing.tar":         ErrUnsafePath,
@@ -44,10 +55,10 @@ var hostile = map[string]error{
 	"dir-then-symlink.tar":         ErrUnsafePath,
 	"file-then-dir.tar":            ErrUnsafePath,
 	"root-symlink.tar":             ErrUnsafePath,
-	"symlink-through-symlink.tar":  ErrUnsafePath,
-	"symlink-through-dot.tar":      ErrUnsafePath,
+	"symlink-through-symlink.tar":  nil,
+	"symlink-through-dot.tar":      nil,
 	"hardlink-target-replaced.tar": ErrUnsafePath,
-	"hardlink-moves-symlink.tar":   ErrUnsafePath,
+	"hardlink-moves-symlink.tar":   nil,
 	"huge-size.tar":                ErrCorrupt,
 	"huge-pax-header.tar":          ErrCorrupt,
 	"huge-longname.tar":            ErrCorrupt,
@@ -115,17 +126,38 @@ func genHostile(t testing.TB) map[string][]byte {
 		"absolute.tar":              hostileTar(t, file(absCanary, "pwned")),
 		"symlink-abs-then-file.tar": hostileTar(t, sym("lnk", "/tmp"), file("lnk/krgimage-hostile-canary", "pwned")),
 		"symlink-then-file.tar":     hostileTar(t, sym("up", "."), dir("d/"), sym("d/up", ".."), file("d/up/x", "through a symlink")),
-		"symlink-escape.tar":        hostileTar(t, sym("evil", "../canary")),
-		"symlink-escape-deep.tar":   hostileTar(t, dir("a/"), dir("a/b/"), sym("a/b/evil", "../../../canary")),
-		"hardlink-outside.tar":      hostileTar(t, hard("h", "../canary")),
-		"hardlink-absolute.tar":     hostileTar(t, hard("h", absCanary)),
-		"hardlink-missing.tar":      hostileTar(t, hard("h", "not-in-the-archive")),
-		"hardlink-to-dir.tar":       hostileTar(t, dir("d/"), hard("h", "d")),
-		"device-in-path.tar":        hostileTar(t, hostileEntry{name: "dev", typ: typeChar}, file("dev/x", "under a device")),
-		"fifo-in-path.tar":          hostileTar(t, hostileEntry{name: "p", typ: typeFifo}, file("p/x", "under a fifo")),
-		"dir-then-symlink.tar":      hostileTar(t, dir("d/"), sym("d", "/tmp"), file("d/krgimage-hostile-canary", "pwned")),
-		"file-then-dir.tar":         hostileTar(t, file("f", "x"), dir("f/")),
-		"root-symlink.tar":          hostileTar(t, sym("./", "/tmp")),
+		// Resolved in the root, as RESOLVE_IN_ROOT does, these would land
+		// in ROOT/tmp/krgimage-hostile-canary; restore never writes through
+		// a symlink it created (see newMember). Followed from the host,
+		// they would create absCanary.
+		"symlink-root-then-file.tar":   hostileTar(t, sym("a", "/"), file("a/tmp/krgimage-hostile-canary", "pwned")),
+		"symlink-up-then-file.tar":     hostileTar(t, sym("a", strings.Repeat("../", 40)), file("a/tmp/krgimage-hostile-canary", "pwned")),
+		"symlink-inside-then-file.tar": hostileTar(t, dir("d/"), sym("l", "d"), file("l/x", "through a symlink inside")),
+		"symlink-then-dir.tar":         hostileTar(t, sym("a", "/tmp"), dir("a/krgimage-hostile-canary/")),
+		"symlink-then-device.tar":      hostileTar(t, sym("a", "/tmp"), hostileEntry{name: "a/krgimage-hostile-canary", typ: typeChar}),
+		"symlink-then-hardlink.tar":    hostileTar(t, file("f", "pwned"), sym("a", "/tmp"), hard("a/krgimage-hostile-canary", "f")),
+		"hardlink-through-symlink.tar": hostileTar(t, file("f", "x"), sym("a", "."), hard("h", "a/f")),
+		// What /usr/lib/x86_64-linux-gnu holds and more: targets above the
+		// root, absolute, dangling, ".." after a name, a hardlink to one.
+		"symlinks-anywhere.tar": hostileTar(t, dir("./"), dir("d/"),
+			sym("up", "../canary"), sym("d/outside", "../../outside/file"), sym("abs", absCanary),
+			sym("slash", "/"), sym("dotdot", ".."), sym("far", strings.Repeat("../", 40)+"tmp/krgimage-hostile-canary"),
+			sym("dangling", "../nowhere"), sym("d/named", "x/../../../canary"), hard("d/h", "up"), hard("h2", "d/outside")),
+		// Each later entry replaces the symlink, never what it points to.
+		"symlinks-replaced.tar": hostileTar(t, sym("f", "../canary"), file("f", "pwned"),
+			sym("abs", absCanary), file("abs", "pwned"), sym("p", "../outside/file"), hostileEntry{name: "p", typ: typeFifo},
+			sym("c", "../outside/file"), hostileEntry{name: "c", typ: typeChar}, file("g", "x"), sym("l", "../canary"), hard("l", "g")),
+		"symlink-escape.tar":      hostileTar(t, sym("evil", "../canary")),
+		"symlink-escape-deep.tar": hostileTar(t, dir("a/"), dir("a/b/"), sym("a/b/evil", "../../../canary")),
+		"hardlink-outside.tar":    hostileTar(t, hard("h", "../canary")),
+		"hardlink-absolute.tar":   hostileTar(t, hard("h", absCanary)),
+		"hardlink-missing.tar":    hostileTar(t, hard("h", "not-in-the-archive")),
+		"hardlink-to-dir.tar":     hostileTar(t, dir("d/"), hard("h", "d")),
+		"device-in-path.tar":      hostileTar(t, hostileEntry{name: "dev", typ: typeChar}, file("dev/x", "under a device")),
+		"fifo-in-path.tar":        hostileTar(t, hostileEntry{name: "p", typ: typeFifo}, file("p/x", "under a fifo")),
+		"dir-then-symlink.tar":    hostileTar(t, dir("d/"), sym("d", "/tmp"), file("d/krgimage-hostile-canary", "pwned")),
+		"file-then-dir.tar":       hostileTar(t, file("f", "x"), dir("f/")),
+		"root-symlink.tar":        hostileTar(t, sym("./", "/tmp")),
 		// Each target reads as inside the root, but the kernel follows
 		// d/up or l before the "..".
 		"symlink-through-symlink.tar": hostileTar(t, dir("d/"), sym("d/up", ".."), sym("x", "d/up/../canary")),

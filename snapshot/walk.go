@@ -40,9 +40,6 @@ type scanOptions struct {
 	// warnManifest logs a warning when a tree holds ManifestName at its
 	// top, which is skipped either way.
 	warnManifest bool
-	// refuseEscapes fails on a symlink Restore would refuse, under any of
-	// its names.
-	refuseEscapes bool
 	// live scans a tree that may change meanwhile: a file that changes or
 	// vanishes while read is marked Changing, and an entry that vanishes
 	// before it is read is left out, instead of failing the scan.

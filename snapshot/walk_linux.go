@@ -197,9 +197,6 @@ func (s *scanner) node(rel, abs string, dirfd int, name string, st *unix.Stat_t)
 		if err != nil {
 			return nil, &os.PathError{Op: "readlink", Path: abs, Err: err}
 		}
-		if s.o.refuseEscapes && symlinkLeavesRoot(rel, t) {
-			return nil, fmt.Errorf("%s -> %s: %w", abs, t, ErrEscapingSymlink)
-		}
 		target = t
 	}
 	if ft != unix.S_IFDIR && st.Nlink > 1 {
