@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -479,5 +480,22 @@ func TestWriteFileRefusesSpecial(t *testing.T) {
 	}
 	if _, err := WriteFile(t.Context(), src, filepath.Join(dir, "ok.tar.zst"), Options{}); err != nil {
 		t.Errorf("a new archive: %v", err)
+	}
+}
+
+// TestHostileArchivesReader is the first lock alone: the reader, before
+// any extractor sees an entry, refuses every archive of the corpus that
+// restore must refuse as unsafe, and reads those restored confined.
+func TestHostileArchivesReader(t *testing.T) {
+	archives := genHostile(t)
+	for _, name := range slices.Sorted(maps.Keys(archives)) {
+		want := hostile[name]
+		if want != nil && !errors.Is(want, ErrUnsafePath) {
+			continue
+		}
+		_, err := readArchive(t.Context(), bytes.NewReader(archives[name]), readOptions{threads: 1}, func(*member) error { return nil })
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("%s: readArchive() = %v, want %v", name, err, want)
+		}
 	}
 }
