@@ -131,19 +131,26 @@ func diffSide(ctx context.Context, p string, o DiffOptions) ([]Entry, []byte, er
 }
 
 // readTreeFile reads a file of a tree without following symlinks out of
-// it: a live root's files may point anywhere on the host.
+// it: a live root's files may point anywhere on the host, and resolve in
+// the root instead (see openTreeFile).
 func readTreeFile(root, rel string) ([]byte, error) {
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	f, err := r.Open(rel)
+	f, err := openTreeFile(root, rel)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, maxStatusSize))
+}
+
+// openTreeFileRoot opens a file of a tree through os.Root, which follows
+// a symlink only while it stays in the root and refuses one leading out.
+func openTreeFileRoot(root, rel string) (*os.File, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Open(rel)
 }
 
 // parseDpkgStatus maps each installed package (with its architecture when

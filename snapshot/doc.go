@@ -36,13 +36,17 @@
 //
 // # Restoring
 //
-// Restore builds the tree in a staging directory next to the target,
-// through os.OpenRoot and one-component *at system calls with O_NOFOLLOW,
-// in the order create, chown, chmod (so setuid survives), xattrs, times;
-// directories get their metadata last. It refuses, with ErrUnsafePath,
-// any entry that could write outside the target or through a link. Only
-// when every entry matched the manifest and the archive its sidecar is the
-// staging directory renamed into place.
+// Restore builds the tree in a staging directory next to the target, in
+// the order create, chown, chmod (so setuid survives), xattrs, times;
+// directories get their metadata last. Each entry is created by its last
+// component, never followed, in a directory opened with openat2(2)
+// resolved in the root (RESOLVE_IN_ROOT) through no symlink, or one
+// component at a time with O_NOFOLLOW on kernels without openat2. It
+// refuses, with ErrUnsafePath, any entry that could write outside the
+// target or through a link. Symlinks are data: snapshot archives, and
+// restore recreates, any target verbatim, absolute, above the root or
+// dangling, as GNU tar does. Only when every entry matched the manifest
+// and the archive its sidecar is the staging directory renamed into place.
 //
 // Linux only: elsewhere the functions that touch a tree return
 // errors.ErrUnsupported.

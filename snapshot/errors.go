@@ -6,8 +6,10 @@ import "errors"
 var (
 	// ErrUnsafePath is returned when an archive entry would write outside
 	// the root or through a link: "..", an absolute name, a path through a
-	// symlink or a non-directory, a hardlink or relative symlink leaving the
-	// root, or a duplicate that would turn a directory into something else.
+	// symlink or a non-directory, a hardlink to a name outside the root or
+	// not an earlier entry, or a duplicate that would turn a directory into
+	// something else. A symlink's target is never a reason: symlinks are
+	// data, restored verbatim wherever they point.
 	ErrUnsafePath = errors.New("unsafe path")
 	// ErrCorrupt is returned for an archive that cannot be read to its end:
 	// a damaged or truncated compressed stream, a bad tar header, a missing
@@ -25,9 +27,4 @@ var (
 	// ErrChanged is returned by Write when a file changes between the pass
 	// that hashes it and the pass that archives it.
 	ErrChanged = errors.New("file changed while being archived")
-	// ErrEscapingSymlink is returned by Write for a tree holding a symlink
-	// that Restore would refuse as ErrUnsafePath: its target climbs above
-	// the root, or has ".." after a name. The archive would be a backup
-	// that cannot be restored.
-	ErrEscapingSymlink = errors.New("symlink may lead out of the root: restore would refuse it")
 )

@@ -261,3 +261,18 @@ func TestPackages(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanRel: what cleanName returns is clean, and nothing else is.
+func TestCleanRel(t *testing.T) {
+	for _, name := range []string{"./", "a", "./a/b/", "a//b", "bad-\xff\xfe", "a/./b", "...", "a/..b"} {
+		rel, ok := cleanName(name)
+		if !ok || !isCleanRel(rel) {
+			t.Errorf("cleanName(%q) = %q, %v: isCleanRel says %v", name, rel, ok, isCleanRel(rel))
+		}
+	}
+	for _, rel := range []string{"", "/", "/a", "a/", "a//b", "..", "a/..", "../a", "a/./b", "./a", "a/."} {
+		if isCleanRel(rel) {
+			t.Errorf("isCleanRel(%q) = true", rel)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,16 +26,27 @@ var update = flag.Bool("update", false, "rewrite testdata: golden files and the 
 const absCanary = "/tmp/krgimage-hostile-canary"
 
 // hostile lists the corpus in testdata/hostile and the error each archive
-// must be refused with. Every archive is aimed at ../canary, a file next
-// to the restore target, or at absCanary.
+// must be refused with, or nil for one that must restore confined: its
+// symlinks, wherever they point, restored verbatim and never followed.
+// Every archive is aimed at ../canary, a file next to the restore target,
+// at ../outside/, a directory there, or at absCanary.
 var hostile = map[string]error{
 	"dotdot.tar":                   ErrUnsafePath,
 	"dotdot-middle.tar":            ErrUnsafePath,
 	"absolute.tar":                 ErrUnsafePath,
 	"symlink-abs-then-file.tar":    ErrUnsafePath,
 	"symlink-then-file.tar":        ErrUnsafePath,
-	"symlink-escape.tar":           ErrUnsafePath,
-	"symlink-escape-deep.tar":      ErrUnsafePath,
+	"symlink-root-then-file.tar":   ErrUnsafePath,
+	"symlink-up-then-file.tar":     ErrUnsafePath,
+	"symlink-inside-then-file.tar": ErrUnsafePath,
+	"symlink-then-dir.tar":         ErrUnsafePath,
+	"symlink-then-device.tar":      ErrUnsafePath,
+	"symlink-then-hardlink.tar":    ErrUnsafePath,
+	"hardlink-through-symlink.tar": ErrUnsafePath,
+	"symlink-escape.tar":           nil,
+	"symlink-escape-deep.tar":      nil,
+	"symlinks-anywhere.tar":        nil,
+	"symlinks-replaced.tar":        nil,
 	"hardlink-outside.tar":         ErrUnsafePath,
 	"hardlink-absolute.tar":        ErrUnsafePath,
 	"hardlink-missing.tar":         ErrUnsafePath,
@@ -44,10 +56,10 @@ var hostile = map[string]error{
 	"dir-then-symlink.tar":         ErrUnsafePath,
 	"file-then-dir.tar":            ErrUnsafePath,
 	"root-symlink.tar":             ErrUnsafePath,
-	"symlink-through-symlink.tar":  ErrUnsafePath,
-	"symlink-through-dot.tar":      ErrUnsafePath,
+	"symlink-through-symlink.tar":  nil,
+	"symlink-through-dot.tar":      nil,
 	"hardlink-target-replaced.tar": ErrUnsafePath,
-	"hardlink-moves-symlink.tar":   ErrUnsafePath,
+	"hardlink-moves-symlink.tar":   nil,
 	"huge-size.tar":                ErrCorrupt,
 	"huge-pax-header.tar":          ErrCorrupt,
 	"huge-longname.tar":            ErrCorrupt,
@@ -115,17 +127,38 @@ func genHostile(t testing.TB) map[string][]byte {
 		"absolute.tar":              hostileTar(t, file(absCanary, "pwned")),
 		"symlink-abs-then-file.tar": hostileTar(t, sym("lnk", "/tmp"), file("lnk/krgimage-hostile-canary", "pwned")),
 		"symlink-then-file.tar":     hostileTar(t, sym("up", "."), dir("d/"), sym("d/up", ".."), file("d/up/x", "through a symlink")),
-		"symlink-escape.tar":        hostileTar(t, sym("evil", "../canary")),
-		"symlink-escape-deep.tar":   hostileTar(t, dir("a/"), dir("a/b/"), sym("a/b/evil", "../../../canary")),
-		"hardlink-outside.tar":      hostileTar(t, hard("h", "../canary")),
-		"hardlink-absolute.tar":     hostileTar(t, hard("h", absCanary)),
-		"hardlink-missing.tar":      hostileTar(t, hard("h", "not-in-the-archive")),
-		"hardlink-to-dir.tar":       hostileTar(t, dir("d/"), hard("h", "d")),
-		"device-in-path.tar":        hostileTar(t, hostileEntry{name: "dev", typ: typeChar}, file("dev/x", "under a device")),
-		"fifo-in-path.tar":          hostileTar(t, hostileEntry{name: "p", typ: typeFifo}, file("p/x", "under a fifo")),
-		"dir-then-symlink.tar":      hostileTar(t, dir("d/"), sym("d", "/tmp"), file("d/krgimage-hostile-canary", "pwned")),
-		"file-then-dir.tar":         hostileTar(t, file("f", "x"), dir("f/")),
-		"root-symlink.tar":          hostileTar(t, sym("./", "/tmp")),
+		// Resolved in the root, as RESOLVE_IN_ROOT does, these would land
+		// in ROOT/tmp/krgimage-hostile-canary; restore never writes through
+		// a symlink it created (see newMember). Followed from the host,
+		// they would create absCanary.
+		"symlink-root-then-file.tar":   hostileTar(t, sym("a", "/"), file("a/tmp/krgimage-hostile-canary", "pwned")),
+		"symlink-up-then-file.tar":     hostileTar(t, sym("a", strings.Repeat("../", 40)), file("a/tmp/krgimage-hostile-canary", "pwned")),
+		"symlink-inside-then-file.tar": hostileTar(t, dir("d/"), sym("l", "d"), file("l/x", "through a symlink inside")),
+		"symlink-then-dir.tar":         hostileTar(t, sym("a", "/tmp"), dir("a/krgimage-hostile-canary/")),
+		"symlink-then-device.tar":      hostileTar(t, sym("a", "/tmp"), hostileEntry{name: "a/krgimage-hostile-canary", typ: typeChar}),
+		"symlink-then-hardlink.tar":    hostileTar(t, file("f", "pwned"), sym("a", "/tmp"), hard("a/krgimage-hostile-canary", "f")),
+		"hardlink-through-symlink.tar": hostileTar(t, file("f", "x"), sym("a", "."), hard("h", "a/f")),
+		// What /usr/lib/x86_64-linux-gnu holds and more: targets above the
+		// root, absolute, dangling, ".." after a name, a hardlink to one.
+		"symlinks-anywhere.tar": hostileTar(t, dir("./"), dir("d/"),
+			sym("up", "../canary"), sym("d/outside", "../../outside/file"), sym("abs", absCanary),
+			sym("slash", "/"), sym("dotdot", ".."), sym("far", strings.Repeat("../", 40)+"tmp/krgimage-hostile-canary"),
+			sym("dangling", "../nowhere"), sym("d/named", "x/../../../canary"), hard("d/h", "up"), hard("h2", "d/outside")),
+		// Each later entry replaces the symlink, never what it points to.
+		"symlinks-replaced.tar": hostileTar(t, sym("f", "../canary"), file("f", "pwned"),
+			sym("abs", absCanary), file("abs", "pwned"), sym("p", "../outside/file"), hostileEntry{name: "p", typ: typeFifo},
+			sym("c", "../outside/file"), hostileEntry{name: "c", typ: typeChar}, file("g", "x"), sym("l", "../canary"), hard("l", "g")),
+		"symlink-escape.tar":      hostileTar(t, sym("evil", "../canary")),
+		"symlink-escape-deep.tar": hostileTar(t, dir("a/"), dir("a/b/"), sym("a/b/evil", "../../../canary")),
+		"hardlink-outside.tar":    hostileTar(t, hard("h", "../canary")),
+		"hardlink-absolute.tar":   hostileTar(t, hard("h", absCanary)),
+		"hardlink-missing.tar":    hostileTar(t, hard("h", "not-in-the-archive")),
+		"hardlink-to-dir.tar":     hostileTar(t, dir("d/"), hard("h", "d")),
+		"device-in-path.tar":      hostileTar(t, hostileEntry{name: "dev", typ: typeChar}, file("dev/x", "under a device")),
+		"fifo-in-path.tar":        hostileTar(t, hostileEntry{name: "p", typ: typeFifo}, file("p/x", "under a fifo")),
+		"dir-then-symlink.tar":    hostileTar(t, dir("d/"), sym("d", "/tmp"), file("d/krgimage-hostile-canary", "pwned")),
+		"file-then-dir.tar":       hostileTar(t, file("f", "x"), dir("f/")),
+		"root-symlink.tar":        hostileTar(t, sym("./", "/tmp")),
 		// Each target reads as inside the root, but the kernel follows
 		// d/up or l before the "..".
 		"symlink-through-symlink.tar": hostileTar(t, dir("d/"), sym("d/up", ".."), sym("x", "d/up/../canary")),
@@ -219,30 +252,183 @@ func TestHostileArchives(t *testing.T) {
 			t.Errorf("%s: not in the table", f.Name())
 			continue
 		}
-		t.Run(f.Name(), func(t *testing.T) {
-			base := t.TempDir()
-			canary := filepath.Join(base, "canary")
-			must(t, os.WriteFile(canary, []byte("canary"), 0o644))
-			root := filepath.Join(base, "root")
-			_, err := Restore(t.Context(), filepath.Join(dir, f.Name()), root, RestoreOptions{NoSync: true})
-			switch {
-			case err == nil:
-				t.Fatal("Restore() succeeded")
-			case !errors.Is(err, want):
-				t.Fatalf("Restore() = %v, want %v", err, want)
+		data, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		must(t, err)
+		for _, noOpenat2 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/noOpenat2=%v", f.Name(), noOpenat2), func(t *testing.T) {
+				base := t.TempDir()
+				before := plantCanaries(t, base)
+				root := filepath.Join(base, "root")
+				_, err := Restore(t.Context(), filepath.Join(dir, f.Name()), root, RestoreOptions{NoSync: true, noOpenat2: noOpenat2})
+				switch {
+				case want == nil && err != nil:
+					t.Fatalf("Restore() = %v, want it to succeed, confined", err)
+				case want != nil && err == nil:
+					t.Fatal("Restore() succeeded")
+				case want != nil && !errors.Is(err, want):
+					t.Fatalf("Restore() = %v, want %v", err, want)
+				}
+				if err != nil {
+					t.Log(err)
+				}
+				checkCanaries(t, base, before, err == nil)
+				if err == nil {
+					checkRestoredTree(t, data, root)
+				}
+			})
+		}
+	}
+}
+
+// plantCanaries fills base, where root will be restored, with what a
+// hostile archive aims at: the file canary and the directory outside. It
+// returns their state.
+func plantCanaries(t testing.TB, base string) map[string]string {
+	t.Helper()
+	must(t, os.WriteFile(filepath.Join(base, "canary"), []byte("canary"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(base, "outside", "sub"), 0o755))
+	must(t, os.WriteFile(filepath.Join(base, "outside", "file"), []byte("outside"), 0o644))
+	must(t, os.Symlink("../canary", filepath.Join(base, "outside", "link")))
+	old := time.Unix(1600000000, 0)
+	for _, p := range []string{"canary", "outside/file", "outside/sub", "outside"} {
+		must(t, os.Chtimes(filepath.Join(base, p), old, old))
+	}
+	return outsideState(t, base)
+}
+
+// outsideState records every path in base but the restore target and
+// its staging directories: type, mode, owner, size, mtime, content and
+// target, without following a symlink.
+func outsideState(t testing.TB, base string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		if rel == "." {
+			return nil
+		}
+		if rel == "root" || strings.HasPrefix(rel, ".root.restore-") {
+			return filepath.SkipDir
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		s := fmt.Sprintf("%v uid=%d gid=%d size=%d mtime=%d", fi.Mode(), st.Uid, st.Gid, fi.Size(), fi.ModTime().UnixNano())
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
 			}
-			t.Log(err)
-			if b, err := os.ReadFile(canary); err != nil || string(b) != "canary" {
-				t.Errorf("the canary changed: %q, %v", b, err)
+			s += fmt.Sprintf(" content=%q", b)
+		case fi.Mode()&os.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
 			}
-			if left, _ := os.ReadDir(base); len(left) != 1 {
-				t.Errorf("left next to the root: %v", left)
-			}
-			if _, err := os.Lstat(absCanary); !isNotExist(err) {
-				t.Errorf("%s was created", absCanary)
-				os.Remove(absCanary)
-			}
-		})
+			s += " link=" + l
+		}
+		out[rel] = s
+		return nil
+	})
+	must(t, err)
+	return out
+}
+
+// checkCanaries fails when anything outside the restore target changed:
+// the canaries next to it, absCanary, or what is left beside it (the
+// target alone after a restore, nothing after a failed one).
+func checkCanaries(t testing.TB, base string, before map[string]string, restored bool) {
+	t.Helper()
+	after := outsideState(t, base)
+	for p, s := range before {
+		if after[p] != s {
+			t.Errorf("%s changed:\n  before %s\n  after  %s", p, s, after[p])
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s appeared next to the root", p)
+		}
+	}
+	_, err := os.Lstat(filepath.Join(base, "root"))
+	if restored != (err == nil) {
+		t.Errorf("restored %v, but the root: %v", restored, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(base, ".root.restore-*")); len(left) > 0 {
+		t.Errorf("staging left behind: %v", left)
+	}
+	if _, err := os.Lstat(absCanary); !isNotExist(err) {
+		os.Remove(absCanary)
+		t.Errorf("%s was created", absCanary)
+	}
+}
+
+// checkRestoredTree fails unless the tree at root is exactly the entries
+// of the archive data, each at its own path: every parent a directory
+// (so resolving the path in the root, by any rule, lands on the entry),
+// every symlink's target verbatim, every hardlink the inode of its
+// target, and nothing else in the tree but the parents of entries.
+func checkRestoredTree(t testing.TB, data []byte, root string) {
+	t.Helper()
+	rr, err := readArchive(context.Background(), bytes.NewReader(data), readOptions{threads: 1, noDigest: true}, func(*member) error { return nil })
+	if err != nil {
+		t.Fatalf("reading the archive again: %v", err)
+	}
+	need := map[string]bool{".": true}
+	for _, e := range rr.entries {
+		for p := e.Path; p != "."; p = filepath.Dir(p) {
+			need[p] = true
+		}
+		checkEntry(t, root, e)
+	}
+	err = filepath.WalkDir(root, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if !need[rel] {
+			t.Errorf("%s: in the tree, not in the archive", rel)
+		}
+		return nil
+	})
+	must(t, err)
+}
+
+func checkEntry(t testing.TB, root string, e Entry) {
+	t.Helper()
+	for p := filepath.Dir(e.Path); p != "."; p = filepath.Dir(p) {
+		if fi, err := os.Lstat(filepath.Join(root, p)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: its parent %s is not a directory: %v", e.Path, p, err)
+			return
+		}
+	}
+	fi, err := os.Lstat(filepath.Join(root, e.Path))
+	if err != nil {
+		t.Errorf("%s: %v", e.Path, err)
+		return
+	}
+	want := map[Type]os.FileMode{TypeDir: os.ModeDir, TypeFile: 0, TypeSymlink: os.ModeSymlink,
+		TypeChar: os.ModeDevice | os.ModeCharDevice, TypeBlock: os.ModeDevice, TypeFifo: os.ModeNamedPipe}
+	switch e.Type {
+	case TypeHardlink:
+		ti, err := os.Lstat(filepath.Join(root, e.Link))
+		if err != nil || !os.SameFile(fi, ti) {
+			t.Errorf("%s: not a hardlink to %s", e.Path, e.Link)
+		}
+	case TypeSymlink:
+		if l, err := os.Readlink(filepath.Join(root, e.Path)); err != nil || l != e.Link {
+			t.Errorf("%s: symlink to %q, want %q (%v)", e.Path, l, e.Link, err)
+		}
+	default:
+		if fi.Mode().Type() != want[e.Type] {
+			t.Errorf("%s: a %v, want a %s", e.Path, fi.Mode().Type(), e.Type)
+		}
 	}
 }
 
@@ -294,5 +480,22 @@ func TestWriteFileRefusesSpecial(t *testing.T) {
 	}
 	if _, err := WriteFile(t.Context(), src, filepath.Join(dir, "ok.tar.zst"), Options{}); err != nil {
 		t.Errorf("a new archive: %v", err)
+	}
+}
+
+// TestHostileArchivesReader is the first lock alone: the reader, before
+// any extractor sees an entry, refuses every archive of the corpus that
+// restore must refuse as unsafe, and reads those restored confined.
+func TestHostileArchivesReader(t *testing.T) {
+	archives := genHostile(t)
+	for _, name := range slices.Sorted(maps.Keys(archives)) {
+		want := hostile[name]
+		if want != nil && !errors.Is(want, ErrUnsafePath) {
+			continue
+		}
+		_, err := readArchive(t.Context(), bytes.NewReader(archives[name]), readOptions{threads: 1}, func(*member) error { return nil })
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("%s: readArchive() = %v, want %v", name, err, want)
+		}
 	}
 }

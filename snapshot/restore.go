@@ -33,6 +33,10 @@ type RestoreOptions struct {
 	Log *slog.Logger
 	// Progress, when set, shows bytes read and entries restored.
 	Progress *progress.Task
+
+	// noOpenat2 resolves paths as on kernels without openat2(2), for
+	// tests.
+	noOpenat2 bool
 }
 
 // RestoreResult describes a restore.
@@ -56,8 +60,11 @@ type RestoreResult struct {
 // root must be missing or empty unless o.Force is set.
 //
 // Nothing is ever written outside the staging directory: entries with
-// "..", absolute names, links leaving the root or paths through symlinks
-// are refused with ErrUnsafePath.
+// "..", absolute names, hardlinks to names outside the root or paths
+// through symlinks are refused with ErrUnsafePath, and every directory
+// written into is resolved in the root (see restoreResolve). Symlinks are
+// restored verbatim whatever their target: absolute, above the root or
+// dangling, they are data, never followed.
 func Restore(ctx context.Context, archive, root string, o RestoreOptions) (RestoreResult, error) {
 	f, err := os.Open(archive)
 	if err != nil {
@@ -174,7 +181,7 @@ func restore(ctx context.Context, r io.Reader, root string, o RestoreOptions, si
 			}
 		}
 	}()
-	x, err := newExtractor(staging, o.Log, o.Threads)
+	x, err := newExtractor(staging, o.Log, o.Threads, o.noOpenat2)
 	if err != nil {
 		return res, err
 	}

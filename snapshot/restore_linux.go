@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -15,15 +16,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// extractor creates entries under a root opened with os.OpenRoot. Every
-// system call names at most one path component, relative to a directory
-// descriptor opened component by component with O_NOFOLLOW from the
-// root's: no call ever resolves a joined path that a planted symlink could
-// redirect. The reader has already refused paths through non-directories;
-// this is the second lock on the same door.
+// extractor creates entries under the root. Every system call that
+// creates or changes an entry names its last component only, relative to
+// the descriptor of its parent, and never follows it: a symlink is created
+// as a symlink, a file with O_EXCL|O_NOFOLLOW, a device with mknodat, and
+// metadata is set through a descriptor or with AT_SYMLINK_NOFOLLOW. The
+// parents are opened with openat2(2), resolved in the root through no
+// symlink (restoreResolve), or one component at a time with O_NOFOLLOW
+// where the kernel has no openat2. The reader has already refused paths
+// through non-directories; this is the second lock on the same door.
 type extractor struct {
-	root    *os.Root
-	rootDir *os.File
+	rootFD int
+	// openat2 is set when the kernel resolves paths in the root itself.
+	openat2 bool
 	log     *slog.Logger
 	dirs    map[string]int // open directory descriptors
 	fifo    []string       // their eviction order
@@ -75,23 +80,20 @@ func plainDir(fd int) error {
 	return unix.Fchmod(fd, 0o755)
 }
 
-func newExtractor(dir string, log *slog.Logger, threads int) (*extractor, error) {
-	r, err := os.OpenRoot(dir)
+// newExtractor extracts into the empty directory dir. noOpenat2 makes it
+// resolve paths as it does on kernels without openat2(2), for tests.
+func newExtractor(dir string, log *slog.Logger, threads int, noOpenat2 bool) (*extractor, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	d, err := r.OpenFile(".", os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	if err := plainDir(int(d.Fd())); err != nil {
-		d.Close()
-		r.Close()
+	if err := plainDir(fd); err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	x := &extractor{
-		root: r, rootDir: d, log: log, dirs: map[string]int{}, deferIdx: map[string]int{},
+		rootFD: fd, openat2: !noOpenat2 && haveOpenat2(fd),
+		log: log, dirs: map[string]int{}, deferIdx: map[string]int{},
 		buf: make([]byte, 1<<20), chown: os.Geteuid() == 0,
 		jobs: make(chan fileJob, 4*threads), bufs: make(chan []byte, 4*threads+1),
 	}
@@ -164,55 +166,96 @@ func (x *extractor) close() {
 		unix.Close(fd)
 	}
 	x.dirs = map[string]int{}
-	x.rootDir.Close()
-	x.root.Close()
+	unix.Close(x.rootFD)
 }
 
 // dirFD returns a descriptor of the directory rel, creating it (0755) when
-// an entry's parent was not in the archive, as tar does.
-func (x *extractor) dirFD(rel string) (int, error) {
+// an entry's parent was not in the archive, as tar does. The descriptor
+// keep, when not -1, is one the caller still needs: it stays open.
+func (x *extractor) dirFD(rel string, keep int) (int, error) {
 	if rel == "." {
-		return int(x.rootDir.Fd()), nil
+		return x.rootFD, nil
 	}
 	if fd, ok := x.dirs[rel]; ok {
 		return fd, nil
 	}
-	pfd, err := x.dirFD(path.Dir(rel))
-	if err != nil {
-		return -1, err
+	if !isCleanRel(rel) {
+		return -1, fmt.Errorf("%w: %q is not a clean relative path", ErrUnsafePath, rel)
 	}
-	base := path.Base(rel)
-	fd, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// With openat2 the kernel resolves the whole path from the root; the
+	// fallback opens the last component from the parent's descriptor.
+	at, name := x.rootFD, rel
+	if !x.openat2 {
+		pfd, err := x.dirFD(path.Dir(rel), keep)
+		if err != nil {
+			return -1, err
+		}
+		at, name = pfd, path.Base(rel)
+	}
+	fd, err := x.openDir(at, name)
 	if errors.Is(err, unix.ENOENT) {
-		if err := unix.Mkdirat(pfd, base, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		// A cache hit in the fallback: at stays open.
+		pfd, perr := x.dirFD(path.Dir(rel), keep)
+		if perr != nil {
+			return -1, perr
+		}
+		if err := unix.Mkdirat(pfd, path.Base(rel), 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
 			return -1, &os.PathError{Op: "mkdir", Path: rel, Err: err}
 		}
-		fd, err = unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err = x.openDir(at, name)
 	}
-	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-		return -1, fmt.Errorf("%w: %s is not a directory", ErrUnsafePath, rel)
+	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
+		return -1, fmt.Errorf("%w: %s is not a directory inside the root", ErrUnsafePath, rel)
 	}
 	if err != nil {
 		return -1, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
+	if err := x.cacheDir(rel, fd, keep); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// openDir opens the directory name below at, through no symlink: see
+// restoreResolve.
+func (x *extractor) openDir(at int, name string) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW
+	if x.openat2 {
+		return openat2(at, name, flags, restoreResolve)
+	}
+	return unix.Openat(at, name, flags|unix.O_CLOEXEC, 0)
+}
+
+// cacheDir keeps fd as rel's descriptor, closing the oldest other than
+// keep when too many are open.
+func (x *extractor) cacheDir(rel string, fd, keep int) error {
 	if len(x.fifo) >= maxOpenDirs {
 		// A writer may still use the descriptor about to be closed.
 		if err := x.barrier(); err != nil {
-			unix.Close(fd)
-			return -1, err
+			return err
 		}
-		old := x.fifo[0]
-		x.fifo = x.fifo[1:]
+		i := 0
+		if x.dirs[x.fifo[0]] == keep {
+			i = 1
+		}
+		old := x.fifo[i]
+		x.fifo = slices.Delete(x.fifo, i, i+1)
 		unix.Close(x.dirs[old])
 		delete(x.dirs, old)
 	}
 	x.dirs[rel] = fd
 	x.fifo = append(x.fifo, rel)
-	return fd, nil
+	return nil
 }
 
-func (x *extractor) parent(rel string) (int, string, error) {
-	fd, err := x.dirFD(path.Dir(rel))
+// parent returns the descriptor of rel's directory and rel's last
+// component; keep is as for dirFD.
+func (x *extractor) parent(rel string, keep int) (int, string, error) {
+	if rel == "." || !isCleanRel(rel) {
+		return -1, "", fmt.Errorf("%w: %q is not a clean relative path", ErrUnsafePath, rel)
+	}
+	fd, err := x.dirFD(path.Dir(rel), keep)
 	return fd, path.Base(rel), err
 }
 
@@ -223,7 +266,7 @@ func (x *extractor) extract(m *member) error {
 	e := m.entry
 	if e.Type == TypeDir {
 		if m.rel != "." {
-			pfd, base, err := x.parent(m.rel)
+			pfd, base, err := x.parent(m.rel, -1)
 			if err != nil {
 				return err
 			}
@@ -239,7 +282,7 @@ func (x *extractor) extract(m *member) error {
 		}
 		return nil
 	}
-	pfd, base, err := x.parent(m.rel)
+	pfd, base, err := x.parent(m.rel, -1)
 	if err != nil {
 		return err
 	}
@@ -272,7 +315,9 @@ func (x *extractor) extract(m *member) error {
 		}
 		return x.file(pfd, base, m)
 	case TypeHardlink:
-		tfd, tbase, err := x.parent(e.Link)
+		// The target's name is resolved in the root too, and opening its
+		// directory must not close pfd.
+		tfd, tbase, err := x.parent(e.Link, pfd)
 		if err != nil {
 			return err
 		}
@@ -414,7 +459,7 @@ func (x *extractor) finish(sync bool) error {
 	}
 	for i := len(x.deferred) - 1; i >= 0; i-- {
 		m := x.deferred[i]
-		fd, err := x.dirFD(m.rel)
+		fd, err := x.dirFD(m.rel, -1)
 		if err != nil {
 			return err
 		}
@@ -423,7 +468,7 @@ func (x *extractor) finish(sync bool) error {
 		}
 	}
 	if sync {
-		if err := unix.Syncfs(int(x.rootDir.Fd())); err != nil {
+		if err := unix.Syncfs(x.rootFD); err != nil {
 			return fmt.Errorf("syncing: %w", err)
 		}
 	}

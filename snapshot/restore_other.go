@@ -9,7 +9,9 @@ import (
 
 type extractor struct{}
 
-func newExtractor(string, *slog.Logger, int) (*extractor, error) { return nil, errors.ErrUnsupported }
+func newExtractor(string, *slog.Logger, int, bool) (*extractor, error) {
+	return nil, errors.ErrUnsupported
+}
 
 func (*extractor) close()                {}
 func (*extractor) extract(*member) error { return errors.ErrUnsupported }

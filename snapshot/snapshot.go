@@ -112,7 +112,7 @@ func Write(ctx context.Context, root string, w io.Writer, o Options) (Result, er
 	res := Result{Compression: o.Compression, Level: o.Level}
 	out := &hashWriter{w: w, h: sha256.New()}
 	a := &archiver{root: root, epoch: o.SourceDateEpoch, task: o.Progress}
-	so := scanOptions{log: o.Log, threads: o.Threads, warnManifest: true, refuseEscapes: true, total: a.setTotal, progress: a.hashed}
+	so := scanOptions{log: o.Log, threads: o.Threads, warnManifest: true, total: a.setTotal, progress: a.hashed}
 	setLabel(a.task, "scanning")
 	var nodes []*node
 	var err error

@@ -16,9 +16,10 @@ import (
 type node struct {
 	Entry
 	xattrs []xattr // raw values, sorted by name
-	// ino, mtime and ctime, with Size, identify the file the walk found:
-	// one that no longer matches them when read is ErrChanged.
-	ino          uint64
+	// dev, ino, mtime and ctime, with Size, identify the file the walk
+	// found: one that no longer matches them when read is ErrChanged, and
+	// so is another file a racing rename put in its place, from anywhere.
+	dev, ino     uint64
 	mtime, ctime time.Time
 	// claimed is set by whoever hashes the file, when a hashShare splits
 	// the work.
@@ -39,9 +40,6 @@ type scanOptions struct {
 	// warnManifest logs a warning when a tree holds ManifestName at its
 	// top, which is skipped either way.
 	warnManifest bool
-	// refuseEscapes fails on a symlink Restore would refuse, under any of
-	// its names.
-	refuseEscapes bool
 	// live scans a tree that may change meanwhile: a file that changes or
 	// vanishes while read is marked Changing, and an entry that vanishes
 	// before it is read is left out, instead of failing the scan.
@@ -141,6 +139,27 @@ func cleanName(name string) (string, bool) {
 		return ".", true
 	}
 	return strings.Join(parts, "/"), true
+}
+
+// isCleanRel reports whether rel is a path as cleanName returns them:
+// relative, without empty, "." or ".." components, or "." alone.
+func isCleanRel(rel string) bool {
+	if rel == "." {
+		return true
+	}
+	if rel == "" {
+		return false
+	}
+	for {
+		c, rest, more := strings.Cut(rel, "/")
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+		if !more {
+			return true
+		}
+		rel = rest
+	}
 }
 
 // header builds the tar header of n with the given mtime (clamped) and,

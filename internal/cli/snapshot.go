@@ -174,8 +174,11 @@ replaces it as a whole; it cannot be a mount point (restore into a directory
 inside it).
 
 Entries that would write outside ROOT are refused: "..", absolute names,
-paths through a symlink, hardlinks or relative symlinks leaving the root.
-Absolute symlinks are kept: they point into the image once it is booted.`,
+paths through a symlink (even one pointing inside ROOT), hardlinks to names
+outside it. Symlinks are data, restored verbatim whatever their target
+(absolute, above ROOT, dangling) and never followed: every directory written
+into is resolved inside ROOT (openat2 RESOLVE_IN_ROOT, or a walk that follows
+no symlink on kernels before 5.6).`,
 		Example: `  krgimage restore node.tar.zst /srv/nfsroot/node
   krgimage restore node.tar.zst /srv/nfsroot/node --force`,
 		Args: func(cmd *cobra.Command, args []string) error {
