@@ -212,21 +212,69 @@ func startBlocker(t *testing.T, root string) *exec.Cmd {
 }
 
 // chrooted lists the processes whose root is dir.
-func chrooted(dir string) []int {
+// contained maps the live processes descended from this test that run
+// in a PID namespace other than ours (what the chroot helper started) to
+// their namespace. From the host, a pivoted process's root reads as "/",
+// so the image cannot be told by its path.
+func contained() map[int]string {
+	self, _ := os.Readlink("/proc/self/ns/pid")
+	procs := processes()
+	out := map[int]string{}
+	for pid, p := range procs {
+		if p.ns == self || p.zombie {
+			continue
+		}
+		for a := p.ppid; a > 1; a = procs[a].ppid {
+			if a == os.Getpid() {
+				out[pid] = p.ns
+				break
+			}
+		}
+	}
+	return out
+}
+
+// aliveIn lists the live processes in any of the namespaces of seen,
+// whoever their parent is now.
+func aliveIn(seen map[int]string) []int {
+	want := map[string]bool{}
+	for _, ns := range seen {
+		want[ns] = true
+	}
 	var pids []int
+	for pid, p := range processes() {
+		if want[p.ns] && !p.zombie {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+type process struct {
+	ppid   int
+	ns     string
+	zombie bool
+}
+
+func processes() map[int]process {
+	procs := map[int]process{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if link, err := os.Readlink("/proc/" + e.Name() + "/root"); err == nil && link == dir {
-			if stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat"); !strings.Contains(string(stat), ") Z ") {
-				pids = append(pids, pid)
-			}
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		// pid (comm) state ppid ...: comm may hold spaces, the last ")" ends it.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 2 {
+			continue
 		}
+		ppid, _ := strconv.Atoi(f[1])
+		ns, _ := os.Readlink("/proc/" + e.Name() + "/ns/pid")
+		procs[pid] = process{ppid: ppid, ns: ns, zombie: f[0] == "Z"}
 	}
-	return pids
+	return procs
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -242,9 +290,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestKilledLeavesNoMount(t *testing.T) {
 	root := testenv.Root(t, testenv.Bookworm)
-	real, _ := filepath.EvalSymlinks(root)
 	cmd := startBlocker(t, root)
-	if len(chrooted(real)) == 0 {
+	inside := contained()
+	if len(inside) == 0 {
 		t.Fatal("no process runs inside the image")
 	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -252,12 +300,11 @@ func TestKilledLeavesNoMount(t *testing.T) {
 	}
 	cmd.Wait()
 	testenv.AssertNoMounts(t, root)
-	waitFor(t, "chrooted processes to die with krgimage", func() bool { return len(chrooted(real)) == 0 })
+	waitFor(t, "chrooted processes to die with krgimage", func() bool { return len(aliveIn(inside)) == 0 })
 }
 
 func TestInterruptedUnwinds(t *testing.T) {
 	root := testenv.Root(t, testenv.Bookworm)
-	real, _ := filepath.EvalSymlinks(root)
 	cmd := startBlocker(t, root)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -268,7 +315,7 @@ func TestInterruptedUnwinds(t *testing.T) {
 		t.Errorf("blocker exited with %v, want status 1 (interrupted)", err)
 	}
 	testenv.AssertNoMounts(t, root)
-	if len(chrooted(real)) != 0 {
+	if len(contained()) != 0 {
 		t.Error("processes still run inside the image")
 	}
 	if _, err := os.Lstat(filepath.Join(root, "usr/sbin/policy-rc.d")); !errors.Is(err, fs.ErrNotExist) {
@@ -374,7 +421,6 @@ func inChroot(t *testing.T, img *Image, script string) string {
 
 func TestProvisionAllSteps(t *testing.T) {
 	root := testenv.Root(t, testenv.Bookworm)
-	real, _ := filepath.EvalSymlinks(root)
 	img := testImage(t, root, loadTestRecipe(t, provisionRecipe))
 	applyAll(t, img)
 	first := treeSums(t, root)
@@ -413,7 +459,7 @@ func TestProvisionAllSteps(t *testing.T) {
 		t.Errorf("fstab:\n%s", fstab)
 	}
 	// Installing openssh-server must not have started sshd.
-	if pids := chrooted(real); len(pids) > 0 {
+	if pids := contained(); len(pids) > 0 {
 		t.Errorf("processes running inside the image after provisioning: %v", pids)
 	}
 	// The boot scripts are valid shell.

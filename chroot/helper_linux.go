@@ -8,19 +8,20 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
+	"runtime"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// The helper is krgimage itself, re-executed (/proc/self/exe) in a new
-// mount namespace whose "/" the Go runtime has already made MS_PRIVATE
-// recursively. It mounts /proc, /sys and a small /dev inside the image,
-// runs the command chrooted, unmounts deepest first and exits with the
-// command's status. Because the mounts exist only in that namespace, a
-// crash or SIGKILL of krgimage cannot leave them on the host.
+// The helper is krgimage itself, re-executed (/proc/self/exe) as PID 1 of
+// new PID, IPC and UTS namespaces and in a new mount namespace whose "/"
+// the Go runtime has already made MS_PRIVATE recursively (container_linux.go
+// says what that shuts out). It mounts /proc, /sys and a small /dev inside
+// the image, pivots into it, drops capabilities and runs the command. The
+// mounts exist only in that namespace and its processes only in that PID
+// namespace: a crash or SIGKILL of krgimage leaves neither on the host.
 
 const helperEnv = "KRGIMAGE_CHROOT_HELPER"
 
@@ -48,16 +49,30 @@ func helperMain(specJSON string) int {
 		return 125
 	}
 	// The whole process group gets the signals; the helper waits for the
-	// command to end, then unmounts. (signal.Ignore would be inherited by
-	// the command through exec and make it immune too.)
+	// command to end. (signal.Ignore would be inherited by the command
+	// through exec and make it immune too.)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	mounted, err := mountAPI(spec.Root)
-	defer func() {
-		killChrooted(spec.Root)
-		unmountAll(mounted)
-	}()
-	if err != nil {
+	// A daemon a maintainer script started despite policy-rc.d dies with
+	// the namespace's PID 1; killing it first lets the command's status
+	// be the last word.
+	defer unix.Kill(-1, unix.SIGKILL)
+	if err := enterRoot(spec.Root); err != nil {
+		fmt.Fprintf(os.Stderr, "krgimage chroot helper: %v\n", err)
+		return 125
+	}
+	if err := setHostname(); err != nil {
+		fmt.Fprintf(os.Stderr, "krgimage chroot helper: setting the hostname: %v\n", err)
+		return 125
+	}
+	return runConfined(spec)
+}
+
+// runConfined runs the command from a thread whose capabilities were cut,
+// so that the command inherits that thread's sets.
+func runConfined(spec helperSpec) int {
+	runtime.LockOSThread()
+	if err := dropCapabilities(); err != nil {
 		fmt.Fprintf(os.Stderr, "krgimage chroot helper: %v\n", err)
 		return 125
 	}
@@ -68,12 +83,12 @@ func helperMain(specJSON string) int {
 		cmd.Dir = "/"
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: spec.Root, Pdeathsig: syscall.SIGKILL}
-	// exec.Command resolves argv[0] on the host's PATH; inside the image
-	// it must be found in the image's.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// exec.Command resolved argv[0] before the pivot; it must be found on
+	// the image's PATH.
 	cmd.Path = spec.Argv[0]
 	if !strings.Contains(cmd.Path, "/") {
-		cmd.Path = lookPathIn(spec.Root, spec.Argv[0], spec.Env)
+		cmd.Path = lookPathIn("/", spec.Argv[0], spec.Env)
 	}
 	cmd.Err = nil
 	if err := cmd.Run(); err != nil {
@@ -105,11 +120,6 @@ func lookPathIn(root, name string, env []string) string {
 		}
 	}
 	return name
-}
-
-type mount struct {
-	target string
-	kind   string // for messages
 }
 
 // ensureDir makes sure p, inside root, is a real directory: a symlink
@@ -153,9 +163,9 @@ func ensureFile(path string) error {
 
 // mountAPI mounts the filesystems package scripts expect. /dev is a fresh
 // tmpfs holding only the harmless devices, bound from the host, so nothing
-// in the image can reach the host's disks.
-func mountAPI(root string) ([]mount, error) {
-	var done []mount
+// in the image can reach the host's disks. The mounts go with the
+// namespace, so nothing unmounts them.
+func mountAPI(root string) error {
 	do := func(source, rel, fstype string, flags uintptr, data string) error {
 		target, err := ensureDir(root, rel, 0o755)
 		if err != nil {
@@ -164,74 +174,50 @@ func mountAPI(root string) ([]mount, error) {
 		if err := unix.Mount(source, target, fstype, flags, data); err != nil {
 			return fmt.Errorf("mounting %s on %s: %w", fstype, target, err)
 		}
-		done = append(done, mount{target: target, kind: fstype})
 		return nil
 	}
-	const nosuid = unix.MS_NOSUID | unix.MS_NODEV
-	if err := do("proc", "proc", "proc", nosuid|unix.MS_NOEXEC, ""); err != nil {
-		return done, err
+	const nosuidNodev = unix.MS_NOSUID | unix.MS_NODEV
+	if err := do("proc", "proc", "proc", nosuidNodev|unix.MS_NOEXEC, ""); err != nil {
+		return err
 	}
-	if err := do("sysfs", "sys", "sysfs", nosuid|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
-		return done, err
+	if err := do("sysfs", "sys", "sysfs", nosuidNodev|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
+		return err
 	}
-	if err := do("tmpfs", "dev", "tmpfs", unix.MS_NOSUID, "mode=0755,size=1m"); err != nil {
-		return done, err
+	// nodev: the bound devices below are mounts of their own and keep
+	// working; a node made in this /dev does not.
+	if err := do("tmpfs", "dev", "tmpfs", nosuidNodev, "mode=0755,size=1m"); err != nil {
+		return err
 	}
 	dev := filepath.Join(root, "dev")
 	for _, name := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
 		target := filepath.Join(dev, name)
 		if err := ensureFile(target); err != nil {
-			return done, err
+			return err
 		}
 		if err := unix.Mount("/dev/"+name, target, "", unix.MS_BIND, ""); err != nil {
-			return done, fmt.Errorf("binding /dev/%s: %w", name, err)
+			return fmt.Errorf("binding /dev/%s: %w", name, err)
 		}
-		done = append(done, mount{target: target, kind: "bind"})
 	}
 	if err := do("devpts", "dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
-		return done, err
+		return err
 	}
-	if err := do("tmpfs", "dev/shm", "tmpfs", nosuid, "mode=1777"); err != nil {
-		return done, err
+	if err := do("tmpfs", "dev/shm", "tmpfs", nosuidNodev, "mode=1777"); err != nil {
+		return err
 	}
 	for name, target := range map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
 		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
-			return done, err
+			return err
 		}
 	}
-	return done, nil
+	return nil
 }
 
-// unmountAll unmounts in reverse order, which is deepest first.
-func unmountAll(ms []mount) {
-	for i := len(ms) - 1; i >= 0; i-- {
-		if err := unix.Unmount(ms[i].target, 0); err != nil {
-			_ = unix.Unmount(ms[i].target, unix.MNT_DETACH)
-		}
-	}
-}
-
-// killChrooted kills whatever still runs inside root: a daemon a
-// maintainer script started despite policy-rc.d would otherwise keep the
-// namespace, and the image, busy.
-func killChrooted(root string) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	self := os.Getpid()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		if link, err := os.Readlink(filepath.Join("/proc", e.Name(), "root")); err == nil && link == root {
-			_ = unix.Kill(pid, unix.SIGKILL)
-		}
-	}
-}
-
-// helperAttr starts the helper in a new mount namespace.
+// helperAttr starts the helper as PID 1 of new PID, IPC and UTS
+// namespaces, in a new mount namespace; it dies with krgimage.
 func helperAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	return &syscall.SysProcAttr{
+		Cloneflags:   syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
+		Unshareflags: syscall.CLONE_NEWNS,
+		Pdeathsig:    syscall.SIGKILL,
+	}
 }
