@@ -43,10 +43,10 @@ func TestRunStepCannotEscape(t *testing.T) {
 		{"host filesystem by a second chroot", `perl -e 'mkdir "x"; chroot "x" or die; chdir ".." for 1..64; chroot "." or die; exec "/bin/cat", "` + canary + `"'`, "No such file or directory"},
 		{"see a host process", fmt.Sprintf("cat /proc/%d/cmdline", victim.Process.Pid), "No such file or directory"},
 		{"kill a host process", fmt.Sprintf("kill -9 %d", victim.Process.Pid), "No such process"},
-		{"load a module", perl("syscall(313, 0, my $args = \"\", 0)"), moduleRefusal()}, // finit_module
+		{"load a module", perl("syscall(313, 0, my $args = \"\", 0)"), moduleRefusal()},             // finit_module
 		{"set the host name", `hostname "$(hostname)"`, "you must be root to change the host name"}, // EPERM, in hostname's words
-		{"set the clock", `date -s "$(date -R)"`, "Operation not permitted"}, // to now: harmless if it ever passed
-		{"reboot", perl("syscall(169, 0, 0, 0, 0)"), "Operation not permitted"}, // reboot, bad magic: EINVAL if allowed
+		{"set the clock", `date -s "$(date -R)"`, "Operation not permitted"},                        // to now: harmless if it ever passed
+		{"reboot", perl("syscall(169, 0, 0, 0, 0)"), "Operation not permitted"},                     // reboot, bad magic: EINVAL if allowed
 		{"physical memory", "mknod /tmp/mem c 1 1", "Operation not permitted"},
 		{"write a host sysctl", "echo 1 > /proc/sys/vm/drop_caches", "Read-only file system"},
 		{"remount /sys writable", "mount -o remount,rw /sys", "permission denied"},
