@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -53,13 +54,14 @@ func tftpRootProblem(dir string) string {
 	if hasDotDot(dir) {
 		return "expected a path without .. components"
 	}
+	const own = "the TFTP tree needs a directory of its own such as /srv/tftp"
 	clean := path.Clean(dir)
-	if systemDirs[clean] || isLibDir(clean) {
-		return fmt.Sprintf("%s is a system directory; the TFTP tree needs a directory of its own such as /srv/tftp", clean)
+	if systemDirs[clean] || isLibDir(clean) || slices.Contains(systemTrees, clean) {
+		return fmt.Sprintf("%s is a system directory; %s", clean, own)
 	}
 	for _, t := range systemTrees {
-		if clean == t || strings.HasPrefix(clean, t+"/") {
-			return fmt.Sprintf("%s is inside %s, a system directory; the TFTP tree needs a directory of its own such as /srv/tftp", clean, t)
+		if strings.HasPrefix(clean, t+"/") {
+			return fmt.Sprintf("%s is inside %s, a system directory; %s", clean, t, own)
 		}
 	}
 	return ""
