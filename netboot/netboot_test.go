@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/recipes"
@@ -197,12 +196,16 @@ func TestWriteDiffInstall(t *testing.T) {
 	if n != len(tree.Files) || !strings.Contains(diff.String(), "-# the admin's old config") || !strings.Contains(diff.String(), "+use-host-decl-names on;") {
 		t.Errorf("diff (%d files):\n%s", n, diff.String())
 	}
-	backups, err := tree.Install(server, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	rep, err := tree.Install(t.Context(), server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(backups) != 1 || !strings.HasSuffix(backups[0], "etc/dhcp/dhcpd.conf.krgimage-20260102T030405Z.bak") {
-		t.Errorf("backups = %v", backups)
+	backups := rep.Backups()
+	if len(backups) != 1 || backups[0] != filepath.Join(server, "etc/dhcp/dhcpd.conf.krgimage-bak") {
+		t.Fatalf("backups = %v", backups)
+	}
+	if len(rep.Installed) != len(tree.Files) || len(rep.Unchanged) != 0 {
+		t.Errorf("installed %d, unchanged %d of %d files", len(rep.Installed), len(rep.Unchanged), len(tree.Files))
 	}
 	if b, _ := os.ReadFile(backups[0]); string(b) != "# the admin's old config\n" {
 		t.Errorf("backup = %q", b)
