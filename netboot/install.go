@@ -132,7 +132,8 @@ func (t *Tree) checkInstall() error {
 	return nil
 }
 
-// serverFiles are the files outside the TFTP root a tree may hold.
+// serverFiles are the files outside the TFTP root a tree may hold: both
+// of DHCPPath's, TFTPDefaultsPath and ExportsPath.
 var serverFiles = map[string]bool{
 	"etc/dhcp/dhcpd.conf":  true,
 	"etc/dhcp3/dhcpd.conf": true,

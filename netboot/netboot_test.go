@@ -214,3 +214,30 @@ func TestWriteDiffInstall(t *testing.T) {
 		t.Errorf("after install, %d files still differ", n)
 	}
 }
+
+// Diff does not read through a symlink Install would refuse: it says so,
+// and shows nothing of what the link points to.
+func TestDiffSymlink(t *testing.T) {
+	r := load(t, "../recipes/bookworm-nfsroot.yaml")
+	image, host := fakeRoots(t, "6.1.0-50-amd64")
+	tree, err := Generate(Options{Recipe: r, ImageRoot: image, Kernel: "6.1.0-50-amd64", HostRoot: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, elsewhere := t.TempDir(), t.TempDir()
+	secret := filepath.Join(elsewhere, "shadow")
+	os.WriteFile(secret, []byte("root:secret-hash\n"), 0o600)
+	os.MkdirAll(filepath.Join(server, "etc/dhcp"), 0o755)
+	link := filepath.Join(server, "etc/dhcp/dhcpd.conf")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	var diff bytes.Buffer
+	n, err := tree.Diff(server, &diff)
+	if err != nil || n != len(tree.Files) {
+		t.Fatalf("%d files differ (%v)", n, err)
+	}
+	if !strings.Contains(diff.String(), "/etc/dhcp/dhcpd.conf: "+link+" is a symlink; --install refuses") || strings.Contains(diff.String(), "secret-hash") {
+		t.Errorf("diff:\n%s", diff.String())
+	}
+}

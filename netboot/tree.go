@@ -256,6 +256,13 @@ func (t *Tree) Diff(root string, w io.Writer) (int, error) {
 		if err != nil {
 			return changed, err
 		}
+		if link := symlinkOnPath(root, p); link != "" {
+			// Reading through it would show what it points to, which
+			// Install refuses to write.
+			changed++
+			fmt.Fprintf(w, "/%s: %s is a symlink; --install refuses to write through it\n", p, link)
+			continue
+		}
 		have, err := os.ReadFile(filepath.Join(root, p))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return changed, err
@@ -277,6 +284,23 @@ func (t *Tree) Diff(root string, w io.Writer) (int, error) {
 		}
 	}
 	return changed, nil
+}
+
+// symlinkOnPath returns the first directory of rel below root, or rel
+// itself, that is a symlink, or "".
+func symlinkOnPath(root, rel string) string {
+	p := root
+	for _, name := range strings.Split(rel, "/") {
+		p = filepath.Join(p, name)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return ""
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 func isText(b []byte) bool { return !bytes.ContainsRune(b, 0) }

@@ -124,7 +124,11 @@ func (a *app) installNetboot(ctx context.Context, t *netboot.Tree, root string) 
 		fmt.Fprintf(a.stdout, "installed %s (the old one is kept as %s)\n", f.Path, f.Backup)
 		a.log.Info("kept the replaced file", "path", f.Backup)
 	}
-	if n := len(rep.Unchanged); n > 0 {
+	switch n := len(rep.Unchanged); n {
+	case 0:
+	case 1:
+		fmt.Fprintln(a.stdout, "1 file already up to date")
+	default:
 		fmt.Fprintf(a.stdout, "%d files already up to date\n", n)
 	}
 	if err != nil {
