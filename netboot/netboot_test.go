@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/recipes"
@@ -197,17 +196,48 @@ func TestWriteDiffInstall(t *testing.T) {
 	if n != len(tree.Files) || !strings.Contains(diff.String(), "-# the admin's old config") || !strings.Contains(diff.String(), "+use-host-decl-names on;") {
 		t.Errorf("diff (%d files):\n%s", n, diff.String())
 	}
-	backups, err := tree.Install(server, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	rep, err := tree.Install(t.Context(), server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(backups) != 1 || !strings.HasSuffix(backups[0], "etc/dhcp/dhcpd.conf.krgimage-20260102T030405Z.bak") {
-		t.Errorf("backups = %v", backups)
+	backups := rep.Backups()
+	if len(backups) != 1 || backups[0] != filepath.Join(server, "etc/dhcp/dhcpd.conf.krgimage-bak") {
+		t.Fatalf("backups = %v", backups)
+	}
+	if len(rep.Installed) != len(tree.Files) || len(rep.Unchanged) != 0 {
+		t.Errorf("installed %d, unchanged %d of %d files", len(rep.Installed), len(rep.Unchanged), len(tree.Files))
 	}
 	if b, _ := os.ReadFile(backups[0]); string(b) != "# the admin's old config\n" {
 		t.Errorf("backup = %q", b)
 	}
 	if n, _ := tree.Diff(server, &bytes.Buffer{}); n != 0 {
 		t.Errorf("after install, %d files still differ", n)
+	}
+}
+
+// Diff does not read through a symlink Install would refuse: it says so,
+// and shows nothing of what the link points to.
+func TestDiffSymlink(t *testing.T) {
+	r := load(t, "../recipes/bookworm-nfsroot.yaml")
+	image, host := fakeRoots(t, "6.1.0-50-amd64")
+	tree, err := Generate(Options{Recipe: r, ImageRoot: image, Kernel: "6.1.0-50-amd64", HostRoot: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, elsewhere := t.TempDir(), t.TempDir()
+	secret := filepath.Join(elsewhere, "shadow")
+	os.WriteFile(secret, []byte("root:secret-hash\n"), 0o600)
+	os.MkdirAll(filepath.Join(server, "etc/dhcp"), 0o755)
+	link := filepath.Join(server, "etc/dhcp/dhcpd.conf")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	var diff bytes.Buffer
+	n, err := tree.Diff(server, &diff)
+	if err != nil || n != len(tree.Files) {
+		t.Fatalf("%d files differ (%v)", n, err)
+	}
+	if !strings.Contains(diff.String(), "/etc/dhcp/dhcpd.conf: "+link+" is a symlink; --install refuses") || strings.Contains(diff.String(), "secret-hash") {
+		t.Errorf("diff:\n%s", diff.String())
 	}
 }

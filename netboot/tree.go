@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/recipes"
@@ -37,6 +36,10 @@ type File struct {
 // srv/tftp/...
 type Tree struct {
 	Files map[string]File
+	// TFTPRoot is the recipe's tftp.root (/srv/tftp): the files below it
+	// are the TFTP tree, and Install refuses it if it is a system
+	// directory.
+	TFTPRoot string
 	// Services are the commands that make the running services read the
 	// new files, as the seed lists them.
 	Services []string
@@ -110,7 +113,7 @@ func Generate(o Options) (*Tree, error) {
 	if r.Netboot == nil || r.Cluster == nil || r.NFSRoot == nil {
 		return nil, errors.New("the recipe needs netboot, cluster and nfsroot sections")
 	}
-	t := &Tree{Files: map[string]File{}}
+	t := &Tree{Files: map[string]File{}, TFTPRoot: r.Netboot.TFTP.Root}
 	t.Files[DHCPPath(r)] = File{Data: []byte(DHCPConf(r)), Mode: 0o644}
 	t.Files[TFTPDefaultsPath] = File{Data: []byte(TFTPDefaults(r)), Mode: 0o644}
 	t.Files[ExportsPath] = File{Data: []byte(Exports(r)), Mode: 0o644}
@@ -253,6 +256,13 @@ func (t *Tree) Diff(root string, w io.Writer) (int, error) {
 		if err != nil {
 			return changed, err
 		}
+		if link := symlinkOnPath(root, p); link != "" {
+			// Reading through it would show what it points to, which
+			// Install refuses to write.
+			changed++
+			fmt.Fprintf(w, "/%s: %s is a symlink; --install refuses to write through it\n", p, link)
+			continue
+		}
 		have, err := os.ReadFile(filepath.Join(root, p))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return changed, err
@@ -276,6 +286,23 @@ func (t *Tree) Diff(root string, w io.Writer) (int, error) {
 	return changed, nil
 }
 
+// symlinkOnPath returns the first directory of rel below root, or rel
+// itself, that is a symlink, or "".
+func symlinkOnPath(root, rel string) string {
+	p := root
+	for _, name := range strings.Split(rel, "/") {
+		p = filepath.Join(p, name)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return ""
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
 func isText(b []byte) bool { return !bytes.ContainsRune(b, 0) }
 
 // unifiedDiff runs diff -u, which every Debian system has.
@@ -295,39 +322,6 @@ func unifiedDiff(w io.Writer, name string, a, b []byte) error {
 	}
 	_, err = w.Write(out)
 	return err
-}
-
-// Install writes the tree into root's real paths. A file it replaces is
-// kept as FILE.krgimage-TIME.bak; it returns the backups made.
-func (t *Tree) Install(root string, now time.Time) ([]string, error) {
-	var backups []string
-	stamp := now.UTC().Format("20060102T150405Z")
-	for _, p := range t.Paths() {
-		f := t.Files[p]
-		want, err := f.content()
-		if err != nil {
-			return backups, err
-		}
-		dst := filepath.Join(root, p)
-		have, err := os.ReadFile(dst)
-		if err == nil && bytes.Equal(have, want) {
-			continue
-		}
-		if err == nil {
-			bak := dst + ".krgimage-" + stamp + ".bak"
-			if err := os.WriteFile(bak, have, 0o644); err != nil {
-				return backups, err
-			}
-			backups = append(backups, bak)
-		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return backups, err
-		}
-		if err := fsutil.WriteFileAtomic(dst, want, f.Mode); err != nil {
-			return backups, err
-		}
-	}
-	return backups, nil
 }
 
 // String lists the tree for messages.

@@ -568,6 +568,7 @@ func (r *Recipe) validateNetboot(v *validator) {
 	if host, _, err := net.SplitHostPort(nb.TFTP.Address); err != nil || !validHost(host) {
 		v.errorf("netboot.tftp.address", ErrInvalid, "invalid address %q: expected HOST:PORT such as 0.0.0.0:69", nb.TFTP.Address)
 	}
+	r.validateTFTPRoot(v)
 	v.kernelArgs("netboot.pxelinux.append", nb.PXE.Append)
 	if strings.ContainsAny(nb.PXE.Label, " \t") || nb.PXE.Label == "" && v.written("netboot.pxelinux.label") {
 		v.errorf("netboot.pxelinux.label", ErrInvalid, "a pxelinux label is one word")

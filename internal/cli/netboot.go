@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,8 +30,12 @@ its address in hexadecimal).
 
 --out DIR writes the tree (etc/..., srv/tftp/...) into DIR. --diff ROOT shows
 what would change on the server whose root is ROOT (usually /). --install
-ROOT writes the files into place, keeping a .bak of each file it replaces,
-and prints the commands that reload the services.
+ROOT writes the files into place and prints the commands that reload the
+services. It writes through no symlink (a link anywhere on a file's path
+is refused), replaces each file whole (a temporary file renamed over it),
+keeps each file whose content it changes as FILE.krgimage-bak (or .1, .2...
+next to an earlier backup, never over it) with its mode and owner, and
+refuses a tftp.root that is a system directory such as / or /etc.
 
 The kernel and initramfs come from --image (default: OUT/rootfs of the
 build, or the recipe's outputs.rootfs).`,
@@ -39,7 +44,7 @@ build, or the recipe's outputs.rootfs).`,
   krgimage netboot --install /`,
 		Args: oneOptionalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runNetboot(firstArg(args), o)
+			return a.runNetboot(cmd.Context(), firstArg(args), o)
 		},
 	}
 	f := cmd.Flags()
@@ -52,7 +57,7 @@ build, or the recipe's outputs.rootfs).`,
 	return cmd
 }
 
-func (a *app) runNetboot(recipe string, o *netbootOptions) error {
+func (a *app) runNetboot(ctx context.Context, recipe string, o *netbootOptions) error {
 	modes := 0
 	for _, m := range []string{o.out, o.diff, o.install} {
 		if m != "" {
@@ -101,17 +106,37 @@ func (a *app) runNetboot(recipe string, o *netbootOptions) error {
 		}
 		a.log.Info("compared with the server", "path", o.diff, "changed", n, "files", len(t.Files))
 	default:
-		backups, err := t.Install(o.install, a.now())
-		for _, b := range backups {
-			a.log.Info("kept the replaced file", "path", b)
+		return a.installNetboot(ctx, t, o.install)
+	}
+	return nil
+}
+
+// installNetboot installs the tree and says what it wrote and what it kept,
+// also when it stopped halfway: the admin needs to know which files are
+// new and where the old ones went.
+func (a *app) installNetboot(ctx context.Context, t *netboot.Tree, root string) error {
+	rep, err := t.Install(ctx, root)
+	for _, f := range rep.Installed {
+		if f.Backup == "" {
+			fmt.Fprintf(a.stdout, "installed %s\n", f.Path)
+			continue
 		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(a.stdout, "Installed. Reload the services:")
-		for _, c := range t.Services {
-			fmt.Fprintln(a.stdout, "  "+c)
-		}
+		fmt.Fprintf(a.stdout, "installed %s (the old one is kept as %s)\n", f.Path, f.Backup)
+		a.log.Info("kept the replaced file", "path", f.Backup)
+	}
+	switch n := len(rep.Unchanged); n {
+	case 0:
+	case 1:
+		fmt.Fprintln(a.stdout, "1 file already up to date")
+	default:
+		fmt.Fprintf(a.stdout, "%d files already up to date\n", n)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "Installed. Reload the services:")
+	for _, c := range t.Services {
+		fmt.Fprintln(a.stdout, "  "+c)
 	}
 	return nil
 }
