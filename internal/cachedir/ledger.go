@@ -136,3 +136,36 @@ func (l *Ledger) read(name string) (string, error) {
 	}
 	return d, nil
 }
+
+// Names lists the names the ledger has records of.
+func (l *Ledger) Names() ([]string, error) {
+	des, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, de := range des {
+		if _, err := l.path(de.Name()); err == nil && de.Type().IsRegular() {
+			out = append(out, de.Name())
+		}
+	}
+	return out, nil
+}
+
+// CheckFile says whether p is a regular file that only the user (and
+// root) can change: what a cache hands on after checking its content,
+// which must stay what was checked.
+func CheckFile(p string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	uid, err := ownerOf(fi)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || uid != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is not a file only this user can write (uid %d, mode %s)", p, uid, modeString(fi))
+	}
+	return nil
+}
