@@ -95,7 +95,7 @@ type Store struct {
 	// ledger vouches for each entry's meta.json, and through it for its
 	// archive.
 	ledger *cachedir.Ledger
-	now func() time.Time
+	now    func() time.Time
 	// exclusive: no build uses the store (OpenExclusive).
 	exclusive bool
 }
