@@ -18,6 +18,7 @@ import (
 	"pault.ag/go/debian/version"
 
 	"github.com/krgimage/krgimage/chroot"
+	"github.com/krgimage/krgimage/internal/cachedir"
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
@@ -171,9 +172,8 @@ func (n *Native) resolve(ctx context.Context, o Options, f *Fetcher) (*resolved,
 	https := u != nil && u.Scheme == "https"
 	// The same Release and selection always resolve to the same set:
 	// a rebuild takes it from the cache instead of reading the indexes.
-	memo := filepath.Join(n.CacheDir, "packages", "resolved", memoKey(repo.ID, o, https)+".lock")
-	if l, err := ReadLockfile(memo); err == nil {
-		n.Log.Debug("package set unchanged since the last build", "path", memo)
+	memo := memoKey(repo.ID, o, https)
+	if l := n.readMemo(memo); l != nil {
 		return &resolved{codename: l.Release.Codename, release: l.Release, pkgs: l.Packages}, nil
 	}
 	n.Log.Info("Retrieving Packages", "components", strings.Join(o.Components, " "))
@@ -204,11 +204,7 @@ func (n *Native) resolve(ctx context.Context, o Options, f *Fetcher) (*resolved,
 	}
 	l := &Lockfile{Format: LockFormat, Suite: o.Suite, Architecture: o.Arch, Variant: variantName(o.Variant),
 		Components: o.Components, Include: o.Include, Exclude: o.Exclude, Release: out.release, Packages: out.pkgs}
-	if err := os.MkdirAll(filepath.Dir(memo), 0o755); err == nil {
-		if err := l.Write(memo); err != nil {
-			n.Log.Debug("could not remember the package set", "path", memo, "err", err)
-		}
-	}
+	n.writeMemo(memo, l)
 	return out, nil
 }
 
@@ -223,6 +219,62 @@ func memoKey(releaseID string, o Options, https bool) string {
 	fmt.Fprintf(h, "%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%t", LockFormat, resolverVersion, releaseID, o.Arch, variantName(o.Variant),
 		strings.Join(o.Components, ","), strings.Join(sortedCopy(o.Include), ","), strings.Join(sortedCopy(o.Exclude), ","), https)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// memoPath is where the resolution key is remembered; the ledger in the
+// same directory vouches for each (cachedir.Ledger).
+func (n *Native) memoPath(key string) (memo, ledger string) {
+	dir := filepath.Join(n.CacheDir, "packages", "resolved")
+	return filepath.Join(dir, key+".lock"), filepath.Join(dir, "ledger")
+}
+
+// readMemo returns the resolution remembered under key, or nil. A memo
+// pins the packages installed as root: it is used only when the cache's
+// ledger, which only the cache's owner can have written, has its digest.
+func (n *Native) readMemo(key string) *Lockfile {
+	path, ledgerDir := n.memoPath(key)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	ledger, err := cachedir.OpenLedger(ledgerDir)
+	if err == nil {
+		err = ledger.Verify(key, b)
+	}
+	var l *Lockfile
+	if err == nil {
+		l, err = ParseLockfile(b)
+	}
+	switch {
+	case errors.Is(err, cachedir.ErrUnrecorded):
+		n.Log.Debug("resolving anew: the remembered package set is not in the cache's ledger", "path", path)
+		return nil
+	case err != nil:
+		n.Log.Warn("resolving anew: not using the remembered package set", "path", path, "err", err)
+		return nil
+	}
+	n.Log.Debug("package set unchanged since the last build", "path", path)
+	return l
+}
+
+// writeMemo remembers l as the resolution key, and records it in the
+// ledger. Failing costs only the next build's resolution.
+func (n *Native) writeMemo(key string, l *Lockfile) {
+	path, ledgerDir := n.memoPath(key)
+	b, err := l.Marshal()
+	var ledger *cachedir.Ledger
+	if err == nil {
+		ledger, err = cachedir.OpenLedger(ledgerDir)
+	}
+	if err == nil {
+		err = fsutil.WriteFileAtomic(path, b, 0o644)
+	}
+	if err == nil {
+		err = ledger.Record(key, b)
+	}
+	if err != nil {
+		n.Log.Debug("could not remember the package set", "path", path, "err", err)
+	}
 }
 
 // weakOnly keeps a weak checksum only when nothing stronger exists.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/cachedir"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -85,7 +86,11 @@ func Lock(ctx context.Context, o Options, path string) (string, *bootstrap.Lockf
 	if r.Bootstrap.Method != "native" {
 		o.Log.Warn("the recipe bootstraps with debootstrap, which ignores lockfiles: set bootstrap.method: native", "recipe", r.Source)
 	}
-	l, err := newNative(o.Runner, o.Log, o.CacheDir).Lock(ctx, bootstrapOptions(r, o.Mirror.URL, ""))
+	n, err := newNative(o.Runner, o.Log, o.CacheDir)
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := n.Lock(ctx, bootstrapOptions(r, o.Mirror.URL, ""))
 	if err != nil {
 		return "", nil, err
 	}
@@ -115,21 +120,33 @@ func (s *bootstrapStep) driver(env *Env) *bootstrap.Debootstrap {
 	return d
 }
 
-func (s *bootstrapStep) nativeDriver(env *Env) *bootstrap.Native {
-	n := newNative(env.Runner, env.Log, env.CacheDir)
+func (s *bootstrapStep) nativeDriver(env *Env) (*bootstrap.Native, error) {
+	n, err := newNative(env.Runner, env.Log, env.CacheDir)
+	if err != nil {
+		return nil, err
+	}
 	if s.host != nil {
 		n.Host = s.host
 	}
-	return n
+	return n, nil
 }
 
 // newNative returns the native bootstrapper with its package cache in
-// cacheDir (a temporary directory's when the caller gives none).
-func newNative(r *run.Runner, log *slog.Logger, cacheDir string) *bootstrap.Native {
+// cacheDir, cachedir.Default's when the caller gives none; never a shared
+// directory's such as /tmp's, which anyone could prepare for root.
+func newNative(r *run.Runner, log *slog.Logger, cacheDir string) (*bootstrap.Native, error) {
 	if cacheDir == "" {
-		cacheDir = filepath.Join(os.TempDir(), "krgimage-cache")
+		d, err := cachedir.Default(os.Getenv, os.Geteuid())
+		if err != nil {
+			return nil, err
+		}
+		cacheDir = d
 	}
-	return bootstrap.NewNative(r, log, cacheDir)
+	dir, err := cachedir.Open(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return bootstrap.NewNative(r, log, dir), nil
 }
 
 func (s *bootstrapStep) Describe(env *Env) []string {
@@ -198,7 +215,11 @@ func findLock(r *recipes.Recipe) (*bootstrap.Lockfile, string, error) {
 
 func (s *bootstrapStep) Preflight(ctx context.Context, env *Env) error {
 	if s.native(env) {
-		return s.nativeDriver(env).Preflight(ctx, s.options(env))
+		n, err := s.nativeDriver(env)
+		if err != nil {
+			return err
+		}
+		return n.Preflight(ctx, s.options(env))
 	}
 	return s.driver(env).Preflight(ctx, s.options(env))
 }
@@ -210,6 +231,10 @@ func (s *bootstrapStep) Run(ctx context.Context, env *Env) error {
 	if s.lock != nil {
 		env.Log.Info("using the lockfile", "path", s.lockPath)
 	}
-	_, err := s.nativeDriver(env).Run(ctx, s.options(env), env.Task)
+	n, err := s.nativeDriver(env)
+	if err != nil {
+		return err
+	}
+	_, err = n.Run(ctx, s.options(env), env.Task)
 	return err
 }

@@ -157,6 +157,9 @@ func Check(ctx context.Context, o Options) error {
 	if err := checkReplaceable(out, previous != nil, "it is not a previous krgimage output (it has no "+ReportFile+")"); err != nil {
 		return err
 	}
+	if err := o.checkCacheDir(); err != nil {
+		return err
+	}
 	// A build bootstraps into a fresh staging root; stand in one that
 	// does not exist.
 	stage := filepath.Join(os.TempDir(), fmt.Sprintf("krgimage-check-%d", os.Getpid()))
@@ -177,6 +180,9 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	if err := validateAll(ctx, steps, o.env(root, out)); err != nil {
+		return nil, err
+	}
+	if err := o.openCacheDir(); err != nil {
 		return nil, err
 	}
 	lay, err := prepareLayout(out, root, o.Recipe.Outputs.Rootfs != "")

@@ -10,12 +10,38 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/cachedir"
 	"github.com/krgimage/krgimage/snapshot"
 	"github.com/krgimage/krgimage/stagecache"
 )
 
 // StagesDir is the stage cache's directory under the cache directory.
 const StagesDir = "stages"
+
+// openCacheDir makes o.CacheDir, when given, a directory nobody but its
+// user can write or swap (see package cachedir), creating it: the build
+// installs, as root, what it finds there. A cache directory that fails
+// the check fails the build: building without it would hide the problem
+// and redo every download each time.
+func (o *Options) openCacheDir() error {
+	if o.CacheDir == "" {
+		return nil
+	}
+	dir, err := cachedir.Open(o.CacheDir)
+	if err != nil {
+		return err
+	}
+	o.CacheDir = dir
+	return nil
+}
+
+// checkCacheDir is openCacheDir for Check, which writes nothing.
+func (o *Options) checkCacheDir() error {
+	if o.CacheDir == "" {
+		return nil
+	}
+	return cachedir.Check(o.CacheDir)
+}
 
 // cacheFormat changes when what a key covers does: old entries then
 // simply stop matching.

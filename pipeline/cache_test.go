@@ -2,13 +2,17 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/cachedir"
 	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/testskip"
 	"github.com/krgimage/krgimage/recipes"
@@ -301,5 +305,98 @@ func TestReusePreviousSamePlaceOnly(t *testing.T) {
 				t.Errorf("reusePrevious = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestUntrustedCacheDir: a build refuses a cache directory someone else
+// could write or swap, before it runs or preflights any step; Check says
+// so too, and creates nothing.
+func TestUntrustedCacheDir(t *testing.T) {
+	testskip.RequireRoot(t, "a cache directory of another user's")
+	for _, tt := range []struct {
+		name  string
+		setup func(dir string) error
+	}{
+		{"writable by others", func(dir string) error { return os.Chmod(dir, 0o777) }},
+		{"someone else's", func(dir string) error { return os.Chown(dir, 65534, 65534) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "cache")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.setup(dir); err != nil {
+				t.Fatal(err)
+			}
+			rec := &recorder{}
+			out := filepath.Join(t.TempDir(), "out")
+			o := testOptions(t, out, rec.step("a"))
+			o.CacheDir, o.StageCache = dir, true
+			if err := Check(t.Context(), o); !errors.Is(err, cachedir.ErrUntrusted) {
+				t.Errorf("Check = %v, want ErrUntrusted", err)
+			}
+			if _, err := Build(t.Context(), o); !errors.Is(err, cachedir.ErrUntrusted) {
+				t.Fatalf("Build = %v, want ErrUntrusted", err)
+			}
+			if ev := rec.events(); slices.Contains(ev, "a:preflight") || slices.Contains(ev, "a:run") {
+				t.Errorf("steps ran with an untrusted cache: %v", ev)
+			}
+			if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the refused build left %s", out)
+			}
+		})
+	}
+}
+
+func TestCheckCreatesNoCacheDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	o := testOptions(t, filepath.Join(t.TempDir(), "out"), (&recorder{}).step("a"))
+	o.CacheDir = dir
+	if err := Check(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Check created the cache directory")
+	}
+}
+
+// The native bootstrap keeps its packages in the cache directory it is
+// given, else the default one, and never in a shared one.
+func TestNewNativeCacheDir(t *testing.T) {
+	xdg := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", xdg)
+	n, err := newNative(nil, logging.Discard(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(xdg, "krgimage"); n.CacheDir != want {
+		t.Errorf("default CacheDir = %s, want %s", n.CacheDir, want)
+	}
+	if fi, err := os.Stat(n.CacheDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the default cache directory: %v, %v; want mode 0700", fi, err)
+	}
+	bad := filepath.Join(t.TempDir(), "w")
+	if err := os.Mkdir(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(bad, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newNative(nil, logging.Discard(), bad); !errors.Is(err, cachedir.ErrUntrusted) {
+		t.Errorf("newNative(%s) = %v, want ErrUntrusted", bad, err)
+	}
+	// Without a home, only root has a default.
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	n, err = newNative(nil, logging.Discard(), "")
+	if os.Geteuid() != 0 {
+		if !errors.Is(err, cachedir.ErrNoDefault) {
+			t.Errorf("newNative without a home = %v, want ErrNoDefault", err)
+		}
+		return
+	}
+	// Root's is the system's, as a root build without a home uses it.
+	if err != nil || n.CacheDir != cachedir.SystemDir {
+		t.Errorf("root's default without a home = %v, %v; want %s", n, err, cachedir.SystemDir)
 	}
 }

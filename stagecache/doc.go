@@ -16,4 +16,15 @@
 // ErrCorrupt, never used. Builds hold a shared lock on the store for as
 // long as they use it; Prune takes it exclusively, so it never removes an
 // entry a running build is restoring or writing.
+//
+// The store is opened through package cachedir: only in a directory that
+// its user alone (and root) can write or swap. Each entry's meta.json is
+// recorded in the store's ledger (a "ledger" directory in it, see
+// cachedir.Ledger) when the entry is stored, and an entry is used only
+// while it matches that record; one that does not, such as an entry an
+// older krgimage stored, is removed. The archive is restored through a
+// private hard link of it, checked against the SHA-256 meta.json gives
+// rather than against the sidecar in the entry: someone who could write
+// the entry, but not the ledger, can rewrite the archive and its sidecar
+// consistently, and still not have it restored.
 package stagecache

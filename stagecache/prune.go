@@ -128,6 +128,9 @@ func (s *Store) Prune(o PruneOptions) (PruneResult, error) {
 		if err := os.RemoveAll(e.Dir); err != nil {
 			return fmt.Errorf("removing cache entry %s: %w", Short(e.Key), err)
 		}
+		if err := s.ledger.Forget(e.Key); err != nil {
+			return fmt.Errorf("removing cache entry %s: %w", Short(e.Key), err)
+		}
 		res.Removed = append(res.Removed, e)
 		res.Freed += e.DiskBytes
 		return nil
@@ -173,5 +176,25 @@ func (s *Store) Prune(o PruneOptions) (PruneResult, error) {
 		}
 	}
 	res.Kept, res.KeptBytes = len(entries), total
+	if err := s.forgetMissing(); err != nil {
+		return res, err
+	}
 	return res, fsutil.SyncDir(s.dir)
+}
+
+// forgetMissing removes the ledger's records of entries that are gone: a
+// build killed between discarding an entry and forgetting it leaves one.
+func (s *Store) forgetMissing() error {
+	names, err := s.ledger.Names()
+	if err != nil {
+		return err
+	}
+	for _, k := range names {
+		if _, err := os.Lstat(filepath.Join(s.dir, k)); errors.Is(err, fs.ErrNotExist) {
+			if err := s.ledger.Forget(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/cachedir"
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/snapshot"
 )
@@ -35,6 +36,8 @@ const (
 	metaName    = "meta.json"
 	lockName    = "lock"
 	buildsName  = "builds.json"
+	ledgerName  = "ledger"
+	commitLock  = "commit.lock"
 	tmpPrefix   = ".tmp-"
 	trashPrefix = ".trash-"
 )
@@ -89,7 +92,10 @@ type Store struct {
 	dir string
 	log *slog.Logger
 	lk  *fsutil.Lock
-	now func() time.Time
+	// ledger vouches for each entry's meta.json, and through it for its
+	// archive.
+	ledger *cachedir.Ledger
+	now    func() time.Time
 	// exclusive: no build uses the store (OpenExclusive).
 	exclusive bool
 }
@@ -111,9 +117,15 @@ func open(dir string, log *slog.Logger, exclusive bool) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	// The entries hold whole image roots, /etc/shadow included.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the stage cache: %w", err)
+	// The entries hold whole image roots, /etc/shadow included: the
+	// store is private, in a place nobody else can swap.
+	dir, err := cachedir.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the stage cache: %w", err)
+	}
+	ledger, err := cachedir.OpenLedger(filepath.Join(dir, ledgerName))
+	if err != nil {
+		return nil, fmt.Errorf("opening the stage cache: %w", err)
 	}
 	// Builds share the store; Prune takes it alone, and does not wait.
 	lock := fsutil.WaitShared
@@ -127,7 +139,7 @@ func open(dir string, log *slog.Logger, exclusive bool) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, log: log, lk: lk, now: time.Now, exclusive: exclusive}
+	s := &Store{dir: dir, log: log, lk: lk, ledger: ledger, now: time.Now, exclusive: exclusive}
 	if !exclusive {
 		if _, err := s.clearDebris(staleAfter); err != nil {
 			log.Warn("could not remove what a killed build left in the stage cache", "err", err)
@@ -209,8 +221,15 @@ func archiveName(c snapshot.Compression) string {
 }
 
 // Lookup returns the entry for key, or nil when there is none. An entry
-// whose meta.json is unreadable is removed and reported as absent.
+// whose meta.json is unreadable, or is not what the ledger recorded, is
+// removed and reported as absent.
 func (s *Store) Lookup(key string) (*Entry, error) {
+	return s.lookup(key, false)
+}
+
+// lookup is Lookup, by a caller that holds the commit lock when locked
+// says so.
+func (s *Store) lookup(key string, locked bool) (*Entry, error) {
 	if !validKey(key) {
 		return nil, fmt.Errorf("invalid cache key %q", key)
 	}
@@ -225,6 +244,18 @@ func (s *Store) Lookup(key string) (*Entry, error) {
 	b, err := os.ReadFile(filepath.Join(dir, metaName))
 	var m Meta
 	if err == nil {
+		// meta.json holds the archive's SHA-256, which Restore and
+		// Export check it against: whoever could rewrite the entry, its
+		// sidecar included, could not have written the ledger.
+		if err = s.ledger.Verify(key, b); errors.Is(err, cachedir.ErrUnrecorded) && !locked {
+			// A build may be between its rename and its record.
+			err = s.committing(func() error { return s.ledger.Verify(key, b) })
+		}
+		if err != nil {
+			s.log.Warn("removing a cache entry the cache's ledger does not vouch for", "key", Short(key), "err", err)
+			s.Discard(key)
+			return nil, nil
+		}
 		err = json.Unmarshal(b, &m)
 	}
 	if err == nil && (m.Key != key || m.Archive == "" || m.Archive != filepath.Base(m.Archive) || len(m.SHA256) != 64) {
@@ -299,39 +330,72 @@ func (s *Store) commit(tmp string, m Meta) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(tmp, metaName), append(b, '\n'), 0o644); err != nil {
+	b = append(b, '\n')
+	if err := fsutil.WriteFileAtomic(filepath.Join(tmp, metaName), b, 0o644); err != nil {
 		return nil, err
 	}
 	final := filepath.Join(s.dir, m.Key)
-	if err := os.Rename(tmp, final); err != nil {
-		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			// Another build stored the same stage first: the key says
-			// both are the same root.
+	var e *Entry
+	err = s.committing(func() (err error) {
+		e, err = s.install(tmp, final, m, b)
+		return err
+	})
+	return e, err
+}
+
+// committing runs f holding the lock that makes a rename into place and
+// its ledger record one step for other builds.
+func (s *Store) committing(f func() error) error {
+	lk, err := fsutil.WaitLock(filepath.Join(s.dir, commitLock))
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
+	return f()
+}
+
+// install renames the entry tmp, whose meta.json is b, into place and
+// records it. The caller holds the commit lock.
+func (s *Store) install(tmp, final string, m Meta, b []byte) (*Entry, error) {
+	err := os.Rename(tmp, final)
+	if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+		// Another build stored the same stage first: the key says both
+		// are the same root. Its entry, unless the ledger does not vouch
+		// for it; that one is removed, and this one takes its place.
+		s.log.Debug("the stage was stored by another build meanwhile", "key", Short(m.Key))
+		if e, lerr := s.lookup(m.Key, true); e != nil || lerr != nil {
 			os.RemoveAll(tmp)
-			s.log.Debug("the stage was stored by another build meanwhile", "key", Short(m.Key))
-			if e, err := s.Lookup(m.Key); e != nil || err != nil {
-				return e, err
-			}
+			return e, lerr
 		}
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := fsutil.SyncDir(s.dir); err != nil {
+		return nil, err
+	}
+	if err := s.ledger.Record(m.Key, b); err != nil {
+		s.Discard(m.Key)
 		return nil, err
 	}
 	return &Entry{Meta: m, Dir: final, LastUsed: m.Created}, nil
 }
 
 // Restore extracts the entry into root (missing or empty), checking it
-// against its checksum and manifest on the way. A corrupt entry is removed
-// and the error wraps ErrCorrupt; root is then left as it was.
+// against the checksum its meta.json (which the ledger vouches for) gives
+// and its manifest on the way. A corrupt entry is removed and the error
+// wraps ErrCorrupt; root is then left as it was.
 func (s *Store) Restore(ctx context.Context, e *Entry, root string, o snapshot.RestoreOptions) error {
-	for _, p := range []string{e.ArchivePath(), snapshot.SidecarPath(e.ArchivePath())} {
-		if _, err := os.Stat(p); err != nil {
-			s.Discard(e.Key)
-			return fmt.Errorf("%w %s: %w", ErrCorrupt, Short(e.Key), err)
-		}
+	archive, done, err := s.trustedArchive(e)
+	if errors.Is(err, ErrCorrupt) {
+		s.Discard(e.Key)
 	}
-	_, err := snapshot.Restore(ctx, e.ArchivePath(), root, o)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = snapshot.Restore(ctx, archive, root, o)
 	if err == nil {
 		s.Touch(e.Key)
 		return nil
@@ -341,6 +405,51 @@ func (s *Store) Restore(ctx context.Context, e *Entry, root string, o snapshot.R
 		return fmt.Errorf("%w %s: %w", ErrCorrupt, Short(e.Key), err)
 	}
 	return err
+}
+
+// trustedArchive links the entry's archive into a private directory, next
+// to a sidecar with e.SHA256, and returns its path there: whoever could
+// write the entry could otherwise swap the archive, or its sidecar, while
+// it is being restored. The link is a file nobody else can change, so its
+// content is what the restore checks.
+func (s *Store) trustedArchive(e *Entry) (string, func(), error) {
+	tmp, err := os.MkdirTemp(s.dir, tmpPrefix+"restore-"+Short(e.Key)+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	done := func() { os.RemoveAll(tmp) }
+	p := filepath.Join(tmp, e.Archive)
+	err = sidecarAgrees(e)
+	if err == nil {
+		err = os.Link(e.ArchivePath(), p)
+	}
+	if err == nil {
+		err = cachedir.CheckFile(p)
+	}
+	if err != nil {
+		err = fmt.Errorf("%w %s: %w", ErrCorrupt, Short(e.Key), err)
+	} else {
+		err = fsutil.WriteFileAtomic(snapshot.SidecarPath(p), []byte(e.SHA256+"  "+e.Archive+"\n"), 0o600)
+	}
+	if err != nil {
+		done()
+		return "", nil, err
+	}
+	return p, done, nil
+}
+
+// sidecarAgrees checks that the entry's sidecar names the SHA-256 its
+// meta.json does: the two are written together, and disagree only when
+// something damaged the entry.
+func sidecarAgrees(e *Entry) error {
+	b, err := os.ReadFile(snapshot.SidecarPath(e.ArchivePath()))
+	if err != nil {
+		return err
+	}
+	if f := strings.Fields(string(b)); len(f) == 0 || f[0] != e.SHA256 {
+		return fmt.Errorf("%s does not name sha256 %s", snapshot.SidecarPath(e.ArchivePath()), e.SHA256)
+	}
+	return nil
 }
 
 func corrupt(err error) bool {
@@ -386,6 +495,9 @@ func linkOrCopy(ctx context.Context, src, dst, want string, checkLink bool) erro
 		}
 	} else if !checkLink {
 		return nil
+	} else if err := cachedir.CheckFile(dst); err != nil {
+		// Someone else could change it once checked.
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	got, err := fileSHA256(ctx, dst)
 	if err != nil {
@@ -457,6 +569,9 @@ func (s *Store) Discard(key string) {
 	trash := filepath.Join(s.dir, trashPrefix+Short(key)+"-"+randomSuffix())
 	if err := os.Rename(filepath.Join(s.dir, key), trash); err != nil {
 		return
+	}
+	if err := s.ledger.Forget(key); err != nil {
+		s.log.Warn("removing a discarded cache entry's record", "key", Short(key), "err", err)
 	}
 	if err := os.RemoveAll(trash); err != nil {
 		s.log.Warn("removing a discarded cache entry", "path", trash, "err", err)

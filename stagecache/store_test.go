@@ -140,12 +140,14 @@ func TestCorruptEntries(t *testing.T) {
 			if again, _ := s.Lookup(key); again != nil {
 				t.Error("the corrupt entry is still in the store")
 			}
-			if des, _ := os.ReadDir(s.Dir()); len(des) > 2 { // lock and nothing else, or lock and builds
-				var names []string
-				for _, de := range des {
-					names = append(names, de.Name())
+			des, _ := os.ReadDir(s.Dir())
+			for _, de := range des {
+				if n := de.Name(); n != lockName && n != commitLock && n != buildsName && n != ledgerName {
+					t.Errorf("left in the store: %s", n)
 				}
-				t.Errorf("left in the store: %v", names)
+			}
+			if names, err := s.ledger.Names(); err != nil || len(names) != 0 {
+				t.Errorf("left in the ledger: %v, %v", names, err)
 			}
 		})
 	}

@@ -1,19 +1,18 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/krgimage/krgimage/internal/cachedir"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/pipeline"
 	"github.com/krgimage/krgimage/recipes"
@@ -85,7 +84,7 @@ lockfile's, else the suite's on the mirror), and the root is normalized
 	f.BoolVar(&o.keepFailed, "keep-failed", false, "keep a failed build's staging directory for inspection")
 	f.BoolVar(&o.bootTest, "boot-test", false, "boot the finished image in QEMU and check it (see krgimage boot-test)")
 	o.boot.add(cmd, "boot-test-")
-	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloads, kernel build trees and the stage cache are kept (default $XDG_CACHE_HOME/krgimage)")
+	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloads, kernel build trees and the stage cache are kept (default $XDG_CACHE_HOME/krgimage, else ~/.cache/krgimage; /var/cache/krgimage for root without a home)")
 	f.BoolVar(&o.noCache, "no-cache", false, "run every step: neither use nor fill the stage cache (default true when KRGIMAGE_NO_CACHE=1)")
 	o.flags.add(cmd)
 	return cmd
@@ -108,20 +107,26 @@ func (a *app) pipelineOptions(recipe, out, mirror string, flags *recipeFlags) (p
 	return a.pipelineOptionsCache(recipe, out, mirror, "", flags)
 }
 
-// defaultCacheDir follows the XDG base directory convention.
-func (a *app) defaultCacheDir() string {
-	if d := a.getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "krgimage")
+// defaultCacheDir follows the XDG base directory convention; root
+// without a home uses /var/cache/krgimage (cachedir.Default).
+func (a *app) defaultCacheDir() (string, error) {
+	return cachedir.Default(a.getenv, os.Geteuid())
+}
+
+// cacheDir is the --cache-dir given, else the default.
+func (a *app) cacheDir(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
 	}
-	if h := a.getenv("HOME"); h != "" {
-		return filepath.Join(h, ".cache", "krgimage")
-	}
-	return filepath.Join(os.TempDir(), "krgimage-cache")
+	return a.defaultCacheDir()
 }
 
 func (a *app) pipelineOptionsCache(recipe, out, mirror, cacheDir string, flags *recipeFlags) (pipeline.Options, error) {
 	r, err := a.loadRecipe(recipe, flags)
 	if err != nil {
+		return pipeline.Options{}, err
+	}
+	if cacheDir, err = a.cacheDir(cacheDir); err != nil {
 		return pipeline.Options{}, err
 	}
 	m, err := pipeline.ResolveMirror(pipeline.MirrorInputs{Flag: mirror, Env: a.getenv("KRGIMAGE_MIRROR"), HostRoot: "/"}, r)
@@ -151,7 +156,7 @@ func (a *app) pipelineOptionsCache(recipe, out, mirror, cacheDir string, flags *
 		SourceDateEpoch:  sde,
 		EpochFromRelease: sde == nil,
 		LookupEnv:        a.lookupEnv,
-		CacheDir:         cmp.Or(cacheDir, a.defaultCacheDir()),
+		CacheDir:         cacheDir,
 	}, nil
 }
 

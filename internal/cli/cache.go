@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,8 +19,9 @@ import (
 
 func (a *app) newCacheCmd() *cobra.Command {
 	var dir string
-	stages := func() string {
-		return filepath.Join(cmp.Or(dir, a.defaultCacheDir()), pipeline.StagesDir)
+	stages := func() (string, error) {
+		d, err := a.cacheDir(dir)
+		return filepath.Join(d, pipeline.StagesDir), err
 	}
 	cmd := &cobra.Command{
 		Use:   "cache ls|prune",
@@ -47,19 +47,23 @@ cache.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.PersistentFlags().StringVar(&dir, "cache-dir", "", "the cache directory (default $XDG_CACHE_HOME/krgimage)")
+	cmd.PersistentFlags().StringVar(&dir, "cache-dir", "", "the cache directory (default $XDG_CACHE_HOME/krgimage, else ~/.cache/krgimage; /var/cache/krgimage for root without a home)")
 
 	ls := &cobra.Command{
 		Use:   "ls",
 		Short: "List the stage cache's entries",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := stages()
+			if err != nil {
+				return err
+			}
 			// Listing creates nothing: a mistyped --cache-dir says so.
-			if _, err := os.Stat(stages()); errors.Is(err, fs.ErrNotExist) {
-				fmt.Fprintf(a.stdout, "no stage cache in %s\n", stages())
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(a.stdout, "no stage cache in %s\n", path)
 				return nil
 			}
-			s, err := stagecache.Open(stages(), a.log)
+			s, err := stagecache.Open(path, a.log)
 			if err != nil {
 				return err
 			}
@@ -107,9 +111,13 @@ entries until the rest fit. It fails while a build uses the cache.`,
 				}
 				limit = n
 			}
-			s, err := stagecache.OpenExclusive(stages(), a.log)
+			path, err := stages()
+			if err != nil {
+				return err
+			}
+			s, err := stagecache.OpenExclusive(path, a.log)
 			if errors.Is(err, stagecache.ErrBusy) {
-				return fmt.Errorf("%s: %w; prune once it finished", stages(), err)
+				return fmt.Errorf("%s: %w; prune once it finished", path, err)
 			}
 			if err != nil {
 				return err

@@ -45,7 +45,7 @@ Only the Release and the package indexes are downloaded; no root needed.`,
 	f := cmd.Flags()
 	f.StringVarP(&o.out, "output", "o", "", "lockfile to write (default: beside the recipe, with the extension .lock)")
 	f.StringVar(&o.mirror, "mirror", "", "Debian mirror URL (overrides KRGIMAGE_MIRROR and the recipe)")
-	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloaded indexes are kept (default $XDG_CACHE_HOME/krgimage)")
+	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloaded indexes are kept (default $XDG_CACHE_HOME/krgimage, else ~/.cache/krgimage; /var/cache/krgimage for root without a home)")
 	o.flags.add(cmd)
 	return cmd
 }
