@@ -36,6 +36,28 @@ func LoadTrust(o Options, now time.Time) (RepoOptions, error) {
 	return ro, nil
 }
 
+// Relaxations lists, for a plan, each check insecure and archived relax.
+// With debootstrap (native false) its own gpgv and checks decide what is
+// installed; only the archived suite's Valid-Until rule is krgimage's.
+func Relaxations(o Options, native bool) []string {
+	var lines []string
+	if o.Insecure {
+		lines = append(lines, "WARNING: Release signatures are not checked (insecure: true)")
+		if native {
+			lines = append(lines, "insecure: files that only an MD5 or SHA-1 checksum protects are accepted")
+		}
+	}
+	if !o.Archived {
+		return lines
+	}
+	if native {
+		lines = append(lines, "archived suite: expired signing keys are accepted",
+			"archived suite: SHA-1 Release signatures are accepted",
+			"archived suite: files that only an MD5 or SHA-1 checksum protects are accepted")
+	}
+	return append(lines, "archived suite: a Release past its Valid-Until is accepted; one the mirror serves as current is refused")
+}
+
 func (o RepoOptions) now() time.Time {
 	if o.Now.IsZero() {
 		return time.Now()

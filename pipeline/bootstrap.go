@@ -149,12 +149,7 @@ func (s *bootstrapStep) Describe(env *Env) []string {
 	} else {
 		lines = append(lines, "debootstrap "+args)
 	}
-	if o.Insecure {
-		lines = append(lines, "WARNING: Release signatures are not checked (insecure: true)")
-	}
-	if o.Archived && s.native(env) {
-		lines = append(lines, "archived suite: expired signing keys are accepted")
-	}
+	lines = append(lines, bootstrap.Relaxations(o, s.native(env))...)
 	if o.Foreign {
 		lines = append(lines, "then the second stage inside the image under qemu-user-static")
 	}

@@ -350,6 +350,9 @@ func Write(dir string, spec Spec) (*Repo, error) {
 		}
 		r.Key = k
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	r.Keyring = filepath.Join(dir, "keyring.gpg")
 	if err := WriteKeyring(r.Keyring, false, r.Key); err != nil {
 		return nil, err
