@@ -184,9 +184,14 @@ func (d *Debootstrap) Run(ctx context.Context, o Options, task *progress.Task) e
 		return err
 	}
 	p := &progressParser{log: d.Log, task: task}
+	// The command line is logged and quoted in errors: not the mirror's
+	// credentials.
+	shown := o
+	shown.Mirror = RedactURL(o.Mirror)
 	cmd := run.Cmd{
 		Path:        bin,
 		Args:        Args(o),
+		Display:     run.Quote(append([]string{bin}, Args(shown)...)),
 		Line:        p.line,
 		SysProcAttr: privateMounts(),
 	}

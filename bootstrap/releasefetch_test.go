@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/bootstrap/bootstraptest"
+	"github.com/krgimage/krgimage/internal/run"
 )
 
 // fetchFixture fetches suite's Release from mirror with the keyring of
@@ -270,5 +271,22 @@ func TestNativeNoChecksum(t *testing.T) {
 		if !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "gpgv 2.2.40") {
 			t.Errorf("%+v: Run() = %v, want ErrChecksum naming gpgv", o, err)
 		}
+	}
+}
+
+func TestDebootstrapRedactsMirror(t *testing.T) {
+	// The command line krgimage logs and quotes; what debootstrap itself
+	// prints is its own.
+	bin := fakeDebootstrap(t, "echo \"E: cannot reach the mirror\" >&2\nexit 1\n")
+	rec := &logRecorder{}
+	log := slog.New(rec)
+	d := &Debootstrap{Runner: run.New(log), Log: log, Binary: bin, Host: fakeHost{}}
+	o := Options{Suite: "bookworm", Target: filepath.Join(t.TempDir(), "root"), Mirror: "http://user:s3cret@m/debian"}
+	err := d.Run(t.Context(), o, task())
+	if err == nil || strings.Contains(err.Error(), "s3cret") || rec.has("s3cret") {
+		t.Errorf("Run() = %v, log:\n%s\nwant an error that hides the credentials", err, strings.Join(rec.recs, "\n"))
+	}
+	if !strings.Contains(err.Error(), "http://xxxxx@m/debian") {
+		t.Errorf("Run() = %v, want the redacted mirror in the command", err)
 	}
 }

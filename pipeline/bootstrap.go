@@ -135,6 +135,7 @@ func newNative(r *run.Runner, log *slog.Logger, cacheDir string) *bootstrap.Nati
 func (s *bootstrapStep) Describe(env *Env) []string {
 	o := s.options(env)
 	o.Lock = nil // debootstrap's command line, for the record
+	o.Mirror = bootstrap.RedactURL(o.Mirror)
 	args := strings.Join(bootstrap.Args(o), " ")
 	var lines []string
 	if s.native(env) {

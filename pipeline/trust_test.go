@@ -37,3 +37,13 @@ func TestBootstrapPlanRelaxations(t *testing.T) {
 		})
 	}
 }
+
+func TestBootstrapPlanRedactsMirror(t *testing.T) {
+	for _, recipe := range []string{"suite: bookworm\n", "suite: bookworm\nbootstrap: {method: debootstrap}\n"} {
+		env := bootstrapEnv(loadTestRecipe(t, t.TempDir(), recipe), "http://user:s3cret@m/debian")
+		got := strings.Join((&bootstrapStep{}).Describe(env), "\n")
+		if strings.Contains(got, "s3cret") || !strings.Contains(got, "http://xxxxx@m/debian") {
+			t.Errorf("plan shows the mirror's credentials, or no mirror:\n%s", got)
+		}
+	}
+}
