@@ -15,11 +15,36 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 )
 
 // maxRelease bounds an InRelease, Release or Release.gpg download; real
 // ones are under 1 MiB, and a mirror serving more serves something else.
 const maxRelease = 16 << 20
+
+// RepoOptions say how far a Release is trusted.
+type RepoOptions struct {
+	// Keyring checks the signature; nil with Insecure.
+	Keyring *Keyring
+	// Insecure accepts an unsigned or badly signed Release.
+	Insecure bool
+	// Archived accepts expired keys and SHA-1 signatures, as an archived
+	// suite needs, and a Release past its Valid-Until; it refuses a
+	// Release that is still current.
+	Archived bool
+	// Now is when keys and Valid-Until are checked (time.Now if zero).
+	Now time.Time
+}
+
+// stripClearsign returns the text of a clearsigned message without
+// checking anything (insecure: true).
+func stripClearsign(b []byte) []byte {
+	if blk, _ := clearsign.Decode(b); blk != nil {
+		return blk.Plaintext
+	}
+	return b
+}
 
 // LoadTrust reads what o's Release is checked against: the recipe's
 // keyring or Debian's (none with Insecure), and o's relaxations.
@@ -71,6 +96,9 @@ func (o RepoOptions) now() time.Time {
 // Release.gpg, and returns the Release once its signature and its own
 // fields vouch for it (see vouch).
 func FetchRelease(ctx context.Context, client *http.Client, mirror *url.URL, suite string, o RepoOptions, log *slog.Logger) (*Repository, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	s, err := fetchSigned(ctx, client, mirror, suite, o, log)
 	if err != nil {
 		return nil, err

@@ -12,9 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/klauspost/compress/gzip"
 	"github.com/ulikunitz/xz"
 )
@@ -31,29 +29,6 @@ type Repository struct {
 	ID string
 	// fetched is the bytes downloaded to read the Release.
 	fetched int64
-}
-
-// RepoOptions say how far a Release is trusted.
-type RepoOptions struct {
-	// Keyring checks the signature; nil with Insecure.
-	Keyring *Keyring
-	// Insecure accepts an unsigned or badly signed Release.
-	Insecure bool
-	// Archived accepts expired keys and SHA-1 signatures, as an archived
-	// suite needs, and a Release past its Valid-Until; it refuses a
-	// Release that is still current.
-	Archived bool
-	// Now is when keys and Valid-Until are checked (time.Now if zero).
-	Now time.Time
-}
-
-// stripClearsign returns the text of a clearsigned message without
-// checking anything (insecure: true).
-func stripClearsign(b []byte) []byte {
-	if blk, _ := clearsign.Decode(b); blk != nil {
-		return blk.Plaintext
-	}
-	return b
 }
 
 // Packages downloads and parses the Packages index of each component for
