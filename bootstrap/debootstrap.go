@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/progress"
@@ -116,6 +117,7 @@ func (d *Debootstrap) Preflight(ctx context.Context, o Options) error {
 	if _, err := d.binary(); err != nil {
 		errs = append(errs, err)
 	}
+	keyring := true
 	if !o.Insecure {
 		if _, err := exec.LookPath("gpgv"); err != nil {
 			errs = append(errs, fmt.Errorf("%w: gpgv not found (debootstrap verifies Release with it): install it with apt-get install gpgv", ErrMissingTool))
@@ -123,6 +125,7 @@ func (d *Debootstrap) Preflight(ctx context.Context, o Options) error {
 		if o.Keyring != "" {
 			if _, err := os.Stat(o.Keyring); err != nil {
 				errs = append(errs, fmt.Errorf("keyring %s: %w", o.Keyring, err))
+				keyring = false
 			}
 		}
 	}
@@ -134,8 +137,12 @@ func (d *Debootstrap) Preflight(ctx context.Context, o Options) error {
 	if err := d.checkArch(o); err != nil {
 		errs = append(errs, err)
 	}
-	if err := CheckMirror(ctx, d.Host.HTTP(), o.Mirror, o.Suite, o.Arch, o.Components); err != nil {
-		errs = append(errs, err)
+	// Without its keyring the mirror's Release cannot be checked, and
+	// the missing keyring is reported already.
+	if keyring {
+		if err := CheckMirror(ctx, d.Host.HTTP(), o, time.Time{}, d.Log); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -177,9 +184,14 @@ func (d *Debootstrap) Run(ctx context.Context, o Options, task *progress.Task) e
 		return err
 	}
 	p := &progressParser{log: d.Log, task: task}
+	// The command line is logged and quoted in errors: not the mirror's
+	// credentials.
+	shown := o
+	shown.Mirror = RedactURL(o.Mirror)
 	cmd := run.Cmd{
 		Path:        bin,
 		Args:        Args(o),
+		Display:     run.Quote(append([]string{bin}, Args(shown)...)),
 		Line:        p.line,
 		SysProcAttr: privateMounts(),
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/progress"
@@ -198,10 +199,12 @@ func TestCheckMirrorFile(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "dists/lenny"), 0o755)
 	os.WriteFile(filepath.Join(dir, "dists/lenny/Release"), []byte("Codename: lenny\nArchitectures: alpha amd64 i386\nComponents: main contrib non-free\n"), 0o644)
 	ctx := context.Background()
-	if err := CheckMirror(ctx, nil, "file://"+dir, "lenny", "amd64", []string{"main", "non-free"}); err != nil {
+	o := Options{Mirror: "file://" + dir, Suite: "lenny", Arch: "amd64", Components: []string{"main", "non-free"}, Insecure: true}
+	if err := CheckMirror(ctx, nil, o, time.Time{}, logging.Discard()); err != nil {
 		t.Errorf("CheckMirror(lenny) = %v", err)
 	}
-	if err := CheckMirror(ctx, nil, "file://"+dir, "squeeze", "amd64", []string{"main"}); !errors.Is(err, ErrUnknownSuite) {
+	o.Suite, o.Components = "squeeze", []string{"main"}
+	if err := CheckMirror(ctx, nil, o, time.Time{}, logging.Discard()); !errors.Is(err, ErrUnknownSuite) {
 		t.Errorf("CheckMirror(squeeze) = %v, want ErrUnknownSuite", err)
 	}
 }

@@ -36,6 +36,15 @@ var (
 	// ErrKeyExpired: the signing key has expired and the suite is not
 	// marked archived.
 	ErrKeyExpired = errors.New("release signed by an expired key")
+	// ErrWrongSuite: the signed Release is another suite's, which a
+	// mirror replaying an old or a different Release serves.
+	ErrWrongSuite = errors.New("release of another suite")
+	// ErrReleaseExpired: the Release is past its Valid-Until and the
+	// suite is not marked archived.
+	ErrReleaseExpired = errors.New("release expired")
+	// ErrNotArchived: the suite is marked archived, but the mirror
+	// serves it as current.
+	ErrNotArchived = errors.New("suite is not archived")
 	// ErrChecksum: a downloaded file does not match its checksum.
 	ErrChecksum = errors.New("checksum mismatch")
 	// ErrNoPackage: a package asked for is not in the suite.

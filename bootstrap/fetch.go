@@ -233,6 +233,11 @@ feed:
 // Fetch returns the cache path of it, downloading it if the cache lacks
 // it.
 func (f *Fetcher) Fetch(ctx context.Context, mirror *url.URL, it Item) (string, error) {
+	if n, ok := hashLen[it.Hash.Algo]; !ok || len(it.Hash.Value) != n {
+		// Nothing would vouch for the file, and the cache could not
+		// name it: archived and insecure relax checksums, never drop them.
+		return "", fmt.Errorf("%w: %s (%s) has no checksum in the index", ErrChecksum, it.Name, it.Path)
+	}
 	if it.Hash.Weak() {
 		if !f.AllowWeak {
 			return "", fmt.Errorf("%w: %s (%s) has only a checksum of the broken %s; only an archived suite (archived: true) may rely on one",
@@ -321,7 +326,7 @@ func (f *Fetcher) download(ctx context.Context, mirror *url.URL, it Item, part s
 	}
 	resp, err := f.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrMirror, src.Redacted(), unwrapURLError(err))
+		return fmt.Errorf("%w: %s: %v", ErrMirror, redact(src), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	flags := os.O_WRONLY | os.O_CREATE
@@ -333,11 +338,11 @@ func (f *Fetcher) download(ctx context.Context, mirror *url.URL, it Item, part s
 		flags |= os.O_TRUNC
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		os.Remove(part)
-		return fmt.Errorf("%w: %s: the partial download is longer than the file", ErrMirror, src.Redacted())
+		return fmt.Errorf("%w: %s: the partial download is longer than the file", ErrMirror, redact(src))
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return fmt.Errorf("%s is not on the mirror (%s): %w", it.Name, src.Redacted(), os.ErrNotExist)
+		return fmt.Errorf("%s is not on the mirror (%s): %w", it.Name, redact(src), os.ErrNotExist)
 	default:
-		return fmt.Errorf("%w: GET %s: %s", ErrMirror, src.Redacted(), resp.Status)
+		return fmt.Errorf("%w: GET %s: %s", ErrMirror, redact(src), resp.Status)
 	}
 	out, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
@@ -357,7 +362,7 @@ func (f *Fetcher) download(ctx context.Context, mirror *url.URL, it Item, part s
 		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
 			err = cause
 		}
-		return fmt.Errorf("%w: %s: %v", ErrMirror, src.Redacted(), err)
+		return fmt.Errorf("%w: %s: %v", ErrMirror, redact(src), err)
 	}
 	return nil
 }
@@ -423,12 +428,4 @@ func (s *stallReader) Read(p []byte) (int, error) {
 		s.t.Reset(s.stall)
 	}
 	return n, err
-}
-
-// fetchMetadata downloads a small file that has no known checksum (a
-// Release); it reports os.ErrNotExist for a missing one.
-func (f *Fetcher) fetchMetadata(ctx context.Context, mirror *url.URL, rel string) ([]byte, error) {
-	b, err := fetch(ctx, f.Client, mirror, rel)
-	f.metadata.Add(int64(len(b)))
-	return b, err
 }

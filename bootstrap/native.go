@@ -86,11 +86,6 @@ func (n *Native) Preflight(ctx context.Context, o Options) error {
 	if o.Foreign {
 		errs = append(errs, fmt.Errorf("%w: foreign bootstrapping needs method: debootstrap", ErrArch))
 	}
-	if !o.Insecure && o.Lock == nil {
-		if _, err := loadKeyrings(o); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if empty, err := fsutil.IsEmptyDir(o.Target); err != nil {
 		errs = append(errs, fmt.Errorf("target %s: %w", o.Target, err))
 	} else if !empty {
@@ -103,7 +98,7 @@ func (n *Native) Preflight(ctx context.Context, o Options) error {
 		if err := o.Lock.check(o); err != nil {
 			errs = append(errs, err)
 		}
-	} else if err := CheckMirror(ctx, n.Host.HTTP(), o.Mirror, o.Suite, o.Arch, o.Components); err != nil {
+	} else if err := CheckMirror(ctx, n.Host.HTTP(), o, n.now(), n.Log); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -153,17 +148,16 @@ func (n *Native) resolve(ctx context.Context, o Options, f *Fetcher) (*resolved,
 	if err != nil {
 		return nil, err
 	}
-	ro := RepoOptions{Insecure: o.Insecure, Archived: o.Archived, Now: n.now()}
-	if !o.Insecure {
-		if ro.Keyring, err = loadKeyrings(o); err != nil {
-			return nil, err
-		}
-	}
-	n.Log.Info("Retrieving InRelease")
-	repo, err := OpenRepository(ctx, f, mirror, o.Suite, ro, n.Log)
+	ro, err := LoadTrust(o, n.now())
 	if err != nil {
 		return nil, err
 	}
+	n.Log.Info("Retrieving InRelease")
+	repo, err := FetchRelease(ctx, f.Client, mirror, o.Suite, ro, n.Log)
+	if err != nil {
+		return nil, err
+	}
+	f.metadata.Add(repo.fetched)
 	rel := repo.Release
 	if len(rel.Architectures) > 0 && !slices.Contains(rel.Architectures, o.Arch) {
 		return nil, fmt.Errorf("%w: %s has no %s packages (it has %s)", ErrUnknownSuite, o.Suite, o.Arch, strings.Join(rel.Architectures, " "))
@@ -288,7 +282,7 @@ func weakOnly(stronger, weak string) string {
 func parseMirror(m string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(m, "/"))
 	if err != nil || m == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-		return nil, fmt.Errorf("%w: invalid mirror URL %q", ErrMirror, m)
+		return nil, fmt.Errorf("%w: invalid mirror URL %q", ErrMirror, RedactURL(m))
 	}
 	return u, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -266,7 +268,52 @@ func FuzzParseRelease(f *testing.F) {
 			}
 		}
 		r.PackagesIndexes("main", "amd64")
+		// What was read is all that counts: written out again, it reads
+		// back the same, so no field depends on how it was spelt.
+		again, err := ParseRelease(marshalRelease(r))
+		if err != nil {
+			t.Fatalf("the re-serialised Release does not parse: %v\n%s", err, marshalRelease(r))
+		}
+		if !sameRelease(r, again) {
+			t.Fatalf("parse, serialise, parse changed the Release:\n%+v\n%+v", r, again)
+		}
 	})
+}
+
+// marshalRelease writes the fields ParseRelease reads.
+func marshalRelease(r *Release) []byte {
+	var b strings.Builder
+	for _, f := range [][2]string{{"Origin", r.Origin}, {"Suite", r.Suite}, {"Codename", r.Codename}, {"Version", r.Version},
+		{"Architectures", strings.Join(r.Architectures, " ")}, {"Components", strings.Join(r.Components, " ")}} {
+		if f[1] != "" {
+			b.WriteString(f[0] + ": " + f[1] + "\n")
+		}
+	}
+	for _, d := range []struct {
+		name string
+		t    time.Time
+	}{{"Date", r.Date}, {"Valid-Until", r.ValidUntil}} {
+		if !d.t.IsZero() {
+			b.WriteString(d.name + ": " + d.t.Format(time.RFC1123) + "\n")
+		}
+	}
+	paths := slices.Sorted(maps.Keys(r.Files))
+	for _, algo := range []string{"MD5Sum", "SHA1", "SHA256"} {
+		b.WriteString(algo + ":\n")
+		for _, p := range paths {
+			fs := r.Files[p]
+			if v := *fs.sum(releaseSums[strings.ToLower(algo)]); v != "" {
+				fmt.Fprintf(&b, " %s %d %s\n", v, fs.Size, p)
+			}
+		}
+	}
+	return []byte(b.String())
+}
+
+func sameRelease(a, b *Release) bool {
+	return a.Origin == b.Origin && a.Suite == b.Suite && a.Codename == b.Codename && a.Version == b.Version &&
+		a.Date.Equal(b.Date) && a.ValidUntil.Equal(b.ValidUntil) &&
+		slices.Equal(a.Architectures, b.Architectures) && slices.Equal(a.Components, b.Components) && maps.Equal(a.Files, b.Files)
 }
 
 // FuzzParseLockfile: a lockfile comes from disk, maybe edited by hand.

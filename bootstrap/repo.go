@@ -4,20 +4,15 @@ import (
 	"bufio"
 	"compress/bzip2"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/klauspost/compress/gzip"
 	"github.com/ulikunitz/xz"
 )
@@ -32,96 +27,8 @@ type Repository struct {
 	// ID is the SHA-256 of the signed Release as fetched: the same ID
 	// means the same indexes.
 	ID string
-}
-
-// RepoOptions say how far a Release is trusted.
-type RepoOptions struct {
-	// Keyring checks the signature; nil with Insecure.
-	Keyring *Keyring
-	// Insecure accepts an unsigned or badly signed Release.
-	Insecure bool
-	// Archived accepts expired keys and SHA-1 signatures, as an archived
-	// suite needs, and expects a Release past its Valid-Until.
-	Archived bool
-	Now      time.Time
-}
-
-// OpenRepository fetches the suite's InRelease (or Release and
-// Release.gpg, as old suites publish them) and checks its signature.
-func OpenRepository(ctx context.Context, f *Fetcher, mirror *url.URL, suite string, o RepoOptions, log *slog.Logger) (*Repository, error) {
-	dists := "dists/" + suite + "/"
-	vo := VerifyOptions{Archived: o.Archived, Now: o.Now}
-	var (
-		text []byte
-		sig  *Signature
-		id   = sha256.New()
-	)
-	in, err := f.fetchMetadata(ctx, mirror, dists+"InRelease")
-	id.Write(in)
-	switch {
-	case err == nil:
-		if o.Insecure {
-			text = stripClearsign(in)
-		} else if text, sig, err = o.Keyring.VerifyInRelease(in, vo); err != nil {
-			return nil, fmt.Errorf("%sInRelease: %w", dists, err)
-		}
-	case errors.Is(err, os.ErrNotExist):
-		rel, err := f.fetchMetadata(ctx, mirror, dists+"Release")
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s has no %sInRelease or Release", ErrUnknownSuite, mirror.Redacted(), dists)
-		}
-		if err != nil {
-			return nil, err
-		}
-		text = rel
-		id.Write(rel)
-		if !o.Insecure {
-			gpg, err := f.fetchMetadata(ctx, mirror, dists+"Release.gpg")
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("%w: %s has no InRelease and its Release is unsigned (no Release.gpg); set insecure: true to accept it", ErrSignature, dists)
-			}
-			if err != nil {
-				return nil, err
-			}
-			if sig, err = o.Keyring.VerifyDetached(rel, gpg, vo); err != nil {
-				return nil, fmt.Errorf("%sRelease.gpg: %w", dists, err)
-			}
-		}
-	default:
-		return nil, err
-	}
-	r, err := ParseRelease(text)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case o.Insecure:
-		log.Warn("the Release signature is not checked (insecure: true)", "suite", suite)
-	case sig.Expired:
-		log.Warn("the Release is signed by an expired key, accepted for an archived suite", "suite", suite, "key", sig.Signer)
-	default:
-		log.Info("valid Release signature", "suite", suite, "key", sig.Signer)
-	}
-	if sig != nil && sig.Weak {
-		log.Warn("the Release signature uses SHA-1, accepted for an archived suite", "suite", suite)
-	}
-	if now := o.Now; !r.ValidUntil.IsZero() && !now.IsZero() && now.After(r.ValidUntil) && !o.Archived {
-		// debootstrap ignores Valid-Until, and a snapshot of the archive
-		// is past it by design; apt inside the image will refuse such a
-		// Release, so say so now.
-		log.Warn("the Release is past its Valid-Until: the mirror is a stale copy or replays an old Release (apt in the image will refuse it; mark a frozen suite archived: true)",
-			"suite", suite, "valid_until", r.ValidUntil.Format(time.RFC1123))
-	}
-	return &Repository{Mirror: mirror, Suite: suite, Release: r, Signature: sig, ID: hex.EncodeToString(id.Sum(nil))}, nil
-}
-
-// stripClearsign returns the text of a clearsigned message without
-// checking anything (insecure: true).
-func stripClearsign(b []byte) []byte {
-	if blk, _ := clearsign.Decode(b); blk != nil {
-		return blk.Plaintext
-	}
-	return b
+	// fetched is the bytes downloaded to read the Release.
+	fetched int64
 }
 
 // Packages downloads and parses the Packages index of each component for

@@ -152,6 +152,7 @@ func newNative(r *run.Runner, log *slog.Logger, cacheDir string) (*bootstrap.Nat
 func (s *bootstrapStep) Describe(env *Env) []string {
 	o := s.options(env)
 	o.Lock = nil // debootstrap's command line, for the record
+	o.Mirror = bootstrap.RedactURL(o.Mirror)
 	args := strings.Join(bootstrap.Args(o), " ")
 	var lines []string
 	if s.native(env) {
@@ -166,12 +167,7 @@ func (s *bootstrapStep) Describe(env *Env) []string {
 	} else {
 		lines = append(lines, "debootstrap "+args)
 	}
-	if o.Insecure {
-		lines = append(lines, "WARNING: Release signatures are not checked (insecure: true)")
-	}
-	if o.Archived && s.native(env) {
-		lines = append(lines, "archived suite: expired signing keys are accepted")
-	}
+	lines = append(lines, bootstrap.Relaxations(o, s.native(env))...)
 	if o.Foreign {
 		lines = append(lines, "then the second stage inside the image under qemu-user-static")
 	}

@@ -200,7 +200,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 
-	rel := newReleases()
+	rel := newReleases(env)
 	resolveEpoch(ctx, &o, env, rel)
 	rep.BuildTime = env.BuildTime.UTC()
 	cache := newStageCache(ctx, &o, steps, env, rel)

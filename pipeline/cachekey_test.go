@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/krgimage/krgimage/bootstrap/bootstraptest"
 	"github.com/krgimage/krgimage/recipes"
 )
 
 const keyRecipe = `name: keys
 suite: bookworm
+keyring: mirror/keyring.gpg
 variant: minbase
 cluster:
   domain: c.home
@@ -35,7 +37,7 @@ outputs:
 // the changed step's and every later one's, never an earlier one's.
 func TestStepKeys(t *testing.T) {
 	dir := t.TempDir()
-	mirror, setRelease := keyMirror(dir)
+	mirror, setRelease := keyMirror(t, dir)
 	setRelease(sumA)
 	os.WriteFile(filepath.Join(dir, "motd"), []byte("hello\n"), 0o644)
 	keys := func(src string) (names, keys []string) {
@@ -110,13 +112,13 @@ func TestStepKeys(t *testing.T) {
 // steps after it install from the mirror, whose indices then key them.
 func TestStepKeysLockfile(t *testing.T) {
 	dir := t.TempDir()
-	mirror, setRelease := keyMirror(dir)
+	mirror, setRelease := keyMirror(t, dir)
 	lock := `{"format":1,"suite":"bookworm","architecture":"amd64","variant":"minbase","components":["main"],` +
 		`"release":{"codename":"bookworm","date":"2026-07-11T10:16:37Z"},"packages":[{"name":"base-files","version":"12",` +
 		`"architecture":"amd64","filename":"pool/b.deb","size":1,"sha256":"` + strings.Repeat("a", 64) + `"}]}`
 	os.WriteFile(filepath.Join(dir, "r.lock"), []byte(lock), 0o644)
 	p := filepath.Join(dir, "r.yaml")
-	os.WriteFile(p, []byte("name: keys\nsuite: bookworm\nvariant: minbase\nbootstrap: {method: native}\nprovision:\n  - packages: [openssh-server]\n  - mtab\nkernel: {package: linux-image-amd64}\n"), 0o644)
+	os.WriteFile(p, []byte("name: keys\nsuite: bookworm\nkeyring: mirror/keyring.gpg\nvariant: minbase\nbootstrap: {method: native}\nprovision:\n  - packages: [openssh-server]\n  - mtab\nkernel: {package: linux-image-amd64}\n"), 0o644)
 	r, err := recipes.Load(p, recipes.Options{LookupEnv: func(string) (string, bool) { return "", false }})
 	if err != nil {
 		t.Fatal(err)
@@ -143,13 +145,51 @@ func TestStepKeysLockfile(t *testing.T) {
 	}
 }
 
-// keyMirror makes a file mirror of bookworm whose Release file the test
-// rewrites with setRelease.
-func keyMirror(dir string) (mirror string, setRelease func(sum string)) {
+// TestStepKeysUnverifiedRelease: a Release no key of the recipe's
+// keyring signed keys nothing, so the steps are not cached.
+func TestStepKeysUnverifiedRelease(t *testing.T) {
+	dir := t.TempDir()
+	mirror, setRelease := keyMirror(t, dir)
+	setRelease(sumA)
+	forger, err := bootstraptest.Write(filepath.Join(dir, "forger"), bootstraptest.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := forger.WriteRelease([]byte(releaseText("Sat, 11 Jul 2026 10:16:37 UTC", strings.Replace(sumA, "aaaa", "dddd", 1)))); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(forger.Dists(), "InRelease"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(mirror, "dists/bookworm/InRelease"), b, 0o644)
+	p := filepath.Join(dir, "r.yaml")
+	os.WriteFile(p, []byte("name: keys\nsuite: bookworm\nkeyring: mirror/keyring.gpg\nvariant: minbase\nprovision:\n  - mtab\n"), 0o644)
+	r, err := recipes.Load(p, recipes.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, c := keyCache(t, dir, mirror, r)
+	for i, s := range steps {
+		if c.keys[i] != "" {
+			t.Errorf("%s is keyed from a Release signed by an unknown key", s.Name())
+		}
+	}
+}
+
+// keyMirror makes a file mirror of bookworm whose signed Release the test
+// rewrites with setRelease; its keyring is mirror/keyring.gpg.
+func keyMirror(t *testing.T, dir string) (mirror string, setRelease func(sum string)) {
+	t.Helper()
 	mirror = filepath.Join(dir, "mirror")
-	os.MkdirAll(filepath.Join(mirror, "dists/bookworm"), 0o755)
+	repo, err := bootstraptest.Write(mirror, bootstraptest.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return mirror, func(sum string) {
-		os.WriteFile(filepath.Join(mirror, "dists/bookworm/InRelease"), []byte(releaseFile("Sat, 11 Jul 2026 10:16:37 UTC", sum)), 0o644)
+		if err := repo.WriteRelease([]byte(releaseText("Sat, 11 Jul 2026 10:16:37 UTC", sum))); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -161,7 +201,7 @@ func keyCache(t *testing.T, dir, mirror string, r *recipes.Recipe) ([]Step, *sta
 	o.Recipe, o.Steps, o.StageCache, o.CacheDir = r, nil, true, filepath.Join(dir, "cache")
 	o.Mirror = Mirror{URL: "file://" + mirror, Source: "test"}
 	steps := o.steps()
-	c := newStageCache(t.Context(), &o, steps, o.env(filepath.Join(dir, "root"), filepath.Join(dir, "out")), newReleases())
+	c := newStageCache(t.Context(), &o, steps, o.env(filepath.Join(dir, "root"), filepath.Join(dir, "out")), newReleases(o.env(filepath.Join(dir, "root"), filepath.Join(dir, "out"))))
 	t.Cleanup(func() { c.store.Close() })
 	return steps, c
 }

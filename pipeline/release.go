@@ -6,24 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
-
 	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/recipes"
 )
-
-// maxReleaseSize bounds a Release file read into memory (bookworm's is
-// about 150 KiB).
-const maxReleaseSize = 16 << 20
 
 // release is what a build takes from a suite's Release file: its date, the
 // default SOURCE_DATE_EPOCH, and a digest of its package indices, which
@@ -36,11 +29,21 @@ type release struct {
 	Indices string
 }
 
-// releases fetches each suite's Release file once per build.
+// releases reads each suite's Release once per build, with
+// bootstrap.FetchRelease and the trust the bootstrap gives it: the
+// recipe's keyring (or Debian's), insecure and archived. What keys the
+// stage cache and dates the build is thus what a signature vouched for:
+// an archive whose Release that trust cannot verify (one signed by a key
+// only a later step installs) is not cached rather than keyed blindly.
 type releases struct {
+	recipe *recipes.Recipe
+	log    *slog.Logger
 	client *http.Client
 	mu     sync.Mutex
 	got    map[string]releaseResult
+	// trust is loaded on first use, and only then can fail.
+	trust    *bootstrap.RepoOptions
+	trustErr error
 }
 
 type releaseResult struct {
@@ -48,8 +51,8 @@ type releaseResult struct {
 	err error
 }
 
-func newReleases() *releases {
-	return &releases{client: &http.Client{Timeout: time.Minute}, got: map[string]releaseResult{}}
+func newReleases(env *Env) *releases {
+	return &releases{recipe: env.Recipe, log: env.Log, client: &http.Client{Timeout: time.Minute}, got: map[string]releaseResult{}}
 }
 
 // get returns the Release of suite on mirror, for the components and the
@@ -61,79 +64,41 @@ func (r *releases) get(ctx context.Context, mirror, suite string, components []s
 	if res, ok := r.got[id]; ok {
 		return res.rel, res.err
 	}
-	b, err := r.fetch(ctx, mirror, suite)
-	var rel release
-	if err == nil {
-		rel, err = parseRelease(b, components, arch)
-	}
+	rel, err := r.fetch(ctx, mirror, suite, components, arch)
 	if err != nil {
-		err = fmt.Errorf("the Release file of %s on %s: %w", suite, mirror, err)
+		err = fmt.Errorf("the Release of %s on %s: %w", suite, bootstrap.RedactURL(mirror), err)
 	}
 	r.got[id] = releaseResult{rel, err}
 	return rel, err
 }
 
-// fetch reads dists/SUITE/InRelease, or Release where the mirror has no
-// InRelease (archived suites). The signature is not checked: the file only
-// keys the cache and dates the build; the bootstrap checks what it installs.
-func (r *releases) fetch(ctx context.Context, mirror, suite string) ([]byte, error) {
-	u, err := url.Parse(strings.TrimRight(mirror, "/"))
-	if err != nil {
-		return nil, err
-	}
-	var errs []error
-	for _, name := range []string{"InRelease", "Release"} {
-		var b []byte
-		var err error
-		if u.Scheme == "file" {
-			b, err = readLimited(filepath.Join(u.Path, "dists", suite, name))
-		} else {
-			b, err = r.httpGet(ctx, u.JoinPath("dists", suite, name).String())
-		}
-		if err == nil {
-			return b, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, errors.Join(errs...)
-}
-
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, maxReleaseSize))
-}
-
-func (r *releases) httpGet(ctx context.Context, u string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, maxReleaseSize))
-}
-
-// parseRelease reads a Release file (an InRelease's signature is not
-// checked, see fetch) with the bootstrap's parser: its Date, and a digest
-// of the checksums of the components' Packages indices for arch.
-func parseRelease(b []byte, components []string, arch string) (release, error) {
-	if blk, _ := clearsign.Decode(b); blk != nil {
-		b = blk.Plaintext
-	}
-	r, err := bootstrap.ParseRelease(b)
+func (r *releases) fetch(ctx context.Context, mirror, suite string, components []string, arch string) (release, error) {
+	trust, err := r.loadTrust()
 	if err != nil {
 		return release{}, err
 	}
+	u, err := url.Parse(strings.TrimRight(mirror, "/"))
+	if err != nil {
+		return release{}, errors.New("the mirror URL does not parse")
+	}
+	repo, err := bootstrap.FetchRelease(ctx, r.client, u, suite, trust, r.log)
+	if err != nil {
+		return release{}, err
+	}
+	return releaseDigest(repo.Release, components, arch)
+}
+
+func (r *releases) loadTrust() (bootstrap.RepoOptions, error) {
+	if r.trust == nil && r.trustErr == nil {
+		t, err := bootstrap.LoadTrust(bootstrapOptions(r.recipe, "", ""), time.Time{})
+		r.trust, r.trustErr = &t, err
+	}
+	return *r.trust, r.trustErr
+}
+
+// releaseDigest takes from a verified Release its Date and a digest of
+// the checksums of the components' Packages indices for arch.
+func releaseDigest(r *bootstrap.Release, components []string, arch string) (release, error) {
 	if r.Date.IsZero() {
 		return release{}, errors.New("it has no Date field")
 	}

@@ -266,6 +266,9 @@ type Spec struct {
 	// WeakSums publishes these packages with an MD5sum only (no SHA256),
 	// as the oldest indexes did.
 	WeakSums []string
+	// NoSums publishes these packages with no checksum at all, as a
+	// broken or forged index might.
+	NoSums []string
 	// ValidUntil adds a Valid-Until field to the Release.
 	ValidUntil time.Time
 }
@@ -347,6 +350,9 @@ func Write(dir string, spec Spec) (*Repo, error) {
 		}
 		r.Key = k
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	r.Keyring = filepath.Join(dir, "keyring.gpg")
 	if err := WriteKeyring(r.Keyring, false, r.Key); err != nil {
 		return nil, err
@@ -366,6 +372,10 @@ func Write(dir string, spec Spec) (*Repo, error) {
 		}
 		idx.WriteString(d.Control())
 		fmt.Fprintf(&idx, "Filename: %s\nSize: %d\n", file, len(b))
+		if slices.Contains(spec.NoSums, d.Name) {
+			idx.WriteString("\n")
+			continue
+		}
 		m := md5.Sum(b)
 		fmt.Fprintf(&idx, "MD5sum: %s\n", hex.EncodeToString(m[:]))
 		if !slices.Contains(spec.WeakSums, d.Name) {
