@@ -8,6 +8,8 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/krgimage/krgimage/bootstrap"
 )
 
 // Report is build.json: what was built, from what, and how each step went.
@@ -122,7 +124,10 @@ func newReport(o *Options, out, root string) *Report {
 	}
 	slices.Sort(r.Recipe.Withheld)
 	r.Recipe.Suite, r.Recipe.Architecture, r.Recipe.Variant = rec.Suite, rec.Architecture, rec.Variant
+	// build.json is an output: a mirror's credentials stay out of it.
 	r.Mirror = o.Mirror
+	r.Mirror.URL = bootstrap.RedactURL(o.Mirror.URL)
+	r.Mirror.Security = bootstrap.RedactURL(o.Mirror.Security)
 	r.Output.Dir, r.Output.Rootfs = out, root
 	r.BuildTime = o.BuildTime.UTC()
 	r.Started = o.Clock().UTC()
