@@ -88,5 +88,19 @@ func (r *Recipe) validateTFTPRoot(v *validator) {
 	}
 	if msg := tftpRootProblem(root); msg != "" {
 		v.errorf("netboot.tftp.root", ErrInvalid, "invalid tftp root %q: %s", root, msg)
+		return
 	}
+	// tftpd serves its whole tree to anyone: an image below it would give
+	// away its /etc/shadow and SSH host keys, and a TFTP tree inside the
+	// export would be written into what nodes mount as their root.
+	if r.NFSRoot != nil && r.NFSRoot.Path != "" && nested(path.Clean(root), path.Clean(r.NFSRoot.Path)) {
+		v.errorf("netboot.tftp.root", ErrInvalid, "invalid tftp root %q: it overlaps nfsroot.path %s; tftpd would serve the image's files, /etc/shadow included, to anyone", root, r.NFSRoot.Path)
+	}
+}
+
+// nested reports whether one of two clean absolute paths is the other or
+// below it.
+func nested(a, b string) bool {
+	below := func(x, y string) bool { return x == y || strings.HasPrefix(x, strings.TrimSuffix(y, "/")+"/") }
+	return below(a, b) || below(b, a)
 }

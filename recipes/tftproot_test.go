@@ -80,8 +80,19 @@ func TestValidateTFTPRoot(t *testing.T) {
 			}
 		})
 	}
+	// A TFTP tree that holds the image, or sits inside it, is refused.
+	for _, root := range []string{"/srv/nfs", "/srv/nfs/tftp", "/srv/nfs/"} {
+		src := strings.Replace(hostileBase, "tftp: {root: /srv/tftp}", "tftp: {root: "+root+"}", 1)
+		if _, err := parse(t, src, nil); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "overlaps nfsroot.path") {
+			t.Errorf("tftp.root %s beside nfsroot.path /srv/nfs: %v", root, err)
+		}
+	}
+	src := strings.Replace(hostileBase, "tftp: {root: /srv/tftp}", "tftp: {root: /srv/nfs-tftp}", 1)
+	if _, err := parse(t, src, nil); err != nil {
+		t.Errorf("a sibling of the NFS root is a fine tftp.root: %v", err)
+	}
 	// A relative root is the confpath check's, reported once.
-	src := strings.Replace(hostileBase, "tftp: {root: /srv/tftp}", "tftp: {root: srv/tftp}", 1)
+	src = strings.Replace(hostileBase, "tftp: {root: /srv/tftp}", "tftp: {root: srv/tftp}", 1)
 	_, err := parse(t, src, nil)
 	if err == nil || strings.Count(err.Error(), "netboot.tftp.root") != 1 {
 		t.Errorf("relative root: %v", err)
