@@ -191,12 +191,12 @@ func prepare(ctx context.Context, o Options) (*plan, error) {
 	if err := p.locate(); err != nil {
 		return nil, err
 	}
-	if err := preflight(o.Network, p.tftp, o.Media == ""); err != nil {
+	if err := preflight(p.o.Network, p.tftp, p.o.Media == ""); err != nil {
 		return nil, err
 	}
 	// Probed before any server starts, so that a fallback to TCG is said
 	// first.
-	p.accel = qemu.Accelerator(o.Log)
+	p.accel = qemu.Accelerator(p.o.Log)
 	p.work = filepath.Join(p.o.Out, Dir)
 	if err := fsutil.RemoveAll(p.work); err != nil {
 		return nil, err
