@@ -118,10 +118,41 @@ const Dir = "boot-test"
 // servers and QEMU are stopped whatever happens, and the console logs and
 // a verdict are left in OUT/boot-test.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	r := o.Recipe
-	bt := r.BootTest
+	p, err := prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	var c cleanups
+	defer c.unwind(ctx, p.o.Log)
+	s, err := serve(ctx, p, &c)
+	if err != nil {
+		return nil, err
+	}
+	return check(ctx, p, boot(ctx, p, s))
+}
+
+// plan is what prepare settles before anything starts.
+type plan struct {
+	// o has the recipe's defaults filled in and Out made absolute.
+	o     Options
+	r     *recipes.Recipe
+	bt    *recipes.BootTest
+	nodes []recipes.ResolvedNode
+	// root is the image root with its links resolved: the NFS server
+	// exports it as is.
+	root, tftp, work string
+	accel            qemu.Accel
+	// before is a read-only root's manifest before the boot (nil for a
+	// read-write root): it must come back exactly as it went.
+	before *snapshot.Manifest
+}
+
+// withDefaults fills in what o leaves to the recipe, from its boot_test
+// section or, without one, from that section's defaults.
+func withDefaults(o Options) (Options, *recipes.BootTest) {
+	bt := o.Recipe.BootTest
 	if bt == nil {
-		bt = &recipes.BootTest{Network: "user", NIC: "e1000", Memory: 1024, Success: "login:", Nodes: 1, Timeout: recipes.Duration{Duration: 10 * time.Minute}}
+		bt = recipes.DefaultBootTest()
 	}
 	if o.Network == "" {
 		o.Network = bt.Network
@@ -135,6 +166,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	return o, bt
+}
+
+// prepare refuses what cannot boot before anything starts, probes the
+// accelerator, empties OUT/boot-test and lists a read-only root.
+func prepare(ctx context.Context, o Options) (*plan, error) {
+	o, bt := withDefaults(o)
+	r := o.Recipe
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("%w: it runs its servers in a private network namespace, and nfs-ganesha's VFS backend needs CAP_DAC_READ_SEARCH", ErrNeedsRoot)
 	}
@@ -148,124 +187,172 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The NFS server takes absolute export paths.
-	out, err := filepath.Abs(o.Out)
-	if err != nil {
+	p := &plan{o: o, r: r, bt: bt, nodes: nodes}
+	if err := p.locate(); err != nil {
 		return nil, err
 	}
-	o.Out = out
-	root, err := filepath.EvalSymlinks(filepath.Join(o.Out, "rootfs"))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s has no rootfs: %v", ErrNotBuilt, o.Out, err)
-	}
-	tftp := filepath.Join(o.Out, "netboot", netboot.TFTPRoot(r))
-	if _, err := os.Stat(filepath.Join(tftp, "pxelinux.cfg", "default")); err != nil {
-		return nil, fmt.Errorf("%w: %s has no TFTP tree (the recipe's netboot step writes it): %v", ErrNotBuilt, o.Out, err)
-	}
-	if o.Media != "" {
-		if _, err := os.Stat(o.Media); err != nil {
-			return nil, fmt.Errorf("boot medium: %w", err)
-		}
-	}
-	if o.Firmware != "" {
-		if _, err := os.Stat(o.Firmware); err != nil {
-			return nil, fmt.Errorf("firmware: %w (UEFI needs Debian's ovmf package)", err)
-		}
-	}
-	if err := preflight(o.Network, tftp, o.Media == ""); err != nil {
+	if err := preflight(p.o.Network, p.tftp, p.o.Media == ""); err != nil {
 		return nil, err
 	}
 	// Probed before any server starts, so that a fallback to TCG is said
 	// first.
-	accel := qemu.Accelerator(o.Log)
-	work := filepath.Join(o.Out, Dir)
-	if err := fsutil.RemoveAll(work); err != nil {
+	p.accel = qemu.Accelerator(p.o.Log)
+	p.work = filepath.Join(p.o.Out, Dir)
+	if err := fsutil.RemoveAll(p.work); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err := os.MkdirAll(p.work, 0o755); err != nil {
 		return nil, err
 	}
-
-	// A read-only root must come back from the boot exactly as it went:
-	// its snapshot manifest (content, modes, owners, xattrs, mtimes) before
-	// and after.
-	var before *snapshot.Manifest
+	// The snapshot manifest: content, modes, owners, xattrs, mtimes.
 	if r.NFSRoot.Mode == "ro" {
-		if before, err = snapshot.TreeManifest(ctx, root, 0); err != nil {
+		if p.before, err = snapshot.TreeManifest(ctx, p.root, 0); err != nil {
 			return nil, fmt.Errorf("listing the root before the boot: %w", err)
 		}
 	}
+	return p, nil
+}
 
+// locate finds the build's image root and TFTP tree, and the boot medium
+// and firmware the options name.
+func (p *plan) locate() error {
+	// The NFS server takes absolute export paths.
+	out, err := filepath.Abs(p.o.Out)
+	if err != nil {
+		return err
+	}
+	p.o.Out = out
+	if p.root, err = filepath.EvalSymlinks(filepath.Join(out, "rootfs")); err != nil {
+		return fmt.Errorf("%w: %s has no rootfs: %v", ErrNotBuilt, out, err)
+	}
+	p.tftp = filepath.Join(out, "netboot", netboot.TFTPRoot(p.r))
+	if _, err := os.Stat(filepath.Join(p.tftp, "pxelinux.cfg", "default")); err != nil {
+		return fmt.Errorf("%w: %s has no TFTP tree (the recipe's netboot step writes it): %v", ErrNotBuilt, out, err)
+	}
+	if p.o.Media != "" {
+		if _, err := os.Stat(p.o.Media); err != nil {
+			return fmt.Errorf("boot medium: %w", err)
+		}
+	}
+	if p.o.Firmware != "" {
+		if _, err := os.Stat(p.o.Firmware); err != nil {
+			return fmt.Errorf("firmware: %w (UEFI needs Debian's ovmf package)", err)
+		}
+	}
+	return nil
+}
+
+// session is what serve started for the nodes.
+type session struct {
+	ns    string
+	login consoleLogin
+	// netdevs are the nodes' QEMU -netdev options, in p.nodes' order.
+	netdevs []string
+}
+
+// serve starts the boot server in a network namespace of its own: the
+// NFS server exporting the image root, with the one-time login's
+// /etc/shadow, and in netns mode dhcpd and tftpd on a bridge.
+func serve(ctx context.Context, p *plan, c *cleanups) (*session, error) {
 	ns, err := netns.New("krgboot")
 	if err != nil {
 		return nil, fmt.Errorf("making a network namespace: %w", err)
 	}
-	defer ns.Delete()
-
+	c.push("deleting the boot test's network namespace", func(context.Context) error { return ns.Delete() })
 	// The scratch copies the nodes wrote to (a whole root in rw mode) go
 	// once the NFS server, stopped first, no longer serves them.
-	defer func() {
-		for _, d := range []string{"root", "writable"} {
-			if err := fsutil.RemoveAll(filepath.Join(work, d)); err != nil {
-				o.Log.Warn("removing the boot test's scratch copy", "err", err)
-			}
-		}
-	}()
-	exports, err := prepareExports(r, root, work)
+	c.push("removing the boot test's scratch copy", func(context.Context) error {
+		return errors.Join(fsutil.RemoveAll(filepath.Join(p.work, "root")), fsutil.RemoveAll(filepath.Join(p.work, "writable")))
+	})
+	exports, err := prepareExports(p.r, p.root, p.work)
 	if err != nil {
 		return nil, err
 	}
-	login, loggingIn := loginFor(bt)
+	s := &session{ns: ns.Name}
+	var binds []nfsserver.Bind
+	if s.login, binds, err = p.setUpLogin(exports[0].Path, c); err != nil {
+		return nil, err
+	}
+	srv, err := nfsserver.Start(ctx, nfsserver.Options{Dir: filepath.Join(p.work, "nfs"), Netns: ns.Name, Exports: exports, Binds: binds, Log: p.o.Log})
+	if srv != nil {
+		c.push("stopping the NFS server", func(context.Context) error { return srv.Stop() })
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.netdevs, err = p.serveNetwork(ctx, ns, c); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// setUpLogin settles who logs in on the consoles, and for a one-time
+// password, the /etc/shadow the NFS server binds over the export's.
+func (p *plan) setUpLogin(root string, c *cleanups) (consoleLogin, []nfsserver.Bind, error) {
+	login, loggingIn := loginFor(p.bt)
 	var binds []nfsserver.Bind
 	if login.OneTime {
-		bind, cleanup, err := oneTimeLogin(exports[0].Path, work, login)
-		if err != nil {
-			return nil, err
+		bind, cleanup, err := oneTimeLogin(root, p.work, login)
+		if cleanup != nil {
+			c.push("removing the one-time login's scratch file", func(context.Context) error { cleanup(); return nil })
 		}
-		defer cleanup()
+		if err != nil {
+			return login, nil, err
+		}
 		binds = append(binds, bind)
-		o.Log.Info("logging in with a one-time password the NFS server alone knows", "user", login.User)
+		p.o.Log.Info("logging in with a one-time password the NFS server alone knows", "user", login.User)
 	}
 	if loggingIn {
 		// Whatever a console or server echoed of the password goes.
-		defer redact(work, login.Password, o.Log)
+		c.push("redacting the login password", func(context.Context) error { redact(p.work, login.Password, p.o.Log); return nil })
 	}
-	srv, err := nfsserver.Start(ctx, nfsserver.Options{Dir: filepath.Join(work, "nfs"), Netns: ns.Name, Exports: exports, Binds: binds, Log: o.Log})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Stop()
+	return login, binds, nil
+}
 
-	var servers []*server
-	defer func() {
+// serveNetwork gives each node its QEMU network: in netns mode a tap on
+// the bridge where the real dhcpd and tftpd serve, else QEMU's own DHCP
+// and TFTP posing as the recipe's server.
+func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanups) ([]string, error) {
+	netdevs := make([]string, len(p.nodes))
+	if p.o.Network != "netns" {
+		cl := p.r.Cluster
+		netdevs[0] = fmt.Sprintf("user,net=%s,host=%s,dhcpstart=%s,tftp=%s,bootfile=pxelinux.0", cl.Subnet, cl.Server.IP, p.nodes[0].IP, p.tftp)
+		return netdevs, nil
+	}
+	servers, err := startServerNetwork(ctx, p.r, ns, p.work, filepath.Join(p.o.Out, "netboot"), len(p.nodes))
+	c.push("stopping dhcpd and tftpd", func(context.Context) error {
 		for _, s := range servers {
 			s.stop()
 		}
-	}()
-	netdevs := make([]string, len(nodes))
-	if o.Network == "netns" {
-		if servers, err = startServerNetwork(ctx, r, ns, work, filepath.Join(o.Out, "netboot"), len(nodes)); err != nil {
-			return nil, err
-		}
-		for i := range nodes {
-			netdevs[i] = fmt.Sprintf("tap,ifname=tap%d,script=no,downscript=no", i)
-		}
-	} else {
-		c := r.Cluster
-		netdevs[0] = fmt.Sprintf("user,net=%s,host=%s,dhcpstart=%s,tftp=%s,bootfile=pxelinux.0", c.Subnet, c.Server.IP, nodes[0].IP, tftp)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	for i := range p.nodes {
+		netdevs[i] = fmt.Sprintf("tap,ifname=tap%d,script=no,downscript=no", i)
+	}
+	return netdevs, nil
+}
 
-	res := &Result{Recipe: r.Name, Network: o.Network, Accel: accel, Nodes: make([]NodeResult, len(nodes))}
+// boot boots the nodes at once and follows each to its checks.
+func boot(ctx context.Context, p *plan, s *session) *Result {
+	res := &Result{Recipe: p.r.Name, Network: p.o.Network, Accel: p.accel, Nodes: make([]NodeResult, len(p.nodes))}
 	var wg sync.WaitGroup
-	for i, n := range nodes {
+	for i, n := range p.nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res.Nodes[i] = bootNode(ctx, o, bt, login, n, netdevs[i], ns.Name, work)
+			res.Nodes[i] = bootNode(ctx, p.o, p.bt, s.login, n, s.netdevs[i], s.ns, p.work)
 		}()
 	}
 	wg.Wait()
+	return res
+}
 
+// check gives the verdict, passed when every node did and a read-only
+// root came back unchanged, and writes the report, interrupted or not.
+func check(ctx context.Context, p *plan, res *Result) (*Result, error) {
 	res.Passed = true
 	for _, n := range res.Nodes {
 		res.Passed = res.Passed && n.Passed
@@ -274,39 +361,48 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		// Interrupted: say so in the output, skip the long root check.
 		res.Passed = false
 		res.Verdict = verdict(res)
-		if err := writeReport(work, res); err != nil {
+		if err := writeReport(p.work, res); err != nil {
 			return res, err
 		}
 		return res, fmt.Errorf("boot test interrupted: %w", ctx.Err())
 	}
-	if before != nil {
-		after, err := snapshot.TreeManifest(ctx, root, 0)
-		if err != nil {
-			return nil, fmt.Errorf("listing the root after the boot: %w", err)
-		}
-		diffs := snapshot.Compare(before, after)
-		same := len(diffs) == 0
-		res.RootUnchanged = &same
-		for i, d := range diffs {
-			if i == 10 {
-				res.RootChanges = append(res.RootChanges, fmt.Sprintf("and %d more", len(diffs)-i))
-				break
-			}
-			res.RootChanges = append(res.RootChanges, d.String())
-		}
-		if !same {
-			res.Passed = false
-			o.Log.Error("the read-only root changed during the boot", "changes", strings.Join(res.RootChanges, "; "))
+	if p.before != nil {
+		if err := compareRoot(ctx, p, res); err != nil {
+			return nil, err
 		}
 	}
 	res.Verdict = verdict(res)
-	if err := writeReport(work, res); err != nil {
+	if err := writeReport(p.work, res); err != nil {
 		return res, err
 	}
 	if !res.Passed {
 		return res, fmt.Errorf("%w: %s", ErrFailed, res.Verdict)
 	}
 	return res, nil
+}
+
+// compareRoot lists the read-only root again and reports the first ten
+// differences from its listing before the boot; any fails the test.
+func compareRoot(ctx context.Context, p *plan, res *Result) error {
+	after, err := snapshot.TreeManifest(ctx, p.root, 0)
+	if err != nil {
+		return fmt.Errorf("listing the root after the boot: %w", err)
+	}
+	diffs := snapshot.Compare(p.before, after)
+	same := len(diffs) == 0
+	res.RootUnchanged = &same
+	for i, d := range diffs {
+		if i == 10 {
+			res.RootChanges = append(res.RootChanges, fmt.Sprintf("and %d more", len(diffs)-i))
+			break
+		}
+		res.RootChanges = append(res.RootChanges, d.String())
+	}
+	if !same {
+		res.Passed = false
+		p.o.Log.Error("the read-only root changed during the boot", "changes", strings.Join(res.RootChanges, "; "))
+	}
+	return nil
 }
 
 // pickNodes returns the inventory nodes to boot: with MACs in netns mode,

@@ -47,11 +47,6 @@ func (n *Netboot) setDefaults() {
 	n.PXE = PXE{Syslinux: "host"}
 }
 
-func (b *BootTest) setDefaults() {
-	b.Network, b.NIC, b.Memory, b.Success, b.Nodes = "user", "e1000", 1024, "login:", 1
-	b.Timeout.Duration = 10 * 60e9
-}
-
 // normalize fills in the defaults that depend on other keys.
 func (r *Recipe) normalize() {
 	if r.Name == "" {
