@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/recipes"
 )
 
 // The escapes issue 20 lists, each tried by a `run` step as a hostile
@@ -101,23 +102,15 @@ func hostDiskNode(t *testing.T, root string) string {
 	return rel
 }
 
+// runStep runs script as a recipe's run step does: with sh, on stdin.
 func runStep(t *testing.T, root, script string) error {
 	t.Helper()
-	r := loadTestRecipe(t, "suite: bookworm\nprovision:\n  - run:\n      script: |\n        "+script+"\n")
-	img := testImage(t, root, r)
-	st, err := New(r.Provision[0], img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Check(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(t.Context(), img)
+	s, err := Open(t.Context(), testImage(t, root, &recipes.Recipe{Name: "t", Suite: "bookworm"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	return st.Apply(t.Context(), s)
+	return s.RunCommand(t.Context(), Command{Argv: []string{"/bin/sh", "-s"}, Stdin: strings.NewReader(script + "\n")})
 }
 
 // What a command inside sees: its own namespaces, only its own processes,
@@ -125,7 +118,7 @@ func runStep(t *testing.T, root, script string) error {
 func TestContainerView(t *testing.T) {
 	testenv.RequireRoot(t)
 	root := testenv.Root(t, testenv.Bookworm)
-	img := testImage(t, root, loadTestRecipe(t, "suite: bookworm\n"))
+	img := testImage(t, root, &recipes.Recipe{Name: "t", Suite: "bookworm"})
 	os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("n1\n"), 0o644)
 	got := inChroot(t, img, `for n in pid ipc uts mnt; do readlink /proc/self/ns/$n; done; uname -n; ls /proc | grep -c '^[0-9]'; grep CapBnd /proc/self/status; ls /proc/1/root/`)
 	lines := strings.Split(got, "\n")

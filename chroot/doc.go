@@ -1,7 +1,5 @@
-// Package chroot provisions an image root the way the seed does by hand
-// inside "chroot /NFSROOT/kerrighed": accounts, APT sources and packages,
-// /etc/hosts, fstab, mtab, boot-time naming and SSH host keys for nodes
-// sharing one root, and the recipe's own scripts and files.
+// Package chroot is the session the provisioning steps, the kernel and
+// the initramfs run commands in, inside an image root.
 //
 // Commands run in a Session: krgimage re-executes itself in a private mount
 // namespace, mounts /proc, /sys and a minimal /dev inside the image,
@@ -10,4 +8,7 @@
 // (policy-rc.d exits 101) and the host's resolv.conf stands in for the
 // image's, which Close puts back. File writes go through os.Root, so no
 // path, whatever symlinks the image holds, can land outside the root.
+//
+// What to do in the image is package provision's: this package knows no
+// step.
 package chroot

@@ -29,11 +29,9 @@ var (
 	ErrNotDebian = errors.New("not a Debian root")
 	// ErrNoSuchPackage: apt does not know a package.
 	ErrNoSuchPackage = errors.New("no such package")
-	// ErrClash: a user or group conflicts with one in the image.
-	ErrClash = errors.New("conflicts with the image")
 	// ErrNoSuchGroup: a user names a group the image lacks.
 	ErrNoSuchGroup = errors.New("no such group")
-	// ErrMissing: something a step needs is not there.
+	// ErrMissing: something a command or a step needs is not there.
 	ErrMissing = errors.New("missing")
 )
 
@@ -263,9 +261,10 @@ func (s *Session) Output(ctx context.Context, argv ...string) ([]byte, error) {
 // image's symlinks say.
 func (s *Session) FS() *os.Root { return s.root }
 
-// rel turns an absolute image path into one relative to the root, and
-// refuses .. components.
-func rel(p string) (string, error) {
+// RelPath turns an absolute image path into one relative to the root, and
+// refuses .. components. Steps call it to check a destination before
+// anything runs.
+func RelPath(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
 		return "", fmt.Errorf("%w: %q is not absolute", ErrUnsafePath, p)
 	}
@@ -295,7 +294,7 @@ func confine(p string, err error) error {
 // WriteFile writes an image file through the confined root, with the given
 // mode and owner (names resolved in the image's own passwd and group).
 func (s *Session) WriteFile(p string, data []byte, mode os.FileMode, owner, group string) error {
-	r, err := rel(p)
+	r, err := RelPath(p)
 	if err != nil {
 		return err
 	}
@@ -327,6 +326,45 @@ func (s *Session) WriteFile(p string, data []byte, mode os.FileMode, owner, grou
 	return s.setOwnerMode(r, mode, owner, group)
 }
 
+// MkdirAll creates an image directory and its parents, confined to the
+// root.
+func (s *Session) MkdirAll(p string, perm os.FileMode) error {
+	r, err := RelPath(p)
+	if err != nil {
+		return err
+	}
+	return confine(p, s.root.MkdirAll(r, perm))
+}
+
+// SetOwnerMode gives an image path an owner and group (names resolved in
+// the image) and then a mode, since chown clears setuid bits.
+func (s *Session) SetOwnerMode(p string, mode os.FileMode, owner, group string) error {
+	r, err := RelPath(p)
+	if err != nil {
+		return err
+	}
+	return s.setOwnerMode(r, mode, owner, group)
+}
+
+// Stat describes an image path, following a final symlink inside the
+// root.
+func (s *Session) Stat(p string) (fs.FileInfo, error) {
+	r, err := RelPath(p)
+	if err != nil {
+		return nil, err
+	}
+	return s.root.Stat(r)
+}
+
+// Lstat describes an image path without following a final symlink.
+func (s *Session) Lstat(p string) (fs.FileInfo, error) {
+	r, err := RelPath(p)
+	if err != nil {
+		return nil, err
+	}
+	return s.root.Lstat(r)
+}
+
 func (s *Session) setOwnerMode(r string, mode os.FileMode, owner, group string) error {
 	uid, gid, err := s.IDs(owner, group)
 	if err != nil {
@@ -341,7 +379,7 @@ func (s *Session) setOwnerMode(r string, mode os.FileMode, owner, group string) 
 
 // ReadFile reads an image file; a missing file reads as empty.
 func (s *Session) ReadFile(p string) ([]byte, error) {
-	r, err := rel(p)
+	r, err := RelPath(p)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +393,7 @@ func (s *Session) ReadFile(p string) ([]byte, error) {
 // Exists reports whether an image path exists (without following a final
 // symlink).
 func (s *Session) Exists(p string) bool {
-	r, err := rel(p)
+	r, err := RelPath(p)
 	if err != nil {
 		return false
 	}
@@ -365,7 +403,7 @@ func (s *Session) Exists(p string) bool {
 
 // Symlink makes p a symbolic link to target, replacing a file there.
 func (s *Session) Symlink(target, p string) error {
-	r, err := rel(p)
+	r, err := RelPath(p)
 	if err != nil {
 		return err
 	}
@@ -391,7 +429,7 @@ func (s *Session) Symlink(target, p string) error {
 // Remove deletes image paths that exist; missing ones are fine.
 func (s *Session) Remove(paths ...string) error {
 	for _, p := range paths {
-		r, err := rel(p)
+		r, err := RelPath(p)
 		if err != nil {
 			return err
 		}
@@ -405,7 +443,7 @@ func (s *Session) Remove(paths ...string) error {
 // Glob returns the image paths matching an absolute pattern in one
 // directory, sorted.
 func (s *Session) Glob(dir, pattern string) ([]string, error) {
-	r, err := rel(dir)
+	r, err := RelPath(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -104,90 +104,31 @@ func (p *provisionStep) addKey(ctx context.Context, env *Env, k *stagecache.Key,
 	k.Add("provision", p.entry.Type)
 	k.AddBytes("config", canonical(p.entry.Config))
 	k.AddBytes("context", recipeContext(env))
-	path := func(name, p string) error {
-		if p == "" {
-			return nil
-		}
-		return k.AddPath(name, r.Path(p))
+	s, err := p.step(env)
+	if err != nil {
+		return err
 	}
-	lookup := func(name string) {
-		if name != "" {
-			v, ok := env.LookupEnv(name)
-			k.Add("env", name, strconv.FormatBool(ok), v)
-		}
+	reads, err := s.Reads()
+	if err != nil {
+		return err
 	}
-	switch c := p.entry.Config.(type) {
-	case *recipes.RootPassword:
-		lookup(c.Env)
-		return path("file", c.File)
-	case *recipes.Users:
-		for _, u := range c.Users {
-			lookup(u.PasswordEnv)
-			if err := path("password_file", u.PasswordFile); err != nil {
+	for _, in := range reads {
+		switch {
+		case in.Env != "":
+			v, ok := env.LookupEnv(in.Env)
+			k.Add(in.Key, in.Env, strconv.FormatBool(ok), v)
+		case in.File != "":
+			if err := k.AddPath(in.Key, r.Path(in.File)); err != nil {
 				return err
 			}
-			if err := path("ssh_keys_file", u.SSHKeysFile); err != nil {
+		case in.Archive != nil:
+			a := in.Archive
+			re, err := rel.get(ctx, strings.TrimRight(a.URI, "/"), a.Suite, a.Components, r.Architecture)
+			if err != nil {
 				return err
 			}
+			k.Add(in.Key, a.URI, a.Suite, re.Indices)
 		}
-	case *recipes.Run:
-		return path("file", c.File)
-	case *recipes.Files:
-		for _, f := range c.Files {
-			if err := path("src", f.Src); err != nil {
-				return err
-			}
-		}
-	case *recipes.AptSources:
-		return aptSourcesKey(ctx, env, c, k, rel)
-	}
-	return nil
-}
-
-// aptSourcesKey adds the package indices of every archive the step's
-// apt-get update reads: what later steps install from.
-func aptSourcesKey(ctx context.Context, env *Env, c *recipes.AptSources, k *stagecache.Key, rel *releases) error {
-	r := env.Recipe
-	type source struct {
-		uri, suite string
-		comps      []string
-	}
-	var sources []source
-	if len(c.Sources) == 0 {
-		// As chroot's apt-sources step writes them.
-		sources = append(sources, source{env.Mirror.URL, r.Suite, r.Components})
-		sec := c.SecurityMirror
-		if sec == "" {
-			sec = env.Mirror.Security
-		}
-		if c.Security && sec != "" && r.Suite != "sid" && r.Suite != "unstable" {
-			sources = append(sources, source{sec, recipes.SecuritySuite(r.Suite), r.Components})
-		}
-	}
-	for _, line := range c.Sources {
-		f := strings.Fields(line)
-		if len(f) > 0 && f[0] != "deb" {
-			continue
-		}
-		// Options: deb [arch=amd64 signed-by=...] URI SUITE COMPONENTS.
-		for len(f) > 1 && strings.HasPrefix(f[1], "[") {
-			end := slices.IndexFunc(f[1:], func(s string) bool { return strings.HasSuffix(s, "]") })
-			if end < 0 {
-				return fmt.Errorf("apt source %q: unterminated options", line)
-			}
-			f = append(f[:1], f[2+end:]...)
-		}
-		if len(f) < 3 {
-			return fmt.Errorf("apt source %q: expected deb URI SUITE COMPONENTS", line)
-		}
-		sources = append(sources, source{f[1], f[2], f[3:]})
-	}
-	for _, s := range sources {
-		re, err := rel.get(ctx, strings.TrimRight(s.uri, "/"), s.suite, s.comps, r.Architecture)
-		if err != nil {
-			return err
-		}
-		k.Add("indices", s.uri, s.suite, re.Indices)
 	}
 	return nil
 }

@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/krgimage/krgimage/chroot"
+	"github.com/krgimage/krgimage/provision"
 	"github.com/krgimage/krgimage/recipes"
 )
 
 // provisionStep runs one provision entry of the recipe inside the image.
 type provisionStep struct {
 	name  string
-	entry recipes.StepEntry
+	entry recipes.ProvisionEntry
 }
 
 func (p *provisionStep) Name() string { return p.name }
@@ -20,8 +21,8 @@ func (p *provisionStep) image(env *Env) *chroot.Image {
 	return env.chrootImage()
 }
 
-func (p *provisionStep) step(env *Env) (chroot.Step, error) {
-	return chroot.New(p.entry, p.image(env))
+func (p *provisionStep) step(env *Env) (provision.Step, error) {
+	return provision.New(p.entry, p.image(env))
 }
 
 func (p *provisionStep) Describe(env *Env) []string {

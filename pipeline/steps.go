@@ -1,9 +1,7 @@
 package pipeline
 
 import (
-	"path"
-	"strings"
-
+	"github.com/krgimage/krgimage/provision"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -55,57 +53,16 @@ func kernelAt(r *recipes.Recipe) int {
 // that cannot change its installation.
 func early(r *recipes.Recipe) bool { return kernelAt(r) < len(r.Provision) }
 
-// kernelNeutral are the provisioning steps that cannot change how a
-// packaged kernel installs: they neither add APT sources or packages nor
-// write configuration its maintainer scripts, hooks or depmod read.
-var kernelNeutral = map[string]bool{
-	"root-password": true, "users": true, "locale": true, "hosts": true, "mtab": true,
-	"fstab": true, "rcs": true, "nfsbooted": true, "ssh": true,
-}
-
-// kernelPaths hold what a kernel package's installation reads: APT's and
-// dpkg's configuration, kernel and initramfs hooks and settings, depmod's
-// and modprobe's configuration, and where the kernel goes.
-var kernelPaths = []string{"/etc/apt", "/etc/dpkg", "/etc/kernel", "/etc/kernel-img.conf", "/etc/initramfs-tools",
-	"/usr/share/initramfs-tools", "/etc/depmod.d", "/etc/modprobe.d", "/etc/modules", "/boot", "/lib/modules", "/usr/lib/modules"}
-
 // kernelAfter returns the index of the last provisioning entry that can
-// change a packaged kernel's installation, -1 when none can: packages,
-// sources, initramfs-tools settings, run scripts, and files written under
-// kernelPaths.
+// change a packaged kernel's installation, -1 when none can. Each step
+// says whether it can (provision.Step.ChangesKernel); an entry with no
+// step is taken to.
 func kernelAfter(r *recipes.Recipe) int {
 	last := -1
 	for i, e := range r.Provision {
-		if kernelNeutral[e.Type] {
-			continue
-		}
-		var dsts []string
-		switch c := e.Config.(type) {
-		case *recipes.Write:
-			dsts = append(dsts, c.Path)
-		case *recipes.Files:
-			for _, f := range c.Files {
-				dsts = append(dsts, f.Dst)
-			}
-		default:
+		if s, err := provision.New(e, &provision.Image{Recipe: r}); err != nil || s.ChangesKernel() {
 			last = i
-			continue
-		}
-		for _, d := range dsts {
-			if touchesKernel(d) {
-				last = i
-			}
 		}
 	}
 	return last
-}
-
-func touchesKernel(dst string) bool {
-	dst = path.Clean(dst)
-	for _, p := range kernelPaths {
-		if dst == "/" || dst == p || strings.HasPrefix(dst, p+"/") || strings.HasPrefix(p, dst+"/") {
-			return true
-		}
-	}
-	return false
 }

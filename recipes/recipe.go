@@ -47,15 +47,15 @@ type Recipe struct {
 	// environment may be a credential.
 	PublicVariables []string `yaml:"public_variables,omitempty"`
 
-	Bootstrap Bootstrap   `yaml:"bootstrap"`
-	Provision []StepEntry `yaml:"provision,omitempty"`
-	Cluster   *Cluster    `yaml:"cluster,omitempty"`
-	NFSRoot   *NFSRoot    `yaml:"nfsroot,omitempty"`
-	Kernel    *Kernel     `yaml:"kernel,omitempty"`
-	Initramfs *Initramfs  `yaml:"initramfs,omitempty"`
-	Netboot   *Netboot    `yaml:"netboot,omitempty"`
-	BootTest  *BootTest   `yaml:"boot_test,omitempty"`
-	Outputs   Outputs     `yaml:"outputs"`
+	Bootstrap Bootstrap        `yaml:"bootstrap"`
+	Provision []ProvisionEntry `yaml:"provision,omitempty"`
+	Cluster   *Cluster         `yaml:"cluster,omitempty"`
+	NFSRoot   *NFSRoot         `yaml:"nfsroot,omitempty"`
+	Kernel    *Kernel          `yaml:"kernel,omitempty"`
+	Initramfs *Initramfs       `yaml:"initramfs,omitempty"`
+	Netboot   *Netboot         `yaml:"netboot,omitempty"`
+	BootTest  *BootTest        `yaml:"boot_test,omitempty"`
+	Outputs   Outputs          `yaml:"outputs"`
 
 	// File is the path the recipe was loaded from ("" for embedded
 	// recipes, which carry their name in Source instead).

@@ -1,71 +1,77 @@
 package recipes
 
 import (
+	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
 )
 
-// StepConfig is the configuration of one provisioning step. Each type's
-// doc comment is its recipe reference.
-type StepConfig interface {
+// ProvisionConfig is the configuration of one provisioning step: its
+// recipe schema. Each type's doc comment is its recipe reference, its
+// constructor in provisionTypes its defaults, and its validate method what
+// can be refused with the recipe's line and column. What the step does
+// lives in package provision, one file per type.
+type ProvisionConfig interface {
 	validate(v *validator, path string)
 }
 
-// stepTypes is the registry a provision entry's key selects from. Each
+// provisionTypes is the registry a provision entry's key selects from. Each
 // constructor returns the step's configuration with its defaults set;
 // the recipe's YAML is then decoded over it.
-var stepTypes = map[string]func() StepConfig{
-	"root-password":   func() StepConfig { return &RootPassword{} },
-	"users":           func() StepConfig { return &Users{} },
-	"apt-sources":     func() StepConfig { return &AptSources{Security: true, Update: true, Format: "auto"} },
-	"packages":        func() StepConfig { return &Packages{} },
-	"hosts":           func() StepConfig { return &Hosts{} },
-	"nfsbooted":       func() StepConfig { return &Nfsbooted{Method: "auto"} },
-	"mtab":            func() StepConfig { return &Mtab{} },
-	"fstab":           func() StepConfig { return &Fstab{Configfs: true} },
-	"rcs":             func() StepConfig { return &RcS{} },
-	"initramfs-tools": func() StepConfig { return &InitramfsTools{Boot: "nfs", Modules: "netboot"} },
-	"locale":          func() StepConfig { return &Locale{LCAll: "C", Bashrc: true} },
-	"ssh":             func() StepConfig { return &SSH{HostKeys: "per-node"} },
-	"run":             func() StepConfig { return &Run{Shell: "/bin/sh", Chroot: true} },
-	"files":           func() StepConfig { return &Files{} },
-	"write":           func() StepConfig { return &Write{Mode: "0644", Owner: "root", Group: "root"} },
+var provisionTypes = map[string]func() ProvisionConfig{
+	"root-password":   func() ProvisionConfig { return &RootPassword{} },
+	"users":           func() ProvisionConfig { return &Users{} },
+	"apt-sources":     func() ProvisionConfig { return &AptSources{Security: true, Update: true, Format: "auto"} },
+	"packages":        func() ProvisionConfig { return &Packages{} },
+	"hosts":           func() ProvisionConfig { return &Hosts{} },
+	"nfsbooted":       func() ProvisionConfig { return &Nfsbooted{Method: "auto"} },
+	"mtab":            func() ProvisionConfig { return &Mtab{} },
+	"fstab":           func() ProvisionConfig { return &Fstab{Configfs: true} },
+	"rcs":             func() ProvisionConfig { return &RcS{} },
+	"initramfs-tools": func() ProvisionConfig { return &InitramfsTools{Boot: "nfs", Modules: "netboot"} },
+	"locale":          func() ProvisionConfig { return &Locale{LCAll: "C", Bashrc: true} },
+	"ssh":             func() ProvisionConfig { return &SSH{HostKeys: "per-node"} },
+	"run":             func() ProvisionConfig { return &Run{Shell: "/bin/sh", Chroot: true} },
+	"files":           func() ProvisionConfig { return &Files{} },
+	"write":           func() ProvisionConfig { return &Write{Mode: "0644", Owner: "root", Group: "root"} },
 }
 
-// StepTypes lists the provision step types a recipe may use.
-func StepTypes() []string {
-	out := make([]string, 0, len(stepTypes))
-	for k := range stepTypes {
+// ProvisionTypes lists the provisioning step types a recipe may use.
+func ProvisionTypes() []string {
+	out := make([]string, 0, len(provisionTypes))
+	for k := range provisionTypes {
 		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// NewStepConfig returns the default configuration of a step type.
-func NewStepConfig(typ string) (StepConfig, bool) {
-	c, ok := stepTypes[typ]
+// NewProvisionConfig returns the default configuration of a provisioning
+// step type.
+func NewProvisionConfig(typ string) (ProvisionConfig, bool) {
+	c, ok := provisionTypes[typ]
 	if !ok {
 		return nil, false
 	}
 	return c(), true
 }
 
-// StepEntry is one entry of the provision list, written either as a bare
-// step name ("- mtab") or as a mapping with the step name as its only key
-// ("- users: [...]").
-type StepEntry struct {
+// ProvisionEntry is one entry of the provision list, written either as a
+// bare step name ("- mtab") or as a mapping with the step name as its only
+// key ("- users: [...]").
+type ProvisionEntry struct {
 	Type   string
-	Config StepConfig
+	Config ProvisionConfig
 	Pos    Pos
 	// Path locates the entry in the recipe, e.g. provision[2].
 	Path string
 }
 
-func (s *StepEntry) decodeNode(d *decoder, n ast.Node, path string) {
+func (s *ProvisionEntry) decodeNode(d *decoder, n ast.Node, path string) {
 	s.Pos = posOf(n)
 	s.Path = path
 	var value ast.Node
@@ -83,9 +89,9 @@ func (s *StepEntry) decodeNode(d *decoder, n ast.Node, path string) {
 		d.errAt(n, path, ErrType, "expected a step name or a mapping with one step, got %s", kindName(n))
 		return
 	}
-	c, ok := NewStepConfig(s.Type)
+	c, ok := NewProvisionConfig(s.Type)
 	if !ok {
-		d.errAt(n, path, ErrUnknownKey, "unknown step type %q%s (allowed: %s)", s.Type, suggest(s.Type, StepTypes()), strings.Join(StepTypes(), ", "))
+		d.errAt(n, path, ErrUnknownKey, "unknown step type %q%s (allowed: %s)", s.Type, suggest(s.Type, ProvisionTypes()), strings.Join(ProvisionTypes(), ", "))
 		return
 	}
 	s.Config = c
@@ -95,7 +101,7 @@ func (s *StepEntry) decodeNode(d *decoder, n ast.Node, path string) {
 }
 
 // MarshalYAML writes the entry back in its mapping form.
-func (s StepEntry) MarshalYAML() (any, error) {
+func (s ProvisionEntry) MarshalYAML() (any, error) {
 	return map[string]any{s.Type: s.Config}, nil
 }
 
@@ -112,6 +118,32 @@ type RootPassword struct {
 	File string `yaml:"file,omitempty"`
 	Env  string `yaml:"env,omitempty"`
 	Lock bool   `yaml:"lock,omitempty"`
+}
+
+// The locked forms (! or * and what follows) hold no ':' or space: the
+// hash is a field of /etc/shadow, given to chpasswd -e as NAME:HASH.
+var cryptRE = regexp.MustCompile(`^(\$[0-9a-z]+\$[./0-9A-Za-z$=,-]+|[!*][!-9;-~]*)$`)
+
+// ValidHash reports whether s looks like a crypt(3) hash (or a locked
+// "!"/"*" entry) rather than a password typed in the wrong place.
+func ValidHash(s string) bool { return cryptRE.MatchString(s) }
+
+func (p *RootPassword) validate(v *validator, keyPath string) {
+	n := 0
+	for _, set := range []bool{p.Hash != "", p.File != "", p.Env != "", p.Lock} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		v.errorf(keyPath, ErrConflict, "give exactly one of hash, file, env or lock: true")
+	}
+	if p.Hash != "" && !ValidHash(p.Hash.Reveal()) {
+		v.errorf(keyPath+".hash", ErrInvalid, "not a crypt(3) hash (such as $6$... or $y$..., made with mkpasswd); plain-text passwords are refused")
+	}
+	if p.Env != "" && !validVarName(p.Env) {
+		v.errorf(keyPath+".env", ErrInvalid, "invalid variable name %q", p.Env)
+	}
 }
 
 // Users creates the seed's "default user to be used during program
@@ -131,6 +163,38 @@ type Users struct {
 }
 
 func (*Users) shorthandField() string { return "users" }
+
+func (u *Users) validate(v *validator, keyPath string) {
+	if len(u.Users) == 0 {
+		v.errorf(keyPath, ErrMissing, "list at least one user")
+	}
+	for i, user := range u.Users {
+		p := fmt.Sprintf("%s[%d]", keyPath, i)
+		if user.Name == "" {
+			v.errorf(p, ErrMissing, "a user needs a name")
+		}
+		n := 0
+		for _, set := range []bool{user.PasswordHash != "", user.PasswordFile != "", user.PasswordEnv != ""} {
+			if set {
+				n++
+			}
+		}
+		if n > 1 {
+			v.errorf(p, ErrConflict, "give at most one of password_hash, password_file and password_env")
+		}
+		if user.PasswordHash != "" && !ValidHash(user.PasswordHash.Reveal()) {
+			v.errorf(p+".password_hash", ErrInvalid, "not a crypt(3) hash (such as $6$... or $y$..., made with mkpasswd); plain-text passwords are refused")
+		}
+		if user.PasswordEnv != "" && !validVarName(user.PasswordEnv) {
+			v.errorf(p+".password_env", ErrInvalid, "invalid variable name %q", user.PasswordEnv)
+		}
+		for j, k := range user.SSHKeys {
+			if f := strings.Fields(k); len(f) < 2 {
+				v.errorf(fmt.Sprintf("%s.ssh_keys[%d]", p, j), ErrInvalid, "not an authorized_keys line (TYPE KEY [COMMENT])")
+			}
+		}
+	}
+}
 
 // User is one account.
 type User struct {
@@ -174,6 +238,25 @@ type AptSources struct {
 
 func (*AptSources) shorthandField() string { return "sources" }
 
+func (a *AptSources) validate(v *validator, keyPath string) {
+	for i, s := range a.Sources {
+		if err := checkSourceLine(s); err != nil {
+			v.errorf(fmt.Sprintf("%s.sources[%d]", keyPath, i), ErrInvalid, "%v", err)
+		}
+	}
+	if a.Format == "deb822" && Legacy(v.r.Suite) {
+		v.errorf(keyPath+".format", ErrConflict, "%s's APT reads only the one-line format", v.r.Suite)
+	}
+}
+
+func checkSourceLine(s string) error {
+	f := strings.Fields(s)
+	if len(f) < 3 || (f[0] != "deb" && f[0] != "deb-src") {
+		return fmt.Errorf("expected a sources.list line: deb URI SUITE [COMPONENT...], got %q", s)
+	}
+	return nil
+}
+
 // Packages installs packages with apt-get inside the image, without
 // recommended packages unless recommends is true:
 //
@@ -185,6 +268,12 @@ type Packages struct {
 
 func (*Packages) shorthandField() string { return "install" }
 
+func (p *Packages) validate(v *validator, keyPath string) {
+	if len(p.Install) == 0 {
+		v.errorf(keyPath, ErrMissing, "list at least one package to install")
+	}
+}
+
 // Hosts writes /etc/hosts from the cluster inventory: localhost, the
 // server and every node, each with its FQDN and short name, plus extra
 // entries. /etc/hostname is emptied so that each node takes its name from
@@ -192,6 +281,23 @@ func (*Packages) shorthandField() string { return "install" }
 type Hosts struct {
 	Extra    []HostEntry `yaml:"extra,omitempty"`
 	Hostname string      `yaml:"hostname,omitempty" check:"hostname"`
+}
+
+func (h *Hosts) validate(v *validator, keyPath string) {
+	for i, e := range h.Extra {
+		p := fmt.Sprintf("%s.extra[%d]", keyPath, i)
+		if !e.IP.IsValid() {
+			v.errorf(p, ErrMissing, "a hosts entry needs an ip")
+		}
+		if len(e.Names) == 0 {
+			v.errorf(p, ErrMissing, "a hosts entry needs names")
+		}
+		for j, n := range e.Names {
+			if !domainRE.MatchString(n) {
+				v.errorf(fmt.Sprintf("%s.names[%d]", p, j), ErrInvalid, "invalid host name %q", n)
+			}
+		}
+	}
 }
 
 // HostEntry is one extra /etc/hosts line.
@@ -206,6 +312,12 @@ type HostEntry struct {
 // the suite's own means; auto picks by suite.
 type Nfsbooted struct {
 	Method string `yaml:"method" enum:"auto,package,native"`
+}
+
+func (n *Nfsbooted) validate(v *validator, keyPath string) {
+	if n.Method == "package" && !Legacy(v.r.Suite) {
+		v.errorf(keyPath+".method", ErrConflict, "the nfsbooted package does not exist after lenny; use method: native or auto")
+	}
 }
 
 // Mtab makes /etc/mtab a symbolic link to /proc/mounts. It has no keys.
@@ -227,6 +339,16 @@ type Fstab struct {
 	Extra []string `yaml:"extra,omitempty"`
 }
 
+func (f *Fstab) validate(v *validator, keyPath string) {
+	for mp := range f.Options {
+		if !strings.HasPrefix(mp, "/") {
+			v.errorf(keyPath+".options."+mp, ErrInvalid, "mount point %q must be absolute", mp)
+		}
+	}
+}
+
+func (*Mtab) validate(*validator, string) {}
+
 // RcS makes lenny's boot scripts really mount the NFS filesystems
 // (ASYNCMOUNTNFS=no in /etc/default/rcS). On systemd suites it does
 // nothing, and the plan says so.
@@ -241,6 +363,10 @@ type InitramfsTools struct {
 	Device  string `yaml:"device,omitempty" check:"arg"`
 }
 
+func (*InitramfsTools) validate(*validator, string) {}
+
+func (*RcS) validate(*validator, string) {}
+
 // Locale follows the seed's advice to export LC_ALL=C in root's .bashrc
 // (bashrc: false skips it), and optionally generates a locale:
 //
@@ -251,6 +377,12 @@ type Locale struct {
 	Generate string `yaml:"generate,omitempty" check:"locale"`
 }
 
+func (l *Locale) validate(v *validator, keyPath string) {
+	if l.LCAll == "" && l.Bashrc {
+		v.errorf(keyPath+".lc_all", ErrMissing, "lc_all is empty; set bashrc: false to skip .bashrc")
+	}
+}
+
 // SSH sets up openssh-server for a shared root. host_keys per-node (the
 // default) removes the image's host keys and has each node generate its
 // own at boot, since nodes sharing one root must not share a host key;
@@ -259,6 +391,8 @@ type SSH struct {
 	HostKeys        string `yaml:"host_keys" enum:"per-node,fixed"`
 	PermitRootLogin string `yaml:"permit_root_login,omitempty" enum:"yes,no,prohibit-password"`
 }
+
+func (*SSH) validate(*validator, string) {}
 
 // Run runs a shell script inside the image (or, with chroot: false, on the
 // host with ROOT set to the image root). The script is not subject to
@@ -277,6 +411,17 @@ type Run struct {
 	Chroot  bool              `yaml:"chroot"`
 }
 
+func (r *Run) validate(v *validator, keyPath string) {
+	if (r.Script == "") == (r.File == "") {
+		v.errorf(keyPath, ErrConflict, "give exactly one of script and file")
+	}
+	for k := range r.Env {
+		if !validVarName(k) {
+			v.errorf(keyPath+".env."+k, ErrInvalid, "invalid variable name %q", k)
+		}
+	}
+}
+
 // Files copies files or directories from the recipe's directory into the
 // image:
 //
@@ -287,6 +432,21 @@ type Files struct {
 }
 
 func (*Files) shorthandField() string { return "files" }
+
+func (f *Files) validate(v *validator, keyPath string) {
+	if len(f.Files) == 0 {
+		v.errorf(keyPath, ErrMissing, "list at least one file")
+	}
+	for i, s := range f.Files {
+		p := fmt.Sprintf("%s[%d]", keyPath, i)
+		if s.Src == "" {
+			v.errorf(p, ErrMissing, "a file needs src")
+		}
+		if s.Dst == "" {
+			v.errorf(p, ErrMissing, "a file needs dst")
+		}
+	}
+}
 
 // FileSpec is one copy.
 type FileSpec struct {
@@ -309,6 +469,12 @@ type Write struct {
 	Mode    string `yaml:"mode" check:"mode"`
 	Owner   string `yaml:"owner" check:"owner"`
 	Group   string `yaml:"group" check:"owner"`
+}
+
+func (w *Write) validate(v *validator, keyPath string) {
+	if w.Path == "" {
+		v.errorf(keyPath, ErrMissing, "write needs a path")
+	}
 }
 
 // Secret is a value that must not appear in logs or printed recipes.

@@ -1,4 +1,4 @@
-package chroot
+package provision
 
 import (
 	"bytes"
@@ -126,16 +126,5 @@ func TestSetShellVar(t *testing.T) {
 		if got := setShellVar(tt.in, tt.key, tt.val); got != tt.want {
 			t.Errorf("setShellVar(%q, %s) = %q, want %q", tt.in, tt.key, got, tt.want)
 		}
-	}
-}
-
-func TestParseDB(t *testing.T) {
-	users := parseDB([]byte("root:x:0:0:root:/root:/bin/bash\n#comment\nbad\nkrg:x:1000:1000:,,,:/home/krg:/bin/bash\n"), false)
-	if len(users) != 2 || users[1].name != "krg" || users[1].id != 1000 || users[1].home != "/home/krg" {
-		t.Errorf("users = %+v", users)
-	}
-	groups := parseDB([]byte("sudo:x:27:a,b\nkrg:x:1000:\n"), true)
-	if len(groups) != 2 || len(groups[0].members) != 2 || len(groups[1].members) != 0 {
-		t.Errorf("groups = %+v", groups)
 	}
 }

@@ -1,4 +1,4 @@
-package chroot
+package provision
 
 import (
 	"fmt"

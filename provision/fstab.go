@@ -1,0 +1,126 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/krgimage/krgimage/chroot"
+	"github.com/krgimage/krgimage/internal/confread"
+	"github.com/krgimage/krgimage/internal/quote"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// Fstab renders the seed's /etc/fstab for the recipe's NFS root mode.
+func Fstab(r *recipes.Recipe, cfg *recipes.Fstab) string {
+	n := r.NFSRoot
+	var rows [][]string
+	add := func(src, mp, typ, opts string) {
+		if o, ok := cfg.Options[mp]; ok {
+			opts = o
+		}
+		// getmntent reads octal escapes (\040) in every field: a space or
+		// a newline in a value stays inside its field.
+		rows = append(rows, []string{quote.Octal(src), quote.Octal(mp), typ, quote.Octal(opts), "0", "0"})
+	}
+	if cfg.Swap != "" {
+		add(cfg.Swap, "none", "swap", "sw")
+	}
+	add("none", "/proc", "proc", "defaults")
+	add("none", "/sys", "sysfs", "defaults")
+	if cfg.Configfs {
+		add("none", "/config", "configfs", "defaults")
+	}
+	if n.Mode == "ro" {
+		for _, m := range n.Writable {
+			opts := strings.Join(m.Options, ",")
+			if m.Type == "tmpfs" {
+				add("none", m.Path, "tmpfs", opts)
+				continue
+			}
+			if n.Version == 4 && !strings.Contains(opts, "vers=") {
+				opts += ",vers=4"
+			}
+			add(n.Server.String()+":"+m.Source, m.Path, "nfs", opts)
+		}
+	}
+	for _, t := range n.Tmpfs {
+		add("none", t, "tmpfs", "defaults")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# /etc/fstab: written by krgimage for a read-%s NFS root (recipe %s).\n", map[string]string{"ro": "only", "rw": "write"}[n.Mode], quote.Plain(r.Name))
+	fmt.Fprintf(&b, "# The root itself is mounted by the kernel or initramfs from %s:%s.\n", n.Server, quote.Plain(n.Path))
+	b.WriteString("# <file system>\t<mount point>\t<type>\t<options>\t<dump>\t<pass>\n")
+	for _, row := range rows {
+		b.WriteString(strings.Join(row, "\t"))
+		b.WriteByte('\n')
+	}
+	for _, e := range cfg.Extra {
+		b.WriteString(quote.Plain(e) + "\n")
+	}
+	return b.String()
+}
+
+// fstab writes /etc/fstab and creates its mount points (recipes.Fstab).
+type fstab struct {
+	cfg *recipes.Fstab
+	img *Image
+}
+
+func (f fstab) Describe() []string {
+	lines := []string{"write /etc/fstab for a read-" + map[string]string{"ro": "only", "rw": "write"}[f.img.Recipe.NFSRoot.Mode] + " NFS root:"}
+	for _, l := range strings.Split(strings.TrimSpace(Fstab(f.img.Recipe, f.cfg)), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			lines = append(lines, "  "+strings.ReplaceAll(l, "\t", " "))
+		}
+	}
+	return lines
+}
+
+func (fstab) Check() error { return nil }
+
+// Reads nothing beyond the recipe context, which holds the nfsroot
+// section.
+func (fstab) Reads() ([]Input, error) { return nil, nil }
+
+// ChangesKernel: the kernel package does not read /etc/fstab.
+func (fstab) ChangesKernel() bool { return false }
+
+// mountPoints lists the directories fstab mounts on.
+func (f fstab) mountPoints() ([]string, error) {
+	entries, err := confread.Fstab(Fstab(f.img.Recipe, f.cfg))
+	if err != nil {
+		return nil, fmt.Errorf("reading back the generated fstab: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Target, "/") {
+			out = append(out, e.Target)
+		}
+	}
+	return out, nil
+}
+
+func (f fstab) Apply(_ context.Context, s *chroot.Session) error {
+	if err := s.WriteFile("/etc/fstab", []byte(Fstab(f.img.Recipe, f.cfg)), 0o644, "root", "root"); err != nil {
+		return err
+	}
+	// Mount points must exist on a read-only root: nobody can create them
+	// at boot.
+	mps, err := f.mountPoints()
+	if err != nil {
+		return err
+	}
+	for _, mp := range mps {
+		if _, err := chroot.RelPath(mp); err != nil {
+			return err
+		}
+		if fi, err := s.Stat(mp); err == nil && fi.IsDir() {
+			continue
+		}
+		if err := s.MkdirAll(mp, 0o755); err != nil {
+			return fmt.Errorf("creating mount point %s: %w", mp, err)
+		}
+	}
+	return nil
+}
