@@ -73,10 +73,10 @@ type Options struct {
 	// LookupEnv reads the environment for secrets a recipe names.
 	LookupEnv func(string) (string, bool)
 	// Steps overrides the recipe's steps (tests).
-	Steps []Step
+	Steps []BuildStep
 }
 
-func (o *Options) steps() []Step {
+func (o *Options) steps() []BuildStep {
 	if o.Steps != nil {
 		return o.Steps
 	}
@@ -111,7 +111,7 @@ func (o *Options) finalPaths() (out, root string, err error) {
 }
 
 // validateAll runs every step's Validate and returns all failures.
-func validateAll(ctx context.Context, steps []Step, env *Env) error {
+func validateAll(ctx context.Context, steps []BuildStep, env *Env) error {
 	var errs []error
 	for _, s := range steps {
 		if err := s.Validate(ctx, env.forStep(s)); err != nil {
@@ -125,7 +125,7 @@ func validateAll(ctx context.Context, steps []Step, env *Env) error {
 }
 
 // preflightAll runs every step's host checks and returns all failures.
-func preflightAll(ctx context.Context, steps []Step, env *Env) error {
+func preflightAll(ctx context.Context, steps []BuildStep, env *Env) error {
 	var errs []error
 	for _, s := range steps {
 		if p, ok := s.(Preflighter); ok {
@@ -315,11 +315,11 @@ func fingerprint(ctx context.Context, log *slog.Logger, root string, rep *Report
 // runSteps runs each step, registering its cleanup before looking at its
 // error, and unwinds the cleanups in reverse order under a context Ctrl-C
 // does not cancel.
-func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Report, cache *stageCache, rootFinished func()) (err error) {
+func runSteps(ctx context.Context, o *Options, steps []BuildStep, env *Env, rep *Report, cache *stageCache, rootFinished func()) (err error) {
 	var cleaners []struct {
 		c   Cleaner
 		env *Env
-		s   Step
+		s   BuildStep
 	}
 	defer func() {
 		cctx := context.WithoutCancel(ctx)
@@ -354,7 +354,7 @@ func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Repo
 			cleaners = append(cleaners, struct {
 				c   Cleaner
 				env *Env
-				s   Step
+				s   BuildStep
 			}{c, senv, s})
 		}
 		var runErr error
@@ -386,7 +386,7 @@ func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Repo
 
 // runNormalize normalizes the root unless it came finished from the
 // cache, and stores it finished; rest are the steps still to run.
-func runNormalize(ctx context.Context, o *Options, rest []Step, env *Env, rep *Report, cache *stageCache) error {
+func runNormalize(ctx context.Context, o *Options, rest []BuildStep, env *Env, rep *Report, cache *stageCache) error {
 	if cache.normalized {
 		rep.Normalize = &NormalizeReport{Skipped: "the root came finished from the stage cache"}
 		return nil
@@ -404,7 +404,7 @@ func runNormalize(ctx context.Context, o *Options, rest []Step, env *Env, rep *R
 	nr.Seconds = took.Seconds()
 	rep.Normalize = nr
 	nenv.Log.Info("root normalized", "clamped", nr.Clamped, "removed", len(nr.Removed), "elapsed", took.Round(time.Millisecond))
-	snapshotFollows := slices.ContainsFunc(rest, func(s Step) bool { _, ok := s.(*snapshotStep); return ok })
+	snapshotFollows := slices.ContainsFunc(rest, func(s BuildStep) bool { _, ok := s.(*snapshotStep); return ok })
 	cache.finishedRoot(ctx, &nenv, took, snapshotFollows)
 	return nil
 }

@@ -92,7 +92,7 @@ func (r *recorder) events() []string {
 	return slices.Clone(r.log)
 }
 
-func testOptions(t *testing.T, out string, steps ...Step) Options {
+func testOptions(t *testing.T, out string, steps ...BuildStep) Options {
 	t.Helper()
 	r, err := recipes.Parse([]byte("name: test\nsuite: bookworm\n"), "test.yaml", recipes.Options{LookupEnv: func(string) (string, bool) { return "", false }})
 	if err != nil {

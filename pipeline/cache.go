@@ -99,7 +99,7 @@ const (
 type stageCache struct {
 	store *stagecache.Store
 	o     *Options
-	steps []Step
+	steps []BuildStep
 	log   *slog.Logger
 	// keys are the root-changing steps' keys; "" when not cacheable.
 	keys []string
@@ -122,7 +122,7 @@ type stageCache struct {
 	lastStore          time.Duration
 }
 
-func lastRootStep(steps []Step) int {
+func lastRootStep(steps []BuildStep) int {
 	last := -1
 	for i, s := range steps {
 		if !isOutputOnly(s) {
@@ -134,7 +134,7 @@ func lastRootStep(steps []Step) int {
 
 // newStageCache opens the store and computes every step's key. A cache
 // that cannot be used makes the build run without it, never fail.
-func newStageCache(ctx context.Context, o *Options, steps []Step, env *Env, rel *releases) *stageCache {
+func newStageCache(ctx context.Context, o *Options, steps []BuildStep, env *Env, rel *releases) *stageCache {
 	c := &stageCache{o: o, steps: steps, log: o.Log, keys: make([]string, len(steps)), status: make([]string, len(steps)), last: lastRootStep(steps)}
 	if !o.StageCache {
 		return c

@@ -73,11 +73,11 @@ type cacheBuild struct {
 	recipe   string
 }
 
-func (cb *cacheBuild) run(out string, values map[string]string, extra ...Step) (*Report, []string) {
+func (cb *cacheBuild) run(out string, values map[string]string, extra ...BuildStep) (*Report, []string) {
 	t := cb.t
 	t.Helper()
 	var runs []string
-	var steps []Step
+	var steps []BuildStep
 	for _, name := range []string{"a", "b", "c", "d"} {
 		cost := 50 * time.Millisecond
 		if name == "a" || name == "b" {
@@ -215,7 +215,7 @@ func (cb *cacheBuild) runNoCache(out string) (*Report, []string) {
 	t := cb.t
 	t.Helper()
 	var runs []string
-	var steps []Step
+	var steps []BuildStep
 	for _, name := range []string{"a", "b", "c", "d"} {
 		steps = append(steps, &keyedStep{name: name, value: name + "1", clock: cb.clock, runs: &runs})
 	}

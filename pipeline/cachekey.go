@@ -33,7 +33,7 @@ func (*netbootStep) outputOnly()  {}
 func (*mediaStep) outputOnly()    {}
 func (*snapshotStep) outputOnly() {}
 
-func isOutputOnly(s Step) bool {
+func isOutputOnly(s BuildStep) bool {
 	_, ok := s.(outputOnly)
 	return ok
 }

@@ -195,7 +195,7 @@ func keyMirror(t *testing.T, dir string) (mirror string, setRelease func(sum str
 
 // keyCache computes the keys of r's steps against mirror, with a store
 // the test's cleanup closes.
-func keyCache(t *testing.T, dir, mirror string, r *recipes.Recipe) ([]Step, *stageCache) {
+func keyCache(t *testing.T, dir, mirror string, r *recipes.Recipe) ([]BuildStep, *stageCache) {
 	t.Helper()
 	o := testOptions(t, filepath.Join(dir, "out"))
 	o.Recipe, o.Steps, o.StageCache, o.CacheDir = r, nil, true, filepath.Join(dir, "cache")

@@ -17,11 +17,11 @@ import (
 type mediaStep struct{}
 
 // mediaSteps is the media step when the recipe asks for a medium.
-func mediaSteps(r *recipes.Recipe) []Step {
+func mediaSteps(r *recipes.Recipe) []BuildStep {
 	if r.Netboot == nil || r.Netboot.Media == nil {
 		return nil
 	}
-	return []Step{&mediaStep{}}
+	return []BuildStep{&mediaStep{}}
 }
 
 func (*mediaStep) Name() string { return "media" }

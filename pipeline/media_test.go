@@ -27,7 +27,7 @@ netboot: {media: {uefi: true}}
 		t.Fatal(err)
 	}
 	var names []string
-	var media Step
+	var media BuildStep
 	for _, s := range Steps(r) {
 		names = append(names, s.Name())
 		if s.Name() == "media" {

@@ -9,7 +9,8 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// provisionStep runs one provision entry of the recipe inside the image.
+// provisionStep is the build step of one provision entry of the recipe:
+// it runs the entry's provision.Step in a chroot session.
 type provisionStep struct {
 	name  string
 	entry recipes.ProvisionEntry
@@ -63,9 +64,9 @@ func (p *provisionStep) Run(ctx context.Context, env *Env) (err error) {
 }
 
 // provisionSteps names each entry by its type, numbering repeats.
-func provisionSteps(r *recipes.Recipe) []Step {
+func provisionSteps(r *recipes.Recipe) []BuildStep {
 	seen := map[string]int{}
-	var out []Step
+	var out []BuildStep
 	for _, e := range r.Provision {
 		seen[e.Type]++
 		name := e.Type

@@ -11,8 +11,10 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// Step is one unit of a build.
-type Step interface {
+// BuildStep is one unit of a build: the bootstrap, each provisioning entry
+// (which runs a provision.Step), the kernel, the initramfs, the boot
+// server's files, media and the snapshot.
+type BuildStep interface {
 	// Name is short and stable: it keys logs, reports and the plan.
 	Name() string
 	// Describe says what Run will do, one line per action, for the plan.
@@ -93,7 +95,7 @@ type SnapshotInfo struct {
 	Entries int    `json:"entries"`
 }
 
-func (e *Env) forStep(s Step) *Env {
+func (e *Env) forStep(s BuildStep) *Env {
 	c := *e
 	c.Log = e.Log.With("step", s.Name())
 	return &c

@@ -17,8 +17,8 @@ import (
 // changes most, and a change to one of them must not make the stage cache
 // install the kernel again. A kernel built from source keeps the seed's
 // place, after the configuration, since its build may read any of it.
-func Steps(r *recipes.Recipe) []Step {
-	steps := []Step{&bootstrapStep{}}
+func Steps(r *recipes.Recipe) []BuildStep {
+	steps := []BuildStep{&bootstrapStep{}}
 	provision := provisionSteps(r)
 	at := kernelAt(r)
 	steps = append(steps, provision[:at]...)
