@@ -9,7 +9,6 @@ import (
 
 	"github.com/krgimage/krgimage/initramfs"
 	"github.com/krgimage/krgimage/kernel"
-	"github.com/krgimage/krgimage/provision"
 )
 
 // initramfsStep writes the nodes' initramfs: krgimage's own, or
@@ -117,7 +116,7 @@ func (s *initramfsStep) mkinitramfs(ctx context.Context, env *Env, version, out 
 			return err
 		}
 	}
-	if err := provision.SetShellVars(sess, "/etc/initramfs-tools/initramfs.conf", map[string]string{"BOOT": "nfs", "MODULES": "netboot", "COMPRESS": compress}); err != nil {
+	if err := sess.SetShellVars("/etc/initramfs-tools/initramfs.conf", map[string]string{"BOOT": "nfs", "MODULES": "netboot", "COMPRESS": compress}); err != nil {
 		return err
 	}
 	return sess.Run(ctx, "mkinitramfs", "-o", out, version)

@@ -45,5 +45,5 @@ func (i initramfsTools) Apply(_ context.Context, s *chroot.Session) error {
 	if !s.Exists(conf) {
 		return fmt.Errorf("%w: %s: install initramfs-tools in a packages step before this one", chroot.ErrMissing, conf)
 	}
-	return SetShellVars(s, conf, i.vars())
+	return s.SetShellVars(conf, i.vars())
 }

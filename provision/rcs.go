@@ -30,5 +30,5 @@ func (r rcs) Apply(_ context.Context, s *chroot.Session) error {
 	if recipes.Systemd(r.img.Recipe.Suite) {
 		return nil
 	}
-	return SetShellVars(s, "/etc/default/rcS", map[string]string{"ASYNCMOUNTNFS": "no"})
+	return s.SetShellVars("/etc/default/rcS", map[string]string{"ASYNCMOUNTNFS": "no"})
 }

@@ -1,4 +1,4 @@
-package provision
+package chroot
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/krgimage/krgimage/chroot"
 	"github.com/krgimage/krgimage/internal/quote"
 )
 
@@ -28,13 +27,13 @@ func setShellVar(content, key, value string) string {
 // configuration file of the image (/etc/default/rcS, initramfs.conf),
 // keeping the rest. The file must exist: a missing one means the package
 // that reads it is not installed.
-func SetShellVars(s *chroot.Session, path string, vars map[string]string) error {
+func (s *Session) SetShellVars(path string, vars map[string]string) error {
 	b, err := s.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	if b == nil {
-		return fmt.Errorf("%w: %s does not exist in the image", chroot.ErrMissing, path)
+		return fmt.Errorf("%w: %s does not exist in the image", ErrMissing, path)
 	}
 	content := string(b)
 	keys := make([]string, 0, len(vars))
