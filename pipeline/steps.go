@@ -19,13 +19,13 @@ import (
 // place, after the configuration, since its build may read any of it.
 func Steps(r *recipes.Recipe) []BuildStep {
 	steps := []BuildStep{&bootstrapStep{}}
-	provision := provisionSteps(r)
+	entries := provisionSteps(r)
 	at := kernelAt(r)
-	steps = append(steps, provision[:at]...)
+	steps = append(steps, entries[:at]...)
 	if r.Kernel != nil {
 		steps = append(steps, &kernelStep{})
 	}
-	steps = append(steps, provision[at:]...)
+	steps = append(steps, entries[at:]...)
 	if r.Initramfs != nil {
 		steps = append(steps, &initramfsStep{})
 	}
