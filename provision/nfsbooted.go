@@ -7,43 +7,6 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-const hostnameScript = `#!/bin/sh
-# Installed by krgimage. Nodes share one root filesystem, so each takes its
-# name from its own address, as lenny's nfsbooted did: the kernel's DHCP
-# client may already have set it; otherwise the node's IPv4 address is
-# resolved through /etc/hosts (written from the cluster inventory) or DNS.
-current=$(hostname 2>/dev/null || true)
-case "$current" in
-""|"(none)"|localhost|localhost.*) ;;
-*) exit 0 ;;
-esac
-addrs=$(hostname -I 2>/dev/null) ||
-	addrs=$(ip -4 -o addr show scope global 2>/dev/null | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p')
-for addr in $addrs; do
-	name=$(getent hosts "$addr" | awk '{ print $2; exit }')
-	if [ -n "$name" ]; then
-		hostname "${name%%.*}"
-		exit 0
-	fi
-done
-exit 0
-`
-
-const hostnameUnit = `[Unit]
-Description=Name this diskless node after its address (krgimage)
-DefaultDependencies=no
-After=systemd-remount-fs.service
-Before=sysinit.target systemd-hostnamed.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/krgimage-hostname
-RemainAfterExit=yes
-
-[Install]
-WantedBy=sysinit.target
-`
-
 // nfsbooted names each node sharing the root after its address
 // (recipes.Nfsbooted): lenny's package, or the same with the suite's own
 // means.
@@ -101,3 +64,40 @@ func (n nfsbooted) Apply(ctx context.Context, s *chroot.Session) error {
 	}
 	return nil
 }
+
+const hostnameScript = `#!/bin/sh
+# Installed by krgimage. Nodes share one root filesystem, so each takes its
+# name from its own address, as lenny's nfsbooted did: the kernel's DHCP
+# client may already have set it; otherwise the node's IPv4 address is
+# resolved through /etc/hosts (written from the cluster inventory) or DNS.
+current=$(hostname 2>/dev/null || true)
+case "$current" in
+""|"(none)"|localhost|localhost.*) ;;
+*) exit 0 ;;
+esac
+addrs=$(hostname -I 2>/dev/null) ||
+	addrs=$(ip -4 -o addr show scope global 2>/dev/null | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p')
+for addr in $addrs; do
+	name=$(getent hosts "$addr" | awk '{ print $2; exit }')
+	if [ -n "$name" ]; then
+		hostname "${name%%.*}"
+		exit 0
+	fi
+done
+exit 0
+`
+
+const hostnameUnit = `[Unit]
+Description=Name this diskless node after its address (krgimage)
+DefaultDependencies=no
+After=systemd-remount-fs.service
+Before=sysinit.target systemd-hostnamed.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/krgimage-hostname
+RemainAfterExit=yes
+
+[Install]
+WantedBy=sysinit.target
+`

@@ -8,56 +8,6 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// keyTypes are the host key types a suite's OpenSSH generates.
-func keyTypes(suite string) []string {
-	if recipes.Legacy(suite) {
-		return []string{"rsa", "dsa"}
-	}
-	return []string{"rsa", "ecdsa", "ed25519"}
-}
-
-// hostKeyDir is where sshd reads the node's keys: /var/run is a tmpfs on a
-// lenny node and a link to /run on current ones.
-const hostKeyDir = "/var/run/krgimage-ssh"
-
-func sshKeysScript(types []string) string {
-	return `#!/bin/sh
-# Installed by krgimage. Nodes share one root, so their SSH host keys cannot
-# live in it. Each node keeps its own under /var/lib/krgimage/ssh/HOSTNAME
-# when /var is writable (so they survive reboots), or makes new ones at each
-# boot, and sshd reads them from ` + hostKeyDir + `.
-run=` + hostKeyDir + `
-mkdir -p "$run" && chmod 700 "$run"
-store=/var/lib/krgimage/ssh/$(hostname)
-if mkdir -p "$store" 2>/dev/null && touch "$store/.w" 2>/dev/null; then
-	rm -f "$store/.w"
-	chmod 700 "$store"
-else
-	store=$run
-fi
-for type in ` + strings.Join(types, " ") + `; do
-	key=$store/ssh_host_${type}_key
-	[ -s "$key" ] || ssh-keygen -q -t "$type" -N "" -C "root@$(hostname)" -f "$key" || continue
-	[ "$store" = "$run" ] || cp -p "$key" "$key.pub" "$run/"
-done
-exit 0
-`
-}
-
-const sshKeysUnit = `[Unit]
-Description=Give this diskless node its own SSH host keys (krgimage)
-After=local-fs.target remote-fs.target
-Before=ssh.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/krgimage-ssh-hostkeys
-RemainAfterExit=yes
-
-[Install]
-RequiredBy=ssh.service
-`
-
 // ssh sets up openssh-server for a shared root (recipes.SSH): per-node
 // host keys made at boot, or the image's kept.
 type ssh struct {
@@ -121,6 +71,56 @@ func (x ssh) Apply(ctx context.Context, s *chroot.Session) error {
 	}
 	return sshdSettings(s, settings)
 }
+
+// keyTypes are the host key types a suite's OpenSSH generates.
+func keyTypes(suite string) []string {
+	if recipes.Legacy(suite) {
+		return []string{"rsa", "dsa"}
+	}
+	return []string{"rsa", "ecdsa", "ed25519"}
+}
+
+// hostKeyDir is where sshd reads the node's keys: /var/run is a tmpfs on a
+// lenny node and a link to /run on current ones.
+const hostKeyDir = "/var/run/krgimage-ssh"
+
+func sshKeysScript(types []string) string {
+	return `#!/bin/sh
+# Installed by krgimage. Nodes share one root, so their SSH host keys cannot
+# live in it. Each node keeps its own under /var/lib/krgimage/ssh/HOSTNAME
+# when /var is writable (so they survive reboots), or makes new ones at each
+# boot, and sshd reads them from ` + hostKeyDir + `.
+run=` + hostKeyDir + `
+mkdir -p "$run" && chmod 700 "$run"
+store=/var/lib/krgimage/ssh/$(hostname)
+if mkdir -p "$store" 2>/dev/null && touch "$store/.w" 2>/dev/null; then
+	rm -f "$store/.w"
+	chmod 700 "$store"
+else
+	store=$run
+fi
+for type in ` + strings.Join(types, " ") + `; do
+	key=$store/ssh_host_${type}_key
+	[ -s "$key" ] || ssh-keygen -q -t "$type" -N "" -C "root@$(hostname)" -f "$key" || continue
+	[ "$store" = "$run" ] || cp -p "$key" "$key.pub" "$run/"
+done
+exit 0
+`
+}
+
+const sshKeysUnit = `[Unit]
+Description=Give this diskless node its own SSH host keys (krgimage)
+After=local-fs.target remote-fs.target
+Before=ssh.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/krgimage-ssh-hostkeys
+RemainAfterExit=yes
+
+[Install]
+RequiredBy=ssh.service
+`
 
 // sshdSettings puts settings where sshd reads them first: a drop-in where
 // sshd_config includes sshd_config.d, else sshd_config itself, with the
