@@ -403,14 +403,13 @@ func (c *stageCache) reuseSnapshot(ctx context.Context, i int, env *Env, s *snap
 	if err != nil || e == nil {
 		return false
 	}
-	path := filepath.Join(env.Out, env.Recipe.Outputs.Snapshot.Path)
-	if err := c.store.Export(ctx, e, path); err != nil {
+	if err := c.store.Export(ctx, e, env.layout().Snapshot()); err != nil {
 		env.Log.Warn("not reusing the cached snapshot", "err", err)
 		return false
 	}
 	env.State.Snapshot = &SnapshotInfo{Path: env.Recipe.Outputs.Snapshot.Path, SHA256: e.SHA256, Bytes: e.Size, Entries: e.Entries}
 	c.status[i] = CacheHit
-	env.Log.Info("snapshot taken from the stage cache", "path", filepath.Join(env.FinalOut, env.Recipe.Outputs.Snapshot.Path), "sha256", e.SHA256)
+	env.Log.Info("snapshot taken from the stage cache", "path", env.finalLayout().Snapshot(), "sha256", e.SHA256)
 	return true
 }
 
@@ -433,7 +432,7 @@ func (c *stageCache) afterSnapshot(ctx context.Context, env *Env, s *snapshotSte
 	}
 	info := env.State.Snapshot
 	m.SHA256, m.Entries, m.Compression, m.Level = info.SHA256, info.Entries, o.Compression, o.Level
-	if _, err := c.store.PutArchive(ctx, m, filepath.Join(env.Out, info.Path)); err != nil {
+	if _, err := c.store.PutArchive(ctx, m, env.layout().Snapshot()); err != nil {
 		env.Log.Warn("could not store the finished root in the stage cache", "err", err)
 	}
 }

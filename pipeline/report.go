@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/layout"
 )
 
 // Report is build.json: what was built, from what, and how each step went.
@@ -17,24 +18,8 @@ type Report struct {
 	Krgimage struct {
 		Version string `json:"version"`
 	} `json:"krgimage"`
-	Recipe struct {
-		Name   string `json:"name"`
-		Source string `json:"source"`
-		// File is the recipe file's absolute path (none when embedded).
-		File   string `json:"file,omitempty"`
-		SHA256 string `json:"sha256"`
-		// Variables are the recipe variables the build was given that
-		// the recipe lists in public_variables, so that boot-test reads
-		// the recipe as the build did.
-		Variables map[string]string `json:"variables,omitempty"`
-		// Withheld names the other variables the build was given: their
-		// values are not kept, boot-test asks for them again.
-		Withheld     []string `json:"withheld_variables,omitempty"`
-		Suite        string   `json:"suite"`
-		Architecture string   `json:"architecture"`
-		Variant      string   `json:"variant"`
-	} `json:"recipe"`
-	Mirror Mirror `json:"mirror"`
+	Recipe layout.BuiltRecipe `json:"recipe"`
+	Mirror Mirror             `json:"mirror"`
 	Output struct {
 		Dir    string `json:"dir"`
 		Rootfs string `json:"rootfs"`
