@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"time"
 
@@ -305,103 +304,6 @@ func fingerprint(ctx context.Context, log *slog.Logger, root string, rep *Report
 	if rep.Cache != nil && rep.Cache.RootKey != "" {
 		rep.Cache.Fingerprint = &fp
 	}
-}
-
-// runSteps runs each step, registering its cleanup before looking at its
-// error, and unwinds the cleanups in reverse order under a context Ctrl-C
-// does not cancel.
-func runSteps(ctx context.Context, o *Options, steps []Step, env *Env, rep *Report, cache *stageCache, rootFinished func()) (err error) {
-	var cleaners []struct {
-		c   Cleaner
-		env *Env
-		s   Step
-	}
-	defer func() {
-		cctx := context.WithoutCancel(ctx)
-		for i := len(cleaners) - 1; i >= 0; i-- {
-			c := cleaners[i]
-			if cerr := c.c.Cleanup(cctx, c.env); cerr != nil {
-				c.env.Log.Error("cleanup failed", "err", cerr)
-				err = errors.Join(err, fmt.Errorf("cleaning up %s: %w", c.s.Name(), cerr))
-			}
-		}
-	}()
-	// The root is normalized once the last step that changes it is done.
-	normalizeAt := cache.last + 1
-	for i, s := range steps {
-		if i == normalizeAt {
-			if err := runNormalize(ctx, o, steps[i:], env, rep, cache); err != nil {
-				return err
-			}
-			if rootFinished != nil {
-				rootFinished()
-			}
-		}
-		if cache.skip(i) {
-			cache.stepReport(i, rep.addStep(s.Name(), o.Clock(), 0, nil, ctx))
-			continue
-		}
-		senv := env.forStep(s)
-		senv.Task = o.Progress.Task(s.Name(), 0)
-		start := o.Clock()
-		senv.Log.Info("starting", "n", fmt.Sprintf("%d/%d", i+1, len(steps)))
-		if c, ok := s.(Cleaner); ok {
-			cleaners = append(cleaners, struct {
-				c   Cleaner
-				env *Env
-				s   Step
-			}{c, senv, s})
-		}
-		var runErr error
-		snap, isSnapshot := s.(*snapshotStep)
-		if !isSnapshot || !cache.reuseSnapshot(ctx, i, senv, snap) {
-			runErr = s.Run(ctx, senv)
-		}
-		if runErr == nil && ctx.Err() != nil {
-			runErr = context.Cause(ctx)
-		}
-		elapsed := o.Clock().Sub(start)
-		sr := rep.addStep(s.Name(), start, elapsed, runErr, ctx)
-		cache.stepReport(i, sr)
-		senv.Task.Done(runErr != nil)
-		if runErr != nil {
-			return fmt.Errorf("%s: %w", s.Name(), runErr)
-		}
-		senv.Log.Info("done", "elapsed", elapsed.Round(time.Millisecond))
-		cache.afterRun(ctx, i, senv, elapsed, sr)
-		if isSnapshot {
-			cache.afterSnapshot(ctx, senv, snap)
-		}
-	}
-	if normalizeAt >= len(steps) {
-		return runNormalize(ctx, o, nil, env, rep, cache)
-	}
-	return nil
-}
-
-// runNormalize normalizes the root unless it came finished from the
-// cache, and stores it finished; rest are the steps still to run.
-func runNormalize(ctx context.Context, o *Options, rest []Step, env *Env, rep *Report, cache *stageCache) error {
-	if cache.normalized {
-		rep.Normalize = &NormalizeReport{Skipped: "the root came finished from the stage cache"}
-		return nil
-	}
-	nenv := *env
-	nenv.Log = env.Log.With("step", "normalize")
-	task := o.Progress.Task("normalize", 0)
-	start := o.Clock()
-	nr, err := normalize(ctx, &nenv)
-	task.Done(err != nil)
-	if err != nil {
-		return fmt.Errorf("normalizing the image root: %w", err)
-	}
-	took := o.Clock().Sub(start)
-	nr.Seconds = took.Seconds()
-	rep.Normalize = nr
-	nenv.Log.Info("root normalized", "clamped", nr.Clamped, "removed", len(nr.Removed), "elapsed", took.Round(time.Millisecond))
-	snapshotFollows := slices.ContainsFunc(rest, func(s Step) bool { _, ok := s.(*snapshotStep); return ok })
-	cache.finishedRoot(ctx, &nenv, took, snapshotFollows)
-	return nil
 }
 
 // prepare reads the report of the build the output holds, if any, and
