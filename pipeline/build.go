@@ -5,16 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
-	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/layout"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
@@ -234,17 +231,6 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-func writeReport(path string, rep *Report) error {
-	data, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := fsutil.WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", ReportFile, err)
-	}
-	return nil
-}
-
 // resolveEpoch dates the build from the Release file its packages come
 // from when no SOURCE_DATE_EPOCH was given: the lockfile's, else the
 // suite's on the mirror.
@@ -316,41 +302,6 @@ func prepare(final layout.Layout) (*layout.Stage, *Report, error) {
 	ownRoot := previous != nil && previous.Output.Rootfs == final.Rootfs()
 	lay, err := layout.Prepare(final, previous != nil, ownRoot)
 	return lay, previous, err
-}
-
-// ErrBadReport: a build.json that is not one.
-var ErrBadReport = layout.ErrBadReport
-
-// ReadReport reads a build.json, or the one in an output directory.
-func ReadReport(path string) (*Report, error) {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		path = filepath.Join(path, ReportFile)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrBadReport, path, err)
-	}
-	// Any JSON object decodes: one without these is no build's report.
-	if r.Recipe.Name == "" || r.Started.IsZero() {
-		return nil, fmt.Errorf("%w %s: no recipe or start time: not a krgimage build.json", ErrBadReport, path)
-	}
-	return &r, nil
-}
-
-func readPreviousReport(out string) (*Report, error) {
-	r, err := ReadReport(filepath.Join(out, ReportFile))
-	switch {
-	case errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.ENOTDIR):
-		return nil, nil
-	case errors.Is(err, ErrBadReport):
-		// A damaged report still marks the directory as ours.
-		return &Report{}, nil
-	}
-	return r, err
 }
 
 func sha256Hex(b []byte) string {

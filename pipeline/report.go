@@ -2,14 +2,18 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/layout"
 )
 
@@ -179,4 +183,46 @@ func (r *Report) WriteSummary(w io.Writer) {
 
 func fmtSeconds(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
+}
+
+func writeReport(path string, rep *Report) error {
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", ReportFile, err)
+	}
+	return nil
+}
+
+// ErrBadReport: a build.json that is not one.
+var ErrBadReport = layout.ErrBadReport
+
+// ReadReport reads a build.json, or the one in an output directory.
+func ReadReport(path string) (*Report, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = layout.New(path, nil).BuildJSON()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := layout.DecodeReport(path, b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func readPreviousReport(out string) (*Report, error) {
+	r, err := ReadReport(layout.New(out, nil).BuildJSON())
+	switch {
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.ENOTDIR):
+		return nil, nil
+	case errors.Is(err, ErrBadReport):
+		// A damaged report still marks the directory as ours.
+		return &Report{}, nil
+	}
+	return r, err
 }

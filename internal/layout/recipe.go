@@ -61,14 +61,27 @@ func ReadBuilt(out string) (*Built, error) {
 		return nil, err
 	}
 	var bt Built
-	if err := json.Unmarshal(b, &bt); err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrBadReport, path, err)
+	if err := DecodeReport(path, b, &bt); err != nil {
+		return nil, err
+	}
+	return &bt, nil
+}
+
+// DecodeReport decodes data, the build.json at path, into v, and refuses
+// one that is no build's report (ErrBadReport).
+func DecodeReport(path string, data []byte, v any) error {
+	var bt Built
+	if err := json.Unmarshal(data, &bt); err != nil {
+		return fmt.Errorf("%w %s: %v", ErrBadReport, path, err)
 	}
 	// Any JSON object decodes: one without these is no build's report.
 	if bt.Recipe.Name == "" || bt.Started.IsZero() {
-		return nil, fmt.Errorf("%w %s: no recipe or start time: not a krgimage build.json", ErrBadReport, path)
+		return fmt.Errorf("%w %s: no recipe or start time: not a krgimage build.json", ErrBadReport, path)
 	}
-	return &bt, nil
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w %s: %v", ErrBadReport, path, err)
+	}
+	return nil
 }
 
 // Load reads a recipe, a file or a shipped one by name, with the
