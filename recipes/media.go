@@ -1,6 +1,7 @@
 package recipes
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -25,9 +26,17 @@ func (r *Recipe) Medium() Media {
 	return r.DefaultMedia()
 }
 
+// Conflict says why m's settings cannot go together (iPXE with UEFI),
+// whatever the image: krgimage media calls that a usage error.
+func (m Media) Conflict() error {
+	if m.UEFI && m.Kind == "ipxe" {
+		return errors.New("an ipxe medium cannot boot UEFI nodes: the boot server serves pxelinux.0, a BIOS program; use kind: isolinux")
+	}
+	return nil
+}
+
 // CheckMedia says why the recipe's image cannot boot from m, nil when it
-// can. A choice of settings that cannot go together (iPXE with UEFI) is
-// of kind ErrConflict, the rest ErrInvalid.
+// can; every problem is of kind ErrInvalid.
 func (r *Recipe) CheckMedia(m Media) Errors {
 	var errs Errors
 	for _, p := range r.mediaProblems(m) {
@@ -47,8 +56,8 @@ func (r *Recipe) mediaProblems(m Media) []mediaProblem {
 	if r.Architecture != "amd64" && r.Architecture != "i386" {
 		ps = append(ps, mediaProblem{"netboot.media", ErrInvalid, "boot media start x86 nodes (isolinux, iPXE); this image is " + r.Architecture})
 	}
-	if m.UEFI && m.Kind == "ipxe" {
-		ps = append(ps, mediaProblem{"netboot.media.uefi", ErrConflict, "an ipxe medium cannot boot UEFI nodes: the boot server serves pxelinux.0, a BIOS program; use kind: isolinux"})
+	if err := m.Conflict(); err != nil {
+		ps = append(ps, mediaProblem{"netboot.media.uefi", ErrInvalid, err.Error()})
 	} else if m.UEFI && r.Architecture != "amd64" {
 		ps = append(ps, mediaProblem{"netboot.media.uefi", ErrInvalid, "UEFI media are for amd64 nodes; this image is " + r.Architecture})
 	}

@@ -20,13 +20,16 @@ func TestMediaRules(t *testing.T) {
 		want []error
 	}{
 		{"isolinux uefi", "amd64", Media{Kind: "isolinux", UEFI: true, Output: "a.iso"}, nil},
-		{"ipxe uefi", "amd64", Media{Kind: "ipxe", UEFI: true, Output: "a.iso"}, []error{ErrConflict}},
+		{"ipxe uefi", "amd64", Media{Kind: "ipxe", UEFI: true, Output: "a.iso"}, []error{ErrInvalid}},
 		{"i386 uefi", "i386", Media{Kind: "isolinux", UEFI: true, Output: "a.iso"}, []error{ErrInvalid}},
 		{"arm64", "arm64", Media{Kind: "isolinux", Output: "a.iso"}, []error{ErrInvalid}},
 		{"path", "amd64", Media{Kind: "isolinux", Output: "../a.iso"}, []error{ErrInvalid}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r.Architecture = tt.arch
+			if (tt.m.Conflict() != nil) != (tt.m.Kind == "ipxe" && tt.m.UEFI) {
+				t.Errorf("Conflict() = %v", tt.m.Conflict())
+			}
 			errs := r.CheckMedia(tt.m)
 			if len(errs) != len(tt.want) {
 				t.Fatalf("CheckMedia = %v, want %d problems", errs, len(tt.want))

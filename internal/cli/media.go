@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/krgimage/krgimage/internal/layout"
 	"github.com/krgimage/krgimage/pipeline"
-	"github.com/krgimage/krgimage/recipes"
 )
 
 type mediaOptions struct {
@@ -83,13 +81,10 @@ func (a *app) runMedia(ctx context.Context, out string, cmd *cobra.Command, o *m
 	if cmd.Flags().Changed("uefi") {
 		m.UEFI = o.uefi
 	}
+	if err := m.Conflict(); err != nil {
+		return usageError{err}
+	}
 	if errs := r.CheckMedia(m); len(errs) > 0 {
-		// Flags that cannot go together are a usage error.
-		for _, e := range errs {
-			if errors.Is(e, recipes.ErrConflict) {
-				return usageError{e}
-			}
-		}
 		return errs[0]
 	}
 	r.Netboot.Media = &m
