@@ -42,29 +42,31 @@ type OutputOptions struct {
 	// clamps it.
 	BuildTime       time.Time
 	SourceDateEpoch *time.Time
-	Log             *slog.Logger
-	Runner          *run.Runner
-	Progress        *progress.Display
+	// Log is required.
+	Log      *slog.Logger
+	Runner   *run.Runner
+	Progress *progress.Display
 }
 
 // RunOutputStep runs the recipe's output step called name as a build runs
 // it, against o.Layout: its validation, its host checks, then its run.
+// Their failures are ErrInvalid, ErrPreflight and the step's own, as in a
+// build.
 func RunOutputStep(ctx context.Context, name string, o OutputOptions) error {
 	s, env, err := o.step(name)
 	if err != nil {
 		return err
 	}
-	if err := s.Validate(ctx, env); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+	if err := validateAll(ctx, []Step{s}, env); err != nil {
+		return err
 	}
-	if p, ok := s.(Preflighter); ok {
-		if err := p.Preflight(ctx, env); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
+	if err := preflightAll(ctx, []Step{s}, env); err != nil {
+		return err
 	}
-	env.Task = env.Progress.Task(name, 0)
-	err = s.Run(ctx, env)
-	env.Task.Done(err != nil)
+	senv := env.forStep(s)
+	senv.Task = env.Progress.Task(name, 0)
+	err = s.Run(ctx, senv)
+	senv.Task.Done(err != nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -78,10 +80,10 @@ func NetbootTree(ctx context.Context, o OutputOptions) (*netboot.Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Validate(ctx, env); err != nil {
+	if err := validateAll(ctx, []Step{s}, env); err != nil {
 		return nil, err
 	}
-	return s.(treeMaker).tree(env)
+	return s.(treeMaker).tree(env.forStep(s))
 }
 
 // treeMaker is the netboot step, whose tree krgimage netboot takes
@@ -105,7 +107,7 @@ func (o *OutputOptions) step(name string) (Step, *Env, error) {
 	out, root := o.Layout.Out(), o.Layout.Rootfs()
 	env := &Env{
 		Recipe: o.Recipe, Root: root, Out: out, FinalRoot: root, FinalOut: out, Arch: o.Recipe.Architecture,
-		Log: o.Log.With("step", name), Runner: o.Runner, Progress: o.Progress, BuildTime: o.BuildTime, SourceDateEpoch: o.SourceDateEpoch,
+		Log: o.Log, Runner: o.Runner, Progress: o.Progress, BuildTime: o.BuildTime, SourceDateEpoch: o.SourceDateEpoch,
 		LookupEnv: func(string) (string, bool) { return "", false }, State: &State{},
 	}
 	if o.Kernel != "" {
