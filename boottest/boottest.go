@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/internal/fsutil"
+	"github.com/krgimage/krgimage/internal/layout"
 	"github.com/krgimage/krgimage/internal/netns"
 	"github.com/krgimage/krgimage/internal/nfsserver"
 	"github.com/krgimage/krgimage/internal/progress"
@@ -112,7 +113,7 @@ type Result struct {
 }
 
 // Dir is the boot test's directory in the output.
-const Dir = "boot-test"
+const Dir = layout.BootTestName
 
 // Run boots the build in Out and reports. NFS server, DHCP and TFTP
 // servers and QEMU are stopped whatever happens, and the console logs and
@@ -197,7 +198,7 @@ func prepare(ctx context.Context, o Options) (*plan, error) {
 	// Probed before any server starts, so that a fallback to TCG is said
 	// first.
 	p.accel = qemu.Accelerator(p.o.Log)
-	p.work = filepath.Join(p.o.Out, Dir)
+	p.work = p.layout().BootTest()
 	if err := fsutil.RemoveAll(p.work); err != nil {
 		return nil, err
 	}
@@ -213,6 +214,10 @@ func prepare(ctx context.Context, o Options) (*plan, error) {
 	return p, nil
 }
 
+// layout is the build's: the image root is found through OUT/rootfs,
+// which links to outputs.rootfs when the recipe puts it there.
+func (p *plan) layout() layout.Layout { return layout.New(p.o.Out, p.r) }
+
 // locate finds the build's image root and TFTP tree, and the boot medium
 // and firmware the options name.
 func (p *plan) locate() error {
@@ -222,10 +227,10 @@ func (p *plan) locate() error {
 		return err
 	}
 	p.o.Out = out
-	if p.root, err = filepath.EvalSymlinks(filepath.Join(out, "rootfs")); err != nil {
+	if p.root, err = filepath.EvalSymlinks(p.layout().RootfsLink()); err != nil {
 		return fmt.Errorf("%w: %s has no rootfs: %v", ErrNotBuilt, out, err)
 	}
-	p.tftp = filepath.Join(out, "netboot", netboot.TFTPRoot(p.r))
+	p.tftp = filepath.Join(p.layout().Netboot(), netboot.TFTPRoot(p.r))
 	if _, err := os.Stat(filepath.Join(p.tftp, "pxelinux.cfg", "default")); err != nil {
 		return fmt.Errorf("%w: %s has no TFTP tree (the recipe's netboot step writes it): %v", ErrNotBuilt, out, err)
 	}
@@ -319,7 +324,7 @@ func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanup
 		netdevs[0] = fmt.Sprintf("user,net=%s,host=%s,dhcpstart=%s,tftp=%s,bootfile=pxelinux.0", cl.Subnet, cl.Server.IP, p.nodes[0].IP, p.tftp)
 		return netdevs, nil
 	}
-	servers, err := startServerNetwork(ctx, p.r, ns, p.work, filepath.Join(p.o.Out, "netboot"), len(p.nodes))
+	servers, err := startServerNetwork(ctx, p.r, ns, p.work, p.layout().Netboot(), len(p.nodes))
 	c.push("stopping dhcpd and tftpd", func(context.Context) error {
 		for _, s := range servers {
 			s.stop()

@@ -189,8 +189,8 @@ func (c *stageCache) computeKeys(ctx context.Context, env *Env, rel *releases) {
 		c.final = stagecache.NewKey("finished root").Add("previous", prev).Add("normalize", normalizeVersion).Sum()
 		c.report.RootKey = c.final
 		for _, s := range c.steps {
-			if ss, ok := s.(*snapshotStep); ok {
-				if o, err := ss.normalizedOptions(env); err == nil {
+			if a, ok := s.(archiver); ok {
+				if o, err := a.normalizedOptions(env); err == nil {
 					c.snap = stagecache.NewKey("snapshot").Add("root", c.final).Add("format", string(o.Compression), strconv.Itoa(o.Level)).Sum()
 				}
 			}
@@ -307,7 +307,7 @@ func (c *stageCache) stepReport(i int, sr *StepReport) {
 	}
 	switch {
 	case isOutputOnly(c.steps[i]):
-		if _, ok := c.steps[i].(*snapshotStep); ok {
+		if _, ok := c.steps[i].(archiver); ok {
 			sr.Key = c.snap
 			sr.Cache = c.status[i]
 		}
@@ -391,10 +391,19 @@ func (c *stageCache) finishedRoot(ctx context.Context, env *Env, norm time.Durat
 	env.Log.Info("finished root stored in the stage cache", "key", stagecache.Short(c.final), "elapsed", c.o.Clock().Sub(start).Round(time.Millisecond))
 }
 
-// reuseSnapshot puts the archive of the finished root, in the recipe's
+// archiver is the snapshot step: it writes an archive of the finished
+// root, which the stage cache keeps as that root's entry, keyed with the
+// options it is written with (defaults filled in), and gives back to the
+// next build in place of a run.
+type archiver interface {
+	BuildStep
+	normalizedOptions(env *Env) (snapshot.Options, error)
+}
+
+// reuse puts the archive of the finished root, in the recipe's
 // compression, where the snapshot step writes: it is the snapshot of this
 // very root.
-func (c *stageCache) reuseSnapshot(ctx context.Context, i int, env *Env, s *snapshotStep) bool {
+func (c *stageCache) reuse(ctx context.Context, i int, env *Env) bool {
 	if !c.on() || c.snap == "" {
 		return false
 	}
@@ -403,20 +412,18 @@ func (c *stageCache) reuseSnapshot(ctx context.Context, i int, env *Env, s *snap
 	if err != nil || e == nil {
 		return false
 	}
-	path := filepath.Join(env.Out, env.Recipe.Outputs.Snapshot.Path)
-	if err := c.store.Export(ctx, e, path); err != nil {
+	if err := c.store.Export(ctx, e, env.layout().Snapshot()); err != nil {
 		env.Log.Warn("not reusing the cached snapshot", "err", err)
 		return false
 	}
 	env.State.Snapshot = &SnapshotInfo{Path: env.Recipe.Outputs.Snapshot.Path, SHA256: e.SHA256, Bytes: e.Size, Entries: e.Entries}
 	c.status[i] = CacheHit
-	env.Log.Info("snapshot taken from the stage cache", "path", filepath.Join(env.FinalOut, env.Recipe.Outputs.Snapshot.Path), "sha256", e.SHA256)
+	env.Log.Info("snapshot taken from the stage cache", "path", env.finalLayout().Snapshot(), "sha256", e.SHA256)
 	return true
 }
 
-// afterSnapshot makes the snapshot just written the finished root's
-// entry.
-func (c *stageCache) afterSnapshot(ctx context.Context, env *Env, s *snapshotStep) {
+// keep makes the snapshot just written the finished root's entry.
+func (c *stageCache) keep(ctx context.Context, env *Env, s archiver) {
 	if !c.on() || c.snap == "" || env.State.Snapshot == nil {
 		return
 	}
@@ -433,7 +440,7 @@ func (c *stageCache) afterSnapshot(ctx context.Context, env *Env, s *snapshotSte
 	}
 	info := env.State.Snapshot
 	m.SHA256, m.Entries, m.Compression, m.Level = info.SHA256, info.Entries, o.Compression, o.Level
-	if _, err := c.store.PutArchive(ctx, m, filepath.Join(env.Out, info.Path)); err != nil {
+	if _, err := c.store.PutArchive(ctx, m, env.layout().Snapshot()); err != nil {
 		env.Log.Warn("could not store the finished root in the stage cache", "err", err)
 	}
 }

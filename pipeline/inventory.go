@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/krgimage/krgimage/internal/dpkg"
+	"github.com/krgimage/krgimage/internal/layout"
 )
 
 // installedPackages reads the packages dpkg has installed in the image
@@ -71,10 +72,10 @@ func outputFiles(ctx context.Context, out, root string, known map[string]string)
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && (rel == "rootfs" || rel == "logs") {
+		if d.IsDir() && (rel == layout.RootfsName || rel == layout.LogsName) {
 			return fs.SkipDir
 		}
-		if rel == ReportFile || rel == "rootfs" {
+		if rel == layout.BuildJSONName || rel == layout.RootfsName {
 			return nil
 		}
 		return add(p, filepath.ToSlash(rel))
@@ -87,7 +88,7 @@ func outputFiles(ctx context.Context, out, root string, known map[string]string)
 		return nil, err
 	}
 	for _, de := range des {
-		if err := add(filepath.Join(root, "boot", de.Name()), "rootfs/boot/"+de.Name()); err != nil {
+		if err := add(filepath.Join(root, "boot", de.Name()), layout.RootfsName+"/boot/"+de.Name()); err != nil {
 			return nil, err
 		}
 	}

@@ -224,13 +224,13 @@ func (s *kernelStep) fetcher(env *Env) *kernel.Fetcher {
 }
 
 func (s *kernelStep) buildLog(env *Env) (*os.File, error) {
-	dir := filepath.Join(env.Out, "logs")
+	dir := env.layout().Logs()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	f, err := os.Create(filepath.Join(dir, "kernel-build.log"))
 	if err == nil {
-		env.Log.Info("build log", "path", filepath.Join(env.FinalOut, "logs", "kernel-build.log"))
+		env.Log.Info("build log", "path", filepath.Join(env.finalLayout().Logs(), "kernel-build.log"))
 	}
 	return f, err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/krgimage/krgimage/media"
@@ -29,7 +28,7 @@ func (*mediaStep) Name() string { return "media" }
 func (*mediaStep) Describe(env *Env) []string {
 	r := env.Recipe
 	m := r.Netboot.Media
-	out := "write " + filepath.Join(env.FinalOut, m.Output) + " (ISO 9660, Rock Ridge, Joliet; hybrid MBR for USB sticks"
+	out := "write " + env.finalLayout().Media() + " (ISO 9660, Rock Ridge, Joliet; hybrid MBR for USB sticks"
 	if m.UEFI {
 		out += "; UEFI: GRUB in an EFI system partition"
 	}
@@ -58,12 +57,12 @@ func (*mediaStep) Run(ctx context.Context, env *Env) error {
 	if env.State.Initramfs != "" {
 		o.Initramfs = env.State.Initramfs
 	}
-	name := env.Recipe.Netboot.Media.Output
-	_, res, err := media.Write(ctx, o, filepath.Join(env.Out, name))
+	_, res, err := media.Write(ctx, o, env.layout().Media())
 	if err != nil {
 		return err
 	}
-	env.Log.Info("boot medium written", "path", filepath.Join(env.FinalOut, name), "bytes", res.Bytes, "sha256", res.SHA256, "usb", res.Hybrid)
+	m := env.Recipe.Netboot.Media
+	env.Log.Info("boot medium written", "path", env.finalLayout().Media(), "kind", m.Kind, "uefi", m.UEFI, "bytes", res.Bytes, "sha256", res.SHA256, "usb", res.Hybrid)
 	return nil
 }
 

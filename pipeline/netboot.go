@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/krgimage/krgimage/kernel"
@@ -17,12 +16,9 @@ type netbootStep struct{}
 
 func (*netbootStep) Name() string { return "netboot" }
 
-// NetbootDir is where a build puts the boot server's files.
-const NetbootDir = "netboot"
-
 func (*netbootStep) Describe(env *Env) []string {
 	r := env.Recipe
-	out := filepath.Join(env.FinalOut, NetbootDir)
+	out := env.finalLayout().Netboot()
 	tftp := netboot.TFTPRoot(r)
 	return []string{
 		"write " + out + ":",
@@ -59,19 +55,23 @@ func (*netbootStep) Preflight(_ context.Context, env *Env) error {
 	return err
 }
 
-func (*netbootStep) Run(_ context.Context, env *Env) error {
+func (s *netbootStep) Run(_ context.Context, env *Env) error {
+	t, err := s.tree(env)
+	if err != nil {
+		return err
+	}
+	if err := t.Write(env.layout().Netboot()); err != nil {
+		return err
+	}
+	env.Log.Info("boot server files written", "path", env.finalLayout().Netboot(), "files", len(t.Files))
+	return nil
+}
+
+// tree is the boot server's files for the image in env.
+func (*netbootStep) tree(env *Env) (*netboot.Tree, error) {
 	version, err := env.kernelVersion()
 	if err != nil {
-		return fmt.Errorf("finding the kernel to serve: %w", err)
+		return nil, fmt.Errorf("finding the kernel to serve: %w", err)
 	}
-	t, err := netboot.Generate(netboot.Options{Recipe: env.Recipe, ImageRoot: env.Root, Kernel: version, Initramfs: env.State.Initramfs})
-	if err != nil {
-		return err
-	}
-	dir := filepath.Join(env.Out, NetbootDir)
-	if err := t.Write(dir); err != nil {
-		return err
-	}
-	env.Log.Info("boot server files written", "path", filepath.Join(env.FinalOut, NetbootDir), "files", len(t.Files))
-	return nil
+	return netboot.Generate(netboot.Options{Recipe: env.Recipe, ImageRoot: env.Root, Kernel: version, Initramfs: env.State.Initramfs})
 }

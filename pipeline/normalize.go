@@ -240,3 +240,70 @@ func clampShadow(root *os.Root, name string, days int64) error {
 	}
 	return f.Close()
 }
+
+// normalizeStep runs normalize once the last step that changes the root is
+// done, unless the root came finished from the stage cache, and has the
+// cache store the finished root. The build adds it to the recipe's steps;
+// build.json's "normalize" is its report.
+type normalizeStep struct {
+	cache *stageCache
+	rep   *Report
+	clock func() time.Time
+	// archiveFollows: the snapshot step follows, whose archive is the
+	// finished root's cache entry.
+	archiveFollows bool
+	// finished, if set, is told once the root is final.
+	finished func()
+}
+
+func (*normalizeStep) added() {}
+
+func (*normalizeStep) Name() string { return "normalize" }
+
+func (*normalizeStep) Describe(*Env) []string { return nil }
+
+func (*normalizeStep) Validate(context.Context, *Env) error { return nil }
+
+func (s *normalizeStep) Run(ctx context.Context, env *Env) error {
+	if s.cache.normalized {
+		s.rep.Normalize = &NormalizeReport{Skipped: "the root came finished from the stage cache"}
+	} else {
+		start := s.clock()
+		nr, err := normalize(ctx, env)
+		if err != nil {
+			return fmt.Errorf("normalizing the image root: %w", err)
+		}
+		took := s.clock().Sub(start)
+		nr.Seconds = took.Seconds()
+		s.rep.Normalize = nr
+		env.Log.Info("root normalized", "clamped", nr.Clamped, "removed", len(nr.Removed), "elapsed", took.Round(time.Millisecond))
+		s.cache.finishedRoot(ctx, env, took, s.archiveFollows)
+	}
+	if s.finished != nil {
+		s.finished()
+	}
+	return nil
+}
+
+// withNormalize is the recipe's steps with normalization in its place:
+// after the last step that changes the image root. rootFinished is told
+// when the root is final and steps that only read it follow.
+func withNormalize(steps []BuildStep, cache *stageCache, rep *Report, clock func() time.Time, rootFinished func()) []scheduled {
+	at := min(cache.last+1, len(steps))
+	norm := &normalizeStep{cache: cache, rep: rep, clock: clock,
+		archiveFollows: slices.ContainsFunc(steps[at:], func(s BuildStep) bool { _, ok := s.(archiver); return ok })}
+	if at < len(steps) {
+		norm.finished = rootFinished
+	}
+	list := make([]scheduled, 0, len(steps)+1)
+	for i, s := range steps {
+		if i == at {
+			list = append(list, scheduled{norm, -1})
+		}
+		list = append(list, scheduled{s, i})
+	}
+	if at == len(steps) {
+		list = append(list, scheduled{norm, -1})
+	}
+	return list
+}

@@ -13,10 +13,11 @@ import (
 // "krgimage plan" and "krgimage build --dry-run" print.
 func Plan(ctx context.Context, o Options, w io.Writer) error {
 	r := o.Recipe
-	out, root, err := o.finalPaths()
+	final, err := o.layout()
 	if err != nil {
 		return err
 	}
+	out, root := final.Out(), final.Rootfs()
 	steps := o.steps()
 	env := o.env(root, out)
 	fmt.Fprintf(w, "recipe   %s (%s)\n", r.Name, r.Source)

@@ -2,14 +2,19 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/fsutil"
+	"github.com/krgimage/krgimage/internal/layout"
 )
 
 // Report is build.json: what was built, from what, and how each step went.
@@ -17,24 +22,8 @@ type Report struct {
 	Krgimage struct {
 		Version string `json:"version"`
 	} `json:"krgimage"`
-	Recipe struct {
-		Name   string `json:"name"`
-		Source string `json:"source"`
-		// File is the recipe file's absolute path (none when embedded).
-		File   string `json:"file,omitempty"`
-		SHA256 string `json:"sha256"`
-		// Variables are the recipe variables the build was given that
-		// the recipe lists in public_variables, so that boot-test reads
-		// the recipe as the build did.
-		Variables map[string]string `json:"variables,omitempty"`
-		// Withheld names the other variables the build was given: their
-		// values are not kept, boot-test asks for them again.
-		Withheld     []string `json:"withheld_variables,omitempty"`
-		Suite        string   `json:"suite"`
-		Architecture string   `json:"architecture"`
-		Variant      string   `json:"variant"`
-	} `json:"recipe"`
-	Mirror Mirror `json:"mirror"`
+	Recipe layout.BuiltRecipe `json:"recipe"`
+	Mirror Mirror             `json:"mirror"`
 	Output struct {
 		Dir    string `json:"dir"`
 		Rootfs string `json:"rootfs"`
@@ -194,4 +183,46 @@ func (r *Report) WriteSummary(w io.Writer) {
 
 func fmtSeconds(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
+}
+
+func writeReport(path string, rep *Report) error {
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", ReportFile, err)
+	}
+	return nil
+}
+
+// ErrBadReport: a build.json that is not one.
+var ErrBadReport = layout.ErrBadReport
+
+// ReadReport reads a build.json, or the one in an output directory.
+func ReadReport(path string) (*Report, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = layout.New(path, nil).BuildJSON()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := layout.DecodeReport(path, b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func readPreviousReport(out string) (*Report, error) {
+	r, err := ReadReport(layout.New(out, nil).BuildJSON())
+	switch {
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.ENOTDIR):
+		return nil, nil
+	case errors.Is(err, ErrBadReport):
+		// A damaged report still marks the directory as ours.
+		return &Report{}, nil
+	}
+	return r, err
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/krgimage/krgimage/snapshot"
 )
@@ -39,8 +38,8 @@ func (s *snapshotStep) normalizedOptions(env *Env) (snapshot.Options, error) {
 
 func (s *snapshotStep) Describe(env *Env) []string {
 	o := env.Recipe.Outputs.Snapshot
-	out := []string{fmt.Sprintf("write %s (%s, with its manifest first) and %s",
-		filepath.Join(env.FinalOut, o.Path), o.Compression, snapshot.SidecarPath(filepath.Join(env.FinalOut, o.Path)))}
+	path := env.finalLayout().Snapshot()
+	out := []string{fmt.Sprintf("write %s (%s, with its manifest first) and %s", path, o.Compression, snapshot.SidecarPath(path))}
 	if env.SourceDateEpoch != nil {
 		out = append(out, "mtimes clamped to SOURCE_DATE_EPOCH "+env.SourceDateEpoch.UTC().Format("2006-01-02T15:04:05Z"))
 	} else {
@@ -54,12 +53,11 @@ func (s *snapshotStep) Validate(context.Context, *Env) error {
 }
 
 func (s *snapshotStep) Run(ctx context.Context, env *Env) error {
-	path := filepath.Join(env.Out, env.Recipe.Outputs.Snapshot.Path)
-	res, err := snapshot.WriteFile(ctx, env.Root, path, s.options(env))
+	res, err := snapshot.WriteFile(ctx, env.Root, env.layout().Snapshot(), s.options(env))
 	if err != nil {
 		return err
 	}
 	env.State.Snapshot = &SnapshotInfo{Path: env.Recipe.Outputs.Snapshot.Path, SHA256: res.SHA256, Bytes: res.Size, Entries: res.Entries}
-	env.Log.Info("snapshot written", "path", filepath.Join(env.FinalOut, env.Recipe.Outputs.Snapshot.Path), "bytes", res.Size, "entries", res.Entries, "sha256", res.SHA256)
+	env.Log.Info("snapshot written", "path", env.finalLayout().Snapshot(), "bytes", res.Size, "entries", res.Entries, "sha256", res.SHA256)
 	return nil
 }

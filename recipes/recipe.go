@@ -3,7 +3,6 @@ package recipes
 import (
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -354,25 +353,6 @@ type Media struct {
 	// as the second El Torito entry and, on a USB stick, a partition
 	// (isolinux kind, amd64 only).
 	UEFI bool `yaml:"uefi,omitempty"`
-}
-
-// validateMedia checks what the media step could only find out late.
-func (r *Recipe) validateMedia(v *validator) {
-	m := r.Netboot.Media
-	if m == nil {
-		return
-	}
-	if r.Architecture != "amd64" && r.Architecture != "i386" {
-		v.errorf("netboot.media", ErrInvalid, "boot media start x86 nodes (isolinux, iPXE); this image is %s", r.Architecture)
-	}
-	if m.UEFI && m.Kind == "ipxe" {
-		v.errorf("netboot.media.uefi", ErrInvalid, "an ipxe medium cannot boot UEFI nodes: the boot server serves pxelinux.0, a BIOS program; use kind: isolinux")
-	} else if m.UEFI && r.Architecture != "amd64" {
-		v.errorf("netboot.media.uefi", ErrInvalid, "UEFI media are for amd64 nodes; this image is %s", r.Architecture)
-	}
-	if m.Output == "." || m.Output == ".." || strings.ContainsAny(m.Output, "/\\") {
-		v.errorf("netboot.media.output", ErrInvalid, "output %q: a file name in the output directory, such as node.iso", m.Output)
-	}
 }
 
 // BootTest configures krgimage boot-test.

@@ -125,7 +125,7 @@ func (r *Recipe) normalize() {
 			nb.Exports.Options = []string{mode, "sync", "no_root_squash", "no_subtree_check"}
 		}
 		if m := nb.Media; m != nil && m.Output == "" {
-			m.Output = r.Name + ".iso"
+			m.Output = r.DefaultMedia().Output
 		}
 	}
 	if s := r.Outputs.Snapshot; s != nil {

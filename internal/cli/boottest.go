@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/krgimage/krgimage/boottest"
-	"github.com/krgimage/krgimage/pipeline"
+	"github.com/krgimage/krgimage/internal/layout"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -90,48 +87,29 @@ variables (boot_test.login.password, say).`,
 	return cmd
 }
 
-// recipeOf loads the recipe a build was made from.
+// recipeOf loads the recipe a build was made from: --recipe, else the
+// one its build.json names, read again with the build's variables under
+// what --set says now.
 func (a *app) recipeOf(out string, o *bootTestOptions) (*recipes.Recipe, error) {
 	if o.recipe != "" {
 		return a.loadRecipe(o.recipe, &o.flags)
 	}
-	rep, err := pipeline.ReadReport(filepath.Join(out, pipeline.ReportFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s is not a finished build (%v); give --recipe", out, err)
+	built, err := layout.ReadBuilt(out)
+	if errors.Is(err, layout.ErrNotBuilt) {
+		return nil, fmt.Errorf("%w; give --recipe", err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	src := rep.Recipe.Source
-	if rep.Recipe.File != "" {
-		src = rep.Recipe.File
-	} else if name, ok := strings.CutPrefix(src, "embedded:"); ok {
-		src = strings.TrimSuffix(name, ".yaml")
+	r, err := built.Recipe.ReadRecipe(func(src string, set []string) (*recipes.Recipe, error) {
+		flags := o.flags
+		flags.set = set
+		return a.loadRecipe(src, &flags)
+	}, o.flags.set)
+	if errors.Is(err, layout.ErrWithheld) {
+		return nil, usageError{err}
 	}
-	// The build's variables, under what --set says now.
-	flags := o.flags
-	flags.set = nil
-	for k, v := range rep.Recipe.Variables {
-		flags.set = append(flags.set, k+"="+v)
-	}
-	flags.set = append(flags.set, o.flags.set...)
-	r, err := a.loadRecipe(src, &flags)
-	if err != nil {
-		return nil, err
-	}
-	// A withheld variable left out now would read the recipe with its
-	// default: another recipe than the one built.
-	var missing []string
-	for _, name := range rep.Recipe.Withheld {
-		if _, ok := r.Vars[name]; !ok {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, usagef("the build was given %s, whose values build.json does not keep (the recipe does not list them in public_variables): give them again with --set or the environment",
-			strings.Join(missing, ", "))
-	}
-	return r, nil
+	return r, err
 }
 
 // ovmfPath is Debian's UEFI firmware for QEMU (package ovmf).

@@ -8,10 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/krgimage/krgimage/kernel"
-	"github.com/krgimage/krgimage/media"
+	"github.com/krgimage/krgimage/internal/layout"
 	"github.com/krgimage/krgimage/pipeline"
-	"github.com/krgimage/krgimage/recipes"
 )
 
 type mediaOptions struct {
@@ -39,7 +37,8 @@ serves (pxelinux.0), so nodes take every setting from the server.
 entries (isolinux kind).
 
 The recipe is the one build.json in OUTPUT_DIR names, or --recipe; its
-netboot.media section gives the defaults. The image is OUTPUT_DIR/rootfs.
+netboot.media section gives the defaults. The image is OUTPUT_DIR/rootfs,
+or the recipe's outputs.rootfs.
 Every date on the medium is SOURCE_DATE_EPOCH, else the build's time, so
 the same build gives the same bytes.`,
 		Example: `  krgimage media out -o node.iso
@@ -53,7 +52,7 @@ the same build gives the same bytes.`,
 	f := cmd.Flags()
 	f.StringVarP(&o.out, "output", "o", "", "ISO file to write (default OUTPUT_DIR/ and the recipe's netboot.media.output or NAME.iso)")
 	f.StringVar(&o.recipe, "recipe", "", "the recipe the image was built from (default: the one build.json names)")
-	f.StringVar(&o.image, "image", "", "the image root (default OUTPUT_DIR/rootfs)")
+	f.StringVar(&o.image, "image", "", "the image root (default OUTPUT_DIR/rootfs or the recipe's outputs.rootfs)")
 	f.StringVar(&o.kernel, "kernel", "", "kernel version to boot (default: the only one in the image)")
 	f.StringVar(&o.kind, "kind", "", "isolinux or ipxe (default: the recipe's, else isolinux)")
 	f.BoolVar(&o.uefi, "uefi", false, "add a UEFI boot entry (default: the recipe's)")
@@ -75,53 +74,44 @@ func (a *app) runMedia(ctx context.Context, out string, cmd *cobra.Command, o *m
 	if r.Netboot == nil || r.Cluster == nil || r.NFSRoot == nil {
 		return fmt.Errorf("%s has no netboot, cluster or nfsroot section: nodes booted from a medium need the boot server", r.Source)
 	}
-	m := recipes.Media{Kind: "isolinux", Output: r.Name + ".iso"}
-	if r.Netboot.Media != nil {
-		m = *r.Netboot.Media
-	}
+	m := r.Medium()
 	if o.kind != "" {
 		m.Kind = o.kind
 	}
 	if cmd.Flags().Changed("uefi") {
 		m.UEFI = o.uefi
 	}
-	switch {
-	case m.Kind == "ipxe" && m.UEFI:
-		return usagef("an ipxe medium cannot boot UEFI nodes: the boot server serves pxelinux.0, a BIOS program")
-	case r.Architecture != "amd64" && r.Architecture != "i386":
-		return fmt.Errorf("boot media start x86 nodes (isolinux, iPXE); %s is %s", r.Source, r.Architecture)
-	case m.UEFI && r.Architecture != "amd64":
-		return fmt.Errorf("UEFI media are for amd64 nodes; %s is %s", r.Source, r.Architecture)
+	if err := m.Conflict(); err != nil {
+		return usageError{err}
+	}
+	if errs := r.CheckMedia(m); len(errs) > 0 {
+		return errs[0]
 	}
 	r.Netboot.Media = &m
-	dst := o.out
-	if dst == "" {
-		dst = filepath.Join(out, m.Output)
-	}
-	image := o.image
-	if image == "" {
-		image = filepath.Join(out, "rootfs")
+	lay := layout.New(out, r)
+	image := lay.Rootfs()
+	if o.image != "" {
+		image = o.image
 	}
 	if image, err = filepath.EvalSymlinks(image); err != nil {
 		return fmt.Errorf("image root: %w (build the image first, or give --image)", err)
 	}
-	want := o.kernel
-	if want == "" && r.Kernel != nil {
-		want = r.Kernel.Version
+	dst := lay.Media()
+	if o.out != "" {
+		dst = o.out
 	}
-	version, err := kernel.Resolve(image, want)
-	if err != nil {
-		return err
-	}
+	// The media step writes the recipe's file name in the output
+	// directory: -o moves both.
+	m.Output = filepath.Base(dst)
 	t, err := a.mediaTime(out)
 	if err != nil {
 		return err
 	}
-	_, res, err := media.Write(ctx, pipeline.MediaOptions(r, image, version, t, a.log), dst)
+	err = pipeline.RunOutputStep(ctx, "media", pipeline.OutputOptions{Recipe: r, Layout: lay.At(filepath.Dir(dst), image),
+		Kernel: o.kernel, BuildTime: t, Log: a.log, Progress: a.progress})
 	if err != nil {
 		return err
 	}
-	a.log.Info("boot medium written", "path", dst, "kind", m.Kind, "uefi", m.UEFI, "usb", res.Hybrid, "bytes", res.Bytes, "sha256", res.SHA256)
 	fmt.Fprintln(a.stdout, dst)
 	return nil
 }
@@ -133,8 +123,8 @@ func (a *app) mediaTime(out string) (time.Time, error) {
 	if a.getenv("SOURCE_DATE_EPOCH") != "" {
 		return a.buildTime()
 	}
-	if rep, err := pipeline.ReadReport(filepath.Join(out, pipeline.ReportFile)); err == nil && !rep.BuildTime.IsZero() {
-		return rep.BuildTime.UTC(), nil
+	if b, err := layout.ReadBuilt(out); err == nil && !b.BuildTime.IsZero() {
+		return b.BuildTime.UTC(), nil
 	}
 	return a.buildTime()
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/krgimage/krgimage/kernel"
+	"github.com/krgimage/krgimage/internal/layout"
 	"github.com/krgimage/krgimage/netboot"
+	"github.com/krgimage/krgimage/pipeline"
 )
 
 type netbootOptions struct {
@@ -74,21 +74,14 @@ func (a *app) runNetboot(ctx context.Context, recipe string, o *netbootOptions) 
 	if r.Netboot == nil {
 		return fmt.Errorf("%s has no netboot section", r.Source)
 	}
-	image := o.image
-	if image == "" {
-		image = filepath.Join("out", "rootfs")
-		if r.Outputs.Rootfs != "" {
-			image = r.Outputs.Rootfs
-		}
+	lay := layout.New("out", r)
+	if o.image != "" {
+		lay = lay.At(lay.Out(), o.image)
 	}
-	if _, err := os.Stat(image); err != nil {
+	if _, err := os.Stat(lay.Rootfs()); err != nil {
 		return fmt.Errorf("image root: %w (build the image first, or give --image)", err)
 	}
-	version, err := kernel.Resolve(image, o.kernel)
-	if err != nil {
-		return err
-	}
-	t, err := netboot.Generate(netboot.Options{Recipe: r, ImageRoot: image, Kernel: version})
+	t, err := pipeline.NetbootTree(ctx, pipeline.OutputOptions{Recipe: r, Layout: lay, Kernel: o.kernel, Log: a.log})
 	if err != nil {
 		return err
 	}
