@@ -3,7 +3,6 @@ package initramfs
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/golden"
+
 	"github.com/krgimage/krgimage/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var buildTime = time.Date(2023, 11, 14, 22, 13, 20, 0, time.UTC)
 
@@ -64,18 +63,7 @@ func TestArchiveWithGNUCpio(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cpio -itv: %v", err)
 	}
-	golden := filepath.Join("testdata", "golden", "sample.cpio-itv")
-	if *update {
-		os.MkdirAll(filepath.Dir(golden), 0o755)
-		os.WriteFile(golden, out, 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, want) {
-		t.Errorf("cpio -itv differs from %s (-update to accept):\n%s", golden, out)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden", "sample.cpio-itv"), out)
 
 	// Extracted, the hard links share an inode and their data.
 	dir := t.TempDir()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -17,13 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/golden"
+
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // buildTime is every test medium's date: 2023-11-14T22:13:20Z.
 var buildTime = time.Unix(1700000000, 0).UTC()
@@ -89,25 +88,6 @@ func plan(t *testing.T, name string) (*Medium, Options) {
 	return m, o
 }
 
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./media -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from its golden copy; got:\n%s", path, got)
-	}
-}
-
 // Every text file a medium carries, for each recipe, and the list of all
 // its files, against their golden copies.
 func TestGolden(t *testing.T) {
@@ -122,7 +102,7 @@ func TestGolden(t *testing.T) {
 					continue
 				}
 				fmt.Fprintf(&listing, "%s %v\n", p, f.Mode)
-				golden(t, filepath.Join("testdata", "golden", name, p), f.Data)
+				golden.Check(t, filepath.Join("testdata", "golden", name, p), f.Data)
 			}
 			for _, p := range slices.Sorted(maps.Keys(m.ESP)) {
 				f := m.ESP[p]
@@ -131,9 +111,9 @@ func TestGolden(t *testing.T) {
 					continue
 				}
 				fmt.Fprintf(&listing, "%s: %s\n", espImage, p)
-				golden(t, filepath.Join("testdata", "golden", name, "ESP", p), f.Data)
+				golden.Check(t, filepath.Join("testdata", "golden", name, "ESP", p), f.Data)
 			}
-			golden(t, filepath.Join("testdata", "golden", name, "FILES"), []byte(listing.String()))
+			golden.Check(t, filepath.Join("testdata", "golden", name, "FILES"), []byte(listing.String()))
 		})
 	}
 }
@@ -287,7 +267,7 @@ func TestXorrisoReport(t *testing.T) {
 				report = append(report, "== xorriso -read_fs "+tree+"\n"...)
 				report = append(report, volatile.ReplaceAll(out, nil)...)
 			}
-			golden(t, filepath.Join("testdata", "golden", name+".xorriso"), report)
+			golden.Check(t, filepath.Join("testdata", "golden", name+".xorriso"), report)
 			if res.Bytes%cylinder != 0 || !res.Hybrid {
 				t.Errorf("hybrid image of %d bytes (hybrid %v): want whole 1 MiB cylinders", res.Bytes, res.Hybrid)
 			}

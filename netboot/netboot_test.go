@@ -2,7 +2,6 @@ package netboot
 
 import (
 	"bytes"
-	"flag"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -10,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/krgimage/krgimage/internal/golden"
+
 	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/recipes"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestHexName(t *testing.T) {
 	for ip, want := range map[string]string{
@@ -80,26 +79,9 @@ func TestGolden(t *testing.T) {
 				if f.Src != "" {
 					continue
 				}
-				g := filepath.Join("testdata", "golden", name, p)
-				if *update {
-					os.MkdirAll(filepath.Dir(g), 0o755)
-					os.WriteFile(g, f.Data, 0o644)
-				}
-				want, err := os.ReadFile(g)
-				if err != nil {
-					t.Fatalf("%v (go test ./netboot -update)", err)
-				}
-				if !bytes.Equal(f.Data, want) {
-					t.Errorf("%s differs from %s:\n%s", p, g, f.Data)
-				}
+				golden.Check(t, filepath.Join("testdata", "golden", name, p), f.Data)
 			}
-			g := filepath.Join("testdata", "golden", name, "FILES")
-			if *update {
-				os.WriteFile(g, listing.Bytes(), 0o644)
-			}
-			if want, _ := os.ReadFile(g); !bytes.Equal(listing.Bytes(), want) {
-				t.Errorf("file list differs from %s:\n%s", g, listing.String())
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", name, "FILES"), listing.Bytes())
 		})
 	}
 }

@@ -3,13 +3,12 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
+	"github.com/krgimage/krgimage/internal/golden"
+)
 
 func readFixture(t *testing.T, name string) *Report {
 	t.Helper()
@@ -40,19 +39,7 @@ func TestReportGolden(t *testing.T) {
 		t.Run(tt.golden, func(t *testing.T) {
 			var b bytes.Buffer
 			tt.write(&b)
-			path := filepath.Join("testdata/report", tt.golden)
-			if *update {
-				if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(b.Bytes(), want) {
-				t.Errorf("%s differs (go test ./pipeline -run TestReportGolden -update):\n--- got\n%s\n--- want\n%s", tt.golden, b.Bytes(), want)
-			}
+			golden.Check(t, filepath.Join("testdata/report", tt.golden), b.Bytes())
 		})
 	}
 }

@@ -1,33 +1,17 @@
 package provision
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/krgimage/krgimage/internal/golden"
 	"github.com/krgimage/krgimage/recipes"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test ./chroot -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from its golden file (go test ./chroot -update to accept):\n%s", name, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden", name), got)
 }
 
 func shipped(t *testing.T, name string, vars map[string]string) *recipes.Recipe {
@@ -52,14 +36,14 @@ func fstabOf(t *testing.T, r *recipes.Recipe) *recipes.Fstab {
 // The seed's two fstab layouts.
 func TestFstabGolden(t *testing.T) {
 	ro := shipped(t, "kerrighed-lenny", nil)
-	golden(t, "fstab-lenny-ro", []byte(Fstab(ro, fstabOf(t, ro))))
+	checkGolden(t, "fstab-lenny-ro", []byte(Fstab(ro, fstabOf(t, ro))))
 
 	rw := shipped(t, "kerrighed-lenny", nil)
 	rw.NFSRoot.Mode = "rw"
-	golden(t, "fstab-lenny-rw", []byte(Fstab(rw, fstabOf(t, rw))))
+	checkGolden(t, "fstab-lenny-rw", []byte(Fstab(rw, fstabOf(t, rw))))
 
 	bw := shipped(t, "bookworm-nfsroot", nil)
-	golden(t, "fstab-bookworm-"+bw.NFSRoot.Mode, []byte(Fstab(bw, fstabOf(t, bw))))
+	checkGolden(t, "fstab-bookworm-"+bw.NFSRoot.Mode, []byte(Fstab(bw, fstabOf(t, bw))))
 
 	// Options per mount point win over the defaults.
 	cfg := *fstabOf(t, ro)
@@ -74,7 +58,7 @@ func TestFstabGolden(t *testing.T) {
 
 func TestHostsGolden(t *testing.T) {
 	r := shipped(t, "kerrighed-lenny", nil)
-	golden(t, "hosts-lenny", []byte(HostsFile(r, []recipes.HostEntry{{IP: mustAddr(t, "10.11.12.2"), Names: []string{"storage"}}})))
+	checkGolden(t, "hosts-lenny", []byte(HostsFile(r, []recipes.HostEntry{{IP: mustAddr(t, "10.11.12.2"), Names: []string{"storage"}}})))
 }
 
 func mustAddr(t *testing.T, s string) recipes.Addr {

@@ -3,14 +3,12 @@ package recipes
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/krgimage/krgimage/internal/golden"
+)
 
 func noEnv(string) (string, bool) { return "", false }
 
@@ -287,20 +285,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "golden", filepath.Base(f))
-			if *update {
-				os.MkdirAll(filepath.Dir(golden), 0o755)
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./recipes -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("normalized %s differs from %s (go test ./recipes -update to accept):\n%s", f, golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", filepath.Base(f)), got)
 		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/golden"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -32,17 +34,9 @@ func TestGolden(t *testing.T) {
 	}
 	m, err := ReadManifestFrom(t.Context(), bytes.NewReader(b.Bytes()))
 	must(t, err)
-	text, _ := m.MarshalText()
+	text, err := m.MarshalText()
+	must(t, err)
 	for name, got := range map[string][]byte{"small.tar": b.Bytes(), "small.manifest": text} {
-		p := filepath.Join("testdata", "golden", name)
-		if *update {
-			must(t, os.MkdirAll(filepath.Dir(p), 0o755))
-			must(t, os.WriteFile(p, got, 0o644))
-		}
-		want, err := os.ReadFile(p)
-		must(t, err)
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the golden file (go test ./snapshot -run TestGolden -update)", p)
-		}
+		golden.Check(t, filepath.Join("testdata", "golden", name), got)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -17,10 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/golden"
+
 	"github.com/klauspost/compress/zstd"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata: golden files and the hostile corpus")
 
 // absCanary is where the absolute-path archives aim. It must never exist.
 const absCanary = "/tmp/krgimage-hostile-canary"
@@ -233,7 +232,7 @@ func sha256hex(s string) string {
 func TestHostileArchives(t *testing.T) {
 	requireRoot(t) // device entries need mknod
 	dir := filepath.Join("testdata", "hostile")
-	if *update {
+	if golden.Update() {
 		must(t, os.RemoveAll(dir))
 		must(t, os.MkdirAll(dir, 0o755))
 		for name, b := range genHostile(t) {
