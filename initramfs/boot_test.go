@@ -29,16 +29,21 @@ $bb poweroff -f
 func markerRoot(t *testing.T, imageRoot string) string {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "nfsroot")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, d := range []string{"bin", "sbin", "proc", "sys", "dev", "tmp"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
+		must(os.MkdirAll(filepath.Join(root, d), 0o755))
 	}
 	bb, err := busybox(Options{Root: imageRoot})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(bb)
-	os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755)
-	os.WriteFile(filepath.Join(root, "sbin/init"), []byte(markerInit), 0o755)
+	must(err)
+	data, err := os.ReadFile(bb)
+	must(err)
+	must(os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755))
+	must(os.WriteFile(filepath.Join(root, "sbin/init"), []byte(markerInit), 0o755))
 	return root
 }
 

@@ -124,8 +124,15 @@ func TestWriteReproducible(t *testing.T) {
 	if _, err := WriteFile(t.Context(), o, b); err != nil {
 		t.Fatal(err)
 	}
-	da, _ := os.ReadFile(a)
-	db, _ := os.ReadFile(b)
+	// Both missing would compare equal: read errors fail the test.
+	da, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !slices.Equal(da, db) {
 		t.Error("two builds of the same initramfs differ")
 	}

@@ -161,10 +161,16 @@ func TestUDHCPCScript(t *testing.T) {
 	}
 	testskip.RequireRoot(t, "a network namespace")
 	dir := t.TempDir()
-	script, _ := os.ReadFile("scripts/udhcpc.script")
+	// An empty script would run clean: the one under test must be read.
+	script, err := os.ReadFile("scripts/udhcpc.script")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := strings.ReplaceAll(string(script), "/run/krgimage", dir)
 	s = strings.ReplaceAll(s, ". /lib/krgimage/functions.sh", ". ./scripts/functions.sh")
-	os.WriteFile(filepath.Join(dir, "udhcpc.script"), []byte(s), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "udhcpc.script"), []byte(s), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	run := `set -e
 ip link add eth0 type veth peer name eth1
 ` + bb + ` sh "$DIR/udhcpc.script" deconfig
@@ -184,7 +190,10 @@ ip route show default
 			t.Errorf("interface setup lacks %q:\n%s", w, out)
 		}
 	}
-	lease, _ := os.ReadFile(filepath.Join(dir, "dhcp.eth0"))
+	lease, err := os.ReadFile(filepath.Join(dir, "dhcp.eth0"))
+	if err != nil {
+		t.Fatalf("the script wrote no lease: %v", err)
+	}
 	for _, w := range []string{"KRG_DHCP_IP='192.168.1.101'", "KRG_DHCP_MASK='24'", "KRG_DHCP_ROOTPATH='192.168.1.1:/srv/nfsroot/bookworm'", "KRG_DHCP_HOSTNAME='node1'"} {
 		if !strings.Contains(string(lease), w) {
 			t.Errorf("lease lacks %s:\n%s", w, lease)

@@ -288,8 +288,14 @@ func TestReproducible(t *testing.T) {
 	if ra.SHA256 != rb.SHA256 {
 		t.Fatalf("two builds differ: %s and %s", a, b)
 	}
-	x, _ := os.ReadFile(a)
-	y, _ := os.ReadFile(b)
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(x, y) {
 		t.Fatal("two builds differ")
 	}
@@ -321,7 +327,10 @@ func TestReproducible(t *testing.T) {
 	if err := stampISO(f, buildTime); err != nil {
 		t.Fatal(err)
 	}
-	z, _ := os.ReadFile(a)
+	z, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(x, z) {
 		t.Error("stamping a stamped image changed it")
 	}
@@ -489,7 +498,10 @@ func FuzzStamp(f *testing.F) {
 	if _, err := iso.WriteFile(filepath.Join(dir, "seed.iso")); err != nil {
 		f.Fatal(err)
 	}
-	seed, _ := os.ReadFile(filepath.Join(dir, "seed.iso"))
+	seed, err := os.ReadFile(filepath.Join(dir, "seed.iso"))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(seed)
 	f.Add(tinyFAT())
 	f.Fuzz(func(t *testing.T, b []byte) {

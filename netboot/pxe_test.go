@@ -29,10 +29,18 @@ func TestPXEBoot(t *testing.T) {
 	testenv.RequireRoot(t)
 	kroot, version := testenv.CachedKernelRoot(t)
 	image := t.TempDir()
-	os.MkdirAll(filepath.Join(image, "boot"), 0o755)
-	k, _ := os.ReadFile(filepath.Join(kroot, "boot", "vmlinuz-"+version))
-	os.WriteFile(filepath.Join(image, "boot", "vmlinuz-"+version), k, 0o644)
-	bb, _ := os.ReadFile(filepath.Join(kroot, "bin", "busybox"))
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(image, "boot"), 0o755))
+	k, err := os.ReadFile(filepath.Join(kroot, "boot", "vmlinuz-"+version))
+	must(err)
+	must(os.WriteFile(filepath.Join(image, "boot", "vmlinuz-"+version), k, 0o644))
+	bb, err := os.ReadFile(filepath.Join(kroot, "bin", "busybox"))
+	must(err)
 	a := initramfs.NewArchive()
 	a.File("bin/busybox", bb, 0o755, time.Time{})
 	a.Symlink("bin/sh", "busybox")
@@ -42,7 +50,7 @@ func TestPXEBoot(t *testing.T) {
 	if err := a.WriteTo(&raw, time.Unix(1700000000, 0)); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(image, "boot", "initrd.img-"+version), raw.Bytes(), 0o644)
+	must(os.WriteFile(filepath.Join(image, "boot", "initrd.img-"+version), raw.Bytes(), 0o644))
 
 	r := load(t, "../recipes/bookworm-nfsroot.yaml")
 	tree, err := Generate(Options{Recipe: r, ImageRoot: image, Kernel: version})

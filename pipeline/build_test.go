@@ -210,7 +210,10 @@ func TestBuildFailureKeepsPreviousOutput(t *testing.T) {
 	if _, err := Build(t.Context(), testOptions(t, out, good)); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadFile(filepath.Join(out, ReportFile))
+	before, err := os.ReadFile(filepath.Join(out, ReportFile))
+	if err != nil {
+		t.Fatalf("the good build's report: %v", err)
+	}
 
 	rec2 := &recorder{}
 	a, b, c := rec2.step("a"), rec2.step("b"), rec2.step("c")
@@ -227,7 +230,10 @@ func TestBuildFailureKeepsPreviousOutput(t *testing.T) {
 	if rep.Result != ResultFailed || rep.Steps[1].Result != ResultFailed {
 		t.Errorf("report = %+v", rep)
 	}
-	after, _ := os.ReadFile(filepath.Join(out, ReportFile))
+	after, err := os.ReadFile(filepath.Join(out, ReportFile))
+	if err != nil {
+		t.Fatalf("the failed build removed the previous build.json: %v", err)
+	}
 	if !bytes.Equal(before, after) {
 		t.Error("a failed build changed the previous build.json")
 	}
