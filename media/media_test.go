@@ -402,20 +402,23 @@ func TestVolumeID(t *testing.T) {
 // mem is an image in memory for the fuzzer.
 type mem []byte
 
+// errOutside is mem's one error: a read or write past the image's end.
+var errOutside = errors.New("outside the image")
+
 func (m mem) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 || off >= int64(len(m)) {
-		return 0, errors.New("out of range")
+		return 0, errOutside
 	}
 	n := copy(p, m[off:])
 	if n < len(p) {
-		return n, errors.New("short read")
+		return n, errOutside
 	}
 	return n, nil
 }
 
 func (m mem) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || off+int64(len(p)) > int64(len(m)) {
-		return 0, errors.New("out of range")
+		return 0, errOutside
 	}
 	return copy(m[off:], p), nil
 }
@@ -491,7 +494,7 @@ func TestFinishFAT(t *testing.T) {
 }
 
 // The image walkers read structures go-diskfs wrote; damaged ones must
-// give errors, never a crash or a loop.
+// give errors, never a crash or a loop, and the errors say what they are.
 func FuzzStamp(f *testing.F) {
 	dir := f.TempDir()
 	iso := &ISO{Files: map[string]File{"a/b/c.txt": {Data: []byte("c")}, "d.txt": {Data: []byte("d")}}, VolumeID: "FUZZ", Time: buildTime}
@@ -505,9 +508,25 @@ func FuzzStamp(f *testing.F) {
 	f.Add(seed)
 	f.Add(tinyFAT())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = stampISO(mem(bytes.Clone(b)), buildTime)
-		_ = fixJoliet(mem(bytes.Clone(b)))
-		_ = finishFAT(mem(bytes.Clone(b)), buildTime)
+		// The ISO passes read only what they have checked is there: any
+		// failure says the image is corrupt.
+		if err := stampISO(mem(bytes.Clone(b)), buildTime); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("stampISO: %v, want ErrCorrupt", err)
+		}
+		if err := fixJoliet(mem(bytes.Clone(b))); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("fixJoliet: %v, want ErrCorrupt", err)
+		}
+		// finishFAT trusts the boot sector's geometry and so may read past
+		// a short image, but it stamps dates and counts, never the boot
+		// sector's fields (FSInfo's counts sit at 488 when it shares
+		// sector 0).
+		fat := mem(bytes.Clone(b))
+		if err := finishFAT(fat, buildTime); err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, errOutside) {
+			t.Errorf("finishFAT: %v, want ErrCorrupt or a read past the end", err)
+		}
+		if n := min(len(b), 488); !bytes.Equal(fat[:n], b[:n]) {
+			t.Errorf("finishFAT changed the boot sector: % x, was % x", fat[:n], b[:n])
+		}
 	})
 }
 
