@@ -231,7 +231,7 @@ func Archive(entries []Entry, kind string) (uri string, from Entry, ok bool) {
 			continue
 		}
 		for _, s := range e.Suites {
-			security := strings.HasSuffix(s, "-security") || strings.HasSuffix(s, "/updates")
+			security := IsSecuritySuite(s)
 			plain := !strings.Contains(s, "-") && !strings.Contains(s, "/")
 			if (kind == "security" && security) || (kind != "security" && plain) {
 				return strings.TrimRight(e.URIs[0], "/"), e, true
