@@ -16,35 +16,40 @@
 // every package to a version and checksum.
 package bootstrap
 
-import "errors"
+import (
+	"errors"
 
-// Errors callers may branch on.
+	"github.com/krgimage/krgimage/internal/debarchive"
+)
+
+// Errors callers may branch on. Those of reading a Release are
+// debarchive's, the same values.
 var (
 	ErrNotRoot        = errors.New("not running as root")
 	ErrMissingTool    = errors.New("missing tool")
 	ErrTargetNotEmpty = errors.New("target directory is not empty")
-	ErrMirror         = errors.New("mirror unreachable")
-	ErrUnknownSuite   = errors.New("suite not on mirror")
+	ErrMirror         = debarchive.ErrMirror
+	ErrUnknownSuite   = debarchive.ErrUnknownSuite
 	ErrArch           = errors.New("architecture not runnable on this host")
 
 	// ErrMalformed: a Release, Packages index or .deb cannot be read.
-	ErrMalformed = errors.New("malformed repository file")
+	ErrMalformed = debarchive.ErrMalformed
 	// ErrSignature: the Release is unsigned or its signature is wrong.
-	ErrSignature = errors.New("bad release signature")
+	ErrSignature = debarchive.ErrSignature
 	// ErrUnknownKey: the Release is signed, but by no key of the keyring.
-	ErrUnknownKey = errors.New("release signed by an unknown key")
+	ErrUnknownKey = debarchive.ErrUnknownKey
 	// ErrKeyExpired: the signing key has expired and the suite is not
 	// marked archived.
-	ErrKeyExpired = errors.New("release signed by an expired key")
+	ErrKeyExpired = debarchive.ErrKeyExpired
 	// ErrWrongSuite: the signed Release is another suite's, which a
 	// mirror replaying an old or a different Release serves.
-	ErrWrongSuite = errors.New("release of another suite")
+	ErrWrongSuite = debarchive.ErrWrongSuite
 	// ErrReleaseExpired: the Release is past its Valid-Until and the
 	// suite is not marked archived.
-	ErrReleaseExpired = errors.New("release expired")
+	ErrReleaseExpired = debarchive.ErrReleaseExpired
 	// ErrNotArchived: the suite is marked archived, but the mirror
 	// serves it as current.
-	ErrNotArchived = errors.New("suite is not archived")
+	ErrNotArchived = debarchive.ErrNotArchived
 	// ErrChecksum: a downloaded file does not match its checksum.
 	ErrChecksum = errors.New("checksum mismatch")
 	// ErrNoPackage: a package asked for is not in the suite.

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/fsutil"
 )
 
@@ -233,7 +234,7 @@ feed:
 // Fetch returns the cache path of it, downloading it if the cache lacks
 // it.
 func (f *Fetcher) Fetch(ctx context.Context, mirror *url.URL, it Item) (string, error) {
-	if n, ok := hashLen[it.Hash.Algo]; !ok || len(it.Hash.Value) != n {
+	if n, ok := debarchive.HexLen(it.Hash.Algo); !ok || len(it.Hash.Value) != n {
 		// Nothing would vouch for the file, and the cache could not
 		// name it: archived and insecure relax checksums, never drop them.
 		return "", fmt.Errorf("%w: %s (%s) has no checksum in the index", ErrChecksum, it.Name, it.Path)

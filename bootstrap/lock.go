@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/fsutil"
 )
 
@@ -99,7 +100,7 @@ func ParseLockfile(b []byte) (*Lockfile, error) {
 			v    *string
 		}{{"sha256", &p.SHA256}, {"sha1", &p.SHA1}, {"md5", &p.MD5}} {
 			if *f.v != "" {
-				if err := setSum(f.v, f.algo, []byte(*f.v)); err != nil {
+				if err := debarchive.SetChecksum(f.v, f.algo, []byte(*f.v)); err != nil {
 					return nil, fmt.Errorf("%w: lockfile entry %s: %v", ErrMalformed, p.Name, err)
 				}
 			}

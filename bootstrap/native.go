@@ -122,7 +122,7 @@ func loadKeyrings(o Options) (*Keyring, error) {
 	case err != nil:
 		return removed, nil
 	case rerr == nil:
-		k.keys = append(k.keys, removed.keys...)
+		k.Add(removed)
 	}
 	return k, nil
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/krgimage/krgimage/internal/debarchive"
 )
 
 // Package is one stanza of a Packages index: the fields bootstrapping
@@ -204,25 +206,12 @@ func (p *Package) set(key string, v []byte, in func([]byte) string) error {
 		}
 		p.Size = n
 	case "md5sum":
-		return setSum(&p.MD5, "md5", v)
+		return debarchive.SetChecksum(&p.MD5, "md5", v)
 	case "sha1":
-		return setSum(&p.SHA1, "sha1", v)
+		return debarchive.SetChecksum(&p.SHA1, "sha1", v)
 	case "sha256":
-		return setSum(&p.SHA256, "sha256", v)
+		return debarchive.SetChecksum(&p.SHA256, "sha256", v)
 	}
-	return nil
-}
-
-func setSum(dst *string, algo string, v []byte) error {
-	if len(v) != hashLen[algo] {
-		return fmt.Errorf("%s checksum %q has the wrong length", algo, truncate(string(v), 80))
-	}
-	for _, c := range v {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return fmt.Errorf("%s checksum %q is not hexadecimal", algo, v)
-		}
-	}
-	*dst = strings.ToLower(string(v))
 	return nil
 }
 

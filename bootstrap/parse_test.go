@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/logging"
 )
 
@@ -262,7 +263,7 @@ func FuzzParseRelease(f *testing.F) {
 		}
 		for path, fs := range r.Files {
 			for algo, v := range map[string]string{"md5": fs.MD5, "sha1": fs.SHA1, "sha256": fs.SHA256} {
-				if v != "" && len(v) != hashLen[algo] {
+				if n, _ := debarchive.HexLen(algo); v != "" && len(v) != n {
 					t.Fatalf("%s: %s checksum %q accepted", path, algo, v)
 				}
 			}
@@ -302,7 +303,7 @@ func marshalRelease(r *Release) []byte {
 		b.WriteString(algo + ":\n")
 		for _, p := range paths {
 			fs := r.Files[p]
-			if v := *fs.sum(releaseSums[strings.ToLower(algo)]); v != "" {
+			if v := map[string]string{"MD5Sum": fs.MD5, "SHA1": fs.SHA1, "SHA256": fs.SHA256}[algo]; v != "" {
 				fmt.Fprintf(&b, " %s %d %s\n", v, fs.Size, p)
 			}
 		}

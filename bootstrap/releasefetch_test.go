@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/bootstrap/bootstraptest"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/run"
 )
 
@@ -61,26 +62,6 @@ func TestFetchReleaseSuite(t *testing.T) {
 	for _, want := range []string{"bookworm", `suite "oldstable"`, `codename "bullseye"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
-		}
-	}
-}
-
-func TestNamesSuite(t *testing.T) {
-	tests := []struct {
-		suite, relSuite, codename string
-		want                      bool
-	}{
-		{"bookworm", "stable", "bookworm", true},
-		{"stable", "stable", "bookworm", true},
-		{"lenny/updates", "oldstable", "lenny", true},
-		{"bookworm-security", "stable-security", "bookworm-security", true},
-		{"bookworm", "oldstable", "bullseye", false},
-		{"bookworm-security", "stable", "bookworm", false},
-		{"", "", "", false},
-	}
-	for _, tt := range tests {
-		if got := namesSuite(&Release{Suite: tt.relSuite, Codename: tt.codename}, tt.suite); got != tt.want {
-			t.Errorf("namesSuite(%s/%s, %s) = %v, want %v", tt.relSuite, tt.codename, tt.suite, got, tt.want)
 		}
 	}
 }
@@ -182,7 +163,9 @@ func TestFetchReleaseFallback(t *testing.T) {
 		{"forbidden", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "no", http.StatusForbidden) }, ErrMirror},
 		{"signed by an unknown key", func(w http.ResponseWriter, _ *http.Request) { w.Write(forgedIn) }, ErrUnknownKey},
 		{"not signed", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("Suite: lenny\n")) }, ErrSignature},
-		{"too large", func(w http.ResponseWriter, _ *http.Request) { w.Write(bytes.Repeat([]byte("x"), maxRelease+1)) }, ErrMalformed},
+		{"too large", func(w http.ResponseWriter, _ *http.Request) {
+			w.Write(bytes.Repeat([]byte("x"), debarchive.MaxRelease+1))
+		}, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,7 +189,7 @@ func TestFetchReleaseFileMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := filepath.Join(repo.Dists(), "InRelease")
-	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), maxRelease+1), 0o644); err != nil {
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), debarchive.MaxRelease+1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fetchFixture(t, repo, "file://"+repo.Dir, "bookworm", false, nil); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "larger than") {

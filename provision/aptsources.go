@@ -3,10 +3,10 @@ package provision
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/krgimage/krgimage/chroot"
+	"github.com/krgimage/krgimage/internal/aptsources"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -46,27 +46,51 @@ func (a aptSources) security() string {
 
 func (a aptSources) deb822() bool { return a.cfg.Format == "deb822" }
 
-// render returns the file to write and its content.
-func (a aptSources) render() (path, content string) {
+// entries returns the sources the image gets.
+func (a aptSources) entries() ([]aptsources.Entry, error) {
+	var out []aptsources.Entry
+	for _, line := range a.lines() {
+		e, err := aptsources.ParseLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("apt source %q: %w", line, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// path is the file render writes.
+func (a aptSources) path() string {
+	if a.deb822() {
+		return "/etc/apt/sources.list.d/debian.sources"
+	}
+	return "/etc/apt/sources.list"
+}
+
+// render returns the content of path: the one-line sources as the
+// recipe wrote them, or their deb822 stanzas.
+func (a aptSources) render() (string, error) {
 	head := "# Written by krgimage for recipe " + a.img.Recipe.Name + ".\n"
 	if !a.deb822() {
-		return "/etc/apt/sources.list", head + strings.Join(a.lines(), "\n") + "\n"
+		return head + strings.Join(a.lines(), "\n") + "\n", nil
+	}
+	es, err := a.entries()
+	if err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	b.WriteString(head)
-	for i, l := range a.lines() {
-		f := strings.Fields(l)
+	for i, e := range es {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		fmt.Fprintf(&b, "Types: %s\nURIs: %s\nSuites: %s\nComponents: %s\n", f[0], f[1], f[2], strings.Join(f[3:], " "))
+		b.WriteString(e.Deb822())
 	}
-	return "/etc/apt/sources.list.d/debian.sources", b.String()
+	return b.String(), nil
 }
 
 func (a aptSources) Describe() []string {
-	path, _ := a.render()
-	out := []string{"write " + path + ":"}
+	out := []string{"write " + a.path() + ":"}
 	for _, l := range a.lines() {
 		out = append(out, "  "+l)
 	}
@@ -93,22 +117,14 @@ func (a aptSources) Reads() ([]Input, error) {
 		}
 	}
 	for _, line := range a.cfg.Sources {
-		f := strings.Fields(line)
-		if len(f) > 0 && f[0] != "deb" {
-			continue
+		e, err := aptsources.ParseLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("apt source %q: %w", line, err)
 		}
-		// Options: deb [arch=amd64 signed-by=...] URI SUITE COMPONENTS.
-		for len(f) > 1 && strings.HasPrefix(f[1], "[") {
-			end := slices.IndexFunc(f[1:], func(s string) bool { return strings.HasSuffix(s, "]") })
-			if end < 0 {
-				return nil, fmt.Errorf("apt source %q: unterminated options", line)
-			}
-			f = append(f[:1], f[2+end:]...)
+		if e.Types[0] != "deb" {
+			continue // apt-get update reads no source indices for installing
 		}
-		if len(f) < 3 {
-			return nil, fmt.Errorf("apt source %q: expected deb URI SUITE COMPONENTS", line)
-		}
-		in = append(in, Input{Key: "indices", Archive: &Archive{f[1], f[2], f[3:]}})
+		in = append(in, Input{Key: "indices", Archive: &Archive{e.URIs[0], e.Suites[0], e.Components}})
 	}
 	return in, nil
 }
@@ -117,8 +133,11 @@ func (a aptSources) Reads() ([]Input, error) {
 func (aptSources) ChangesKernel() bool { return true }
 
 func (a aptSources) Apply(ctx context.Context, s *chroot.Session) error {
-	path, content := a.render()
-	if err := s.WriteFile(path, []byte(content), 0o644, "root", "root"); err != nil {
+	content, err := a.render()
+	if err != nil {
+		return err
+	}
+	if err := s.WriteFile(a.path(), []byte(content), 0o644, "root", "root"); err != nil {
 		return err
 	}
 	if a.deb822() {

@@ -86,13 +86,20 @@ func TestAptSourcesRender(t *testing.T) {
 		{"deb822", "http://m/debian", "http://m/debian-security",
 			recipes.AptSources{Security: true, Format: "deb822"}, shipped(t, "bookworm-nfsroot", nil), "/etc/apt/sources.list.d/debian.sources",
 			"Types: deb\nURIs: http://m/debian\nSuites: bookworm\nComponents: main\n\nTypes: deb\nURIs: http://m/debian-security\nSuites: bookworm-security\nComponents: main\n"},
+		{"deb822 keeps the options", "http://m/debian", "",
+			recipes.AptSources{Sources: []string{"deb [signed-by=/k.gpg arch=amd64] http://x/debian bookworm main contrib"}, Format: "deb822"},
+			shipped(t, "bookworm-nfsroot", nil), "/etc/apt/sources.list.d/debian.sources",
+			"Types: deb\nURIs: http://x/debian\nSuites: bookworm\nComponents: main contrib\nArchitectures: amd64\nSigned-By: /k.gpg\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := aptSources{cfg: &tt.cfg, img: &Image{Recipe: tt.r, Mirror: tt.mirror, SecurityMirror: tt.security}}
-			path, content := a.render()
-			if path != tt.path || !strings.HasSuffix(content, tt.want) {
-				t.Errorf("render() = %s:\n%s\nwant %s ending in:\n%s", path, content, tt.path, tt.want)
+			content, err := a.render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path := a.path(); path != tt.path || !strings.HasSuffix(content, tt.want) {
+				t.Errorf("render() = %s:\n%s\nwant %s ending in:\n%s", a.path(), content, tt.path, tt.want)
 			}
 		})
 	}

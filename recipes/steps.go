@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/krgimage/krgimage/internal/aptsources"
 )
 
 // ProvisionConfig is the configuration of one provisioning step: its
@@ -249,10 +251,11 @@ func (a *AptSources) validate(v *validator, keyPath string) {
 	}
 }
 
+// checkSourceLine reads s as provisioning will, so that what passes
+// here is what the step writes and keys.
 func checkSourceLine(s string) error {
-	f := strings.Fields(s)
-	if len(f) < 3 || (f[0] != "deb" && f[0] != "deb-src") {
-		return fmt.Errorf("expected a sources.list line: deb URI SUITE [COMPONENT...], got %q", s)
+	if _, err := aptsources.ParseLine(s); err != nil {
+		return fmt.Errorf("expected a sources.list line: deb [OPTION=VALUE ...] URI SUITE [COMPONENT...], got %q: %w", s, err)
 	}
 	return nil
 }

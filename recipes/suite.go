@@ -1,5 +1,7 @@
 package recipes
 
+import "github.com/krgimage/krgimage/internal/aptsources"
+
 // Suite facts krgimage needs to pick file formats and packages. Unknown
 // suite names (derivatives, future releases) are treated as current ones.
 
@@ -32,10 +34,8 @@ func Systemd(suite string) bool { return SuiteVersion(suite) >= 8 }
 // symbolic links into /usr.
 func MergedUsr(suite string) bool { return SuiteVersion(suite) >= 12 }
 
-// SecuritySuite names the security archive's suite for a release.
+// SecuritySuite names the security archive's suite for a release
+// (aptsources.SecuritySuite holds the rule).
 func SecuritySuite(suite string) string {
-	if SuiteVersion(suite) <= 10 {
-		return suite + "/updates"
-	}
-	return suite + "-security"
+	return aptsources.SecuritySuite(suite, SuiteVersion(suite))
 }

@@ -9,8 +9,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/krgimage/krgimage/internal/compression"
 	"github.com/krgimage/krgimage/internal/quote"
-	"github.com/krgimage/krgimage/snapshot"
 )
 
 // DefaultNICs are the network drivers a netboot initramfs carries unless
@@ -130,10 +130,10 @@ func (r *Recipe) normalize() {
 	}
 	if s := r.Outputs.Snapshot; s != nil {
 		if s.Compression == "" {
-			s.Compression = string(snapshot.CompressionForPath(s.Path))
+			s.Compression = string(compression.ForPath(s.Path))
 		}
 		if s.Path == "" {
-			s.Path = r.Name + ".tar" + map[string]string{"zstd": ".zst", "gzip": ".gz", "xz": ".xz", "none": ""}[s.Compression]
+			s.Path = r.Name + ".tar" + compression.TarSuffix(compression.Name(s.Compression))
 		}
 	}
 }
@@ -248,7 +248,7 @@ func (r *Recipe) validate() Errors {
 	r.validateNetboot(v)
 	r.validateBootTest(v, nodes)
 	if s := r.Outputs.Snapshot; s != nil && v.written("outputs.snapshot.path") {
-		byExt, named, err := snapshot.CompressionFromName(s.Path)
+		byExt, named, err := compression.FromName(s.Path)
 		switch {
 		case err != nil:
 			v.errorf("outputs.snapshot.path", ErrInvalid, "%s: %v", s.Path, err)

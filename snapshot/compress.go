@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -15,68 +14,36 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 	"github.com/ulikunitz/xz"
+
+	"github.com/krgimage/krgimage/internal/compression"
 )
 
-// Compression names an archive compression.
-type Compression string
+// Compression names an archive compression. The names live in
+// internal/compression, so that recipes can check them without this writer.
+type Compression = compression.Name
 
 // Compressions.
 const (
-	Zstd Compression = "zstd"
-	Gzip Compression = "gzip"
-	XZ   Compression = "xz"
-	None Compression = "none"
+	Zstd = compression.Zstd
+	Gzip = compression.Gzip
+	XZ   = compression.XZ
+	None = compression.None
 )
 
 // DefaultLevel is the level each compression uses when Options.Level is 0.
-var DefaultLevel = map[Compression]int{Zstd: 3, Gzip: 6, XZ: 6, None: 0}
+var DefaultLevel = compression.DefaultLevel
 
 // ParseCompression checks a compression name.
-func ParseCompression(s string) (Compression, error) {
-	switch c := Compression(s); c {
-	case Zstd, Gzip, XZ, None:
-		return c, nil
-	}
-	return "", fmt.Errorf("unknown compression %q (allowed: zstd, gzip, xz, none)", s)
-}
+func ParseCompression(s string) (Compression, error) { return compression.Parse(s) }
 
 // CompressionForPath picks a compression from a file name's extension,
 // zstd when it names none or one krgimage cannot write.
-func CompressionForPath(p string) Compression {
-	c, _, _ := CompressionFromName(p)
-	return c
-}
+func CompressionForPath(p string) Compression { return compression.ForPath(p) }
 
 // CompressionFromName reads the compression a file name's extension
-// names, in any case: named is false when it names none (c is then zstd,
-// the default), and err says so for a compression krgimage cannot write,
-// such as .tar.bz2.
+// names; see compression.FromName.
 func CompressionFromName(p string) (c Compression, named bool, err error) {
-	p = strings.ToLower(p)
-	for _, x := range nameExts {
-		if strings.HasSuffix(p, x.ext) {
-			if x.c == "" {
-				return Zstd, true, fmt.Errorf("%s names %s compression, which krgimage does not write (use .tar.zst, .tar.gz, .tar.xz or .tar)", x.ext, x.unsupported)
-			}
-			return x.c, true, nil
-		}
-	}
-	return Zstd, false, nil
-}
-
-var nameExts = []struct {
-	ext         string
-	c           Compression
-	unsupported string
-}{
-	{".zst", Zstd, ""}, {".zstd", Zstd, ""}, {".tzst", Zstd, ""},
-	{".gz", Gzip, ""}, {".tgz", Gzip, ""},
-	{".xz", XZ, ""}, {".txz", XZ, ""},
-	{".tar", None, ""},
-	{".bz2", "", "bzip2"}, {".tbz", "", "bzip2"}, {".tbz2", "", "bzip2"},
-	{".lz4", "", "lz4"}, {".lzma", "", "lzma"}, {".tlz", "", "lzma"},
-	{".lz", "", "lzip"}, {".lzo", "", "lzop"}, {".z", "", "compress"}, {".taz", "", "compress"},
-	{".zip", "", "zip"}, {".7z", "", "7-Zip"},
+	return compression.FromName(p)
 }
 
 var levelRange = map[Compression][2]int{Zstd: {1, 22}, Gzip: {1, 9}, XZ: {0, 9}, None: {0, 0}}

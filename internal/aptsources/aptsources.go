@@ -18,7 +18,9 @@ type Entry struct {
 	Suites     []string
 	Components []string
 	// Options holds bracketed one-line options or extra deb822 fields,
-	// keys lowercased (signed-by, arch, trusted...).
+	// by their lowercased one-line names (signed-by, arch, trusted...):
+	// a deb822 Architectures field is the option arch, its
+	// space-separated list a comma-separated one.
 	Options map[string]string
 	Enabled bool
 	File    string
@@ -72,13 +74,21 @@ func parseLine(line string) (Entry, error) {
 			if !ok {
 				return e, fmt.Errorf("%w: option %q is not key=value", ErrSyntax, opt)
 			}
-			e.Options[strings.ToLower(k)] = v
+			k = strings.ToLower(k)
+			if err := checkOptionName(k); err != nil {
+				return e, err
+			}
+			e.Options[k] = v
 		}
 		rest = rest[end+1:]
 	}
 	f := strings.Fields(rest)
 	if len(f) < 2 {
 		return e, fmt.Errorf("%w: need a URI and a suite", ErrSyntax)
+	}
+	if strings.HasPrefix(f[0], "[") {
+		// Written without options, it would read as them.
+		return e, fmt.Errorf("%w: URI %q starts with [", ErrSyntax, f[0])
 	}
 	e.URIs = []string{f[0]}
 	e.Suites = []string{f[1]}
@@ -100,7 +110,21 @@ func ParseDeb822(r io.Reader, file string) ([]Entry, error) {
 			return nil
 		}
 		e := Entry{Enabled: true, Options: map[string]string{}, File: file, Line: start}
-		for k, v := range fields {
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		// Sorted, so that a stanza giving one option twice (arch and
+		// Architectures) always reads the same.
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := fields[k]
+			if o, ok := optionOfField[k]; ok {
+				k = o.line
+				if o.list {
+					v = strings.Join(strings.Fields(v), ",")
+				}
+			}
 			switch k {
 			case "types":
 				e.Types = strings.Fields(v)
@@ -207,7 +231,7 @@ func Archive(entries []Entry, kind string) (uri string, from Entry, ok bool) {
 			continue
 		}
 		for _, s := range e.Suites {
-			security := strings.HasSuffix(s, "-security") || strings.HasSuffix(s, "/updates")
+			security := IsSecuritySuite(s)
 			plain := !strings.Contains(s, "-") && !strings.Contains(s, "/")
 			if (kind == "security" && security) || (kind != "security" && plain) {
 				return strings.TrimRight(e.URIs[0], "/"), e, true
@@ -253,7 +277,10 @@ func (e Entry) OneLine() string {
 	return b.String()
 }
 
-// ParseLine parses one sources.list line.
+// ParseLine parses one sources.list line, which may end in a comment.
 func ParseLine(line string) (Entry, error) {
+	if i := strings.IndexByte(line, '#'); i >= 0 {
+		line = line[:i]
+	}
 	return parseLine(strings.TrimSpace(line))
 }

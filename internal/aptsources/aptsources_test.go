@@ -2,8 +2,10 @@ package aptsources
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -96,19 +98,50 @@ func TestArchive(t *testing.T) {
 	}
 }
 
+// What either writer emits parses back to the entries it was given:
+// a one-line entry as one line and as a deb822 stanza, a deb822 file as
+// deb822 stanzas.
 func FuzzParse(f *testing.F) {
 	f.Add("deb [arch=amd64] http://m/debian lenny main\n")
+	f.Add("deb [ arch=amd64,i386 signed-by=/k.gpg Trusted=yes ] http://m/debian ./ # c\n")
 	f.Add("Types: deb\nURIs: http://m\nSuites: a\nComponents: main\n\n")
+	f.Add("Types: deb deb-src\nURIs: http://m\nSuites: a b\nEnabled: no\nArchitectures: amd64\n i386\nSigned-By:\n -----BEGIN\n .\n x\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		if es, err := ParseOneLine(strings.NewReader(s), "f"); err == nil {
 			for _, e := range es {
-				again, err := ParseLine(strings.TrimSpace(e.OneLine()))
-				if err != nil && !strings.Contains(e.OneLine(), "#") {
-					t.Fatalf("OneLine() of a parsed entry does not parse: %q: %v", e.OneLine(), err)
+				again, err := ParseLine(e.OneLine())
+				if err != nil || !sameEntry(again, e) {
+					t.Fatalf("%q: OneLine() %q reads as %+v, %v; want %+v", s, e.OneLine(), again, err, e)
 				}
-				_ = again
+				stanza, err := ParseDeb822(strings.NewReader(e.Deb822()), "g")
+				if err != nil || len(stanza) != 1 || !sameEntry(stanza[0], e) {
+					t.Fatalf("%q: Deb822() %q reads as %+v, %v; want %+v", s, e.Deb822(), stanza, err, e)
+				}
 			}
 		}
-		_, _ = ParseDeb822(strings.NewReader(s), "f")
+		if es, err := ParseDeb822(strings.NewReader(s), "f"); err == nil {
+			var b strings.Builder
+			for i, e := range es {
+				if i > 0 {
+					b.WriteByte('\n')
+				}
+				b.WriteString(e.Deb822())
+			}
+			again, err := ParseDeb822(strings.NewReader(b.String()), "g")
+			if err != nil || len(again) != len(es) {
+				t.Fatalf("%q: Deb822() %q reads as %+v, %v; want %+v", s, b.String(), again, err, es)
+			}
+			for i := range es {
+				if !sameEntry(again[i], es[i]) {
+					t.Fatalf("%q: Deb822() %q reads as %+v; want %+v", s, b.String(), again[i], es[i])
+				}
+			}
+		}
 	})
+}
+
+// sameEntry compares what a source says, not where it was read.
+func sameEntry(a, b Entry) bool {
+	return slices.Equal(a.Types, b.Types) && slices.Equal(a.URIs, b.URIs) && slices.Equal(a.Suites, b.Suites) &&
+		slices.Equal(a.Components, b.Components) && a.Enabled == b.Enabled && maps.Equal(a.Options, b.Options)
 }

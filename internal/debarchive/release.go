@@ -1,4 +1,4 @@
-package bootstrap
+package debarchive
 
 import (
 	"bufio"
@@ -58,9 +58,6 @@ func (f FileSum) Best() (Hash, bool) {
 func (h Hash) Weak() bool { return h.Algo != "sha256" }
 
 func (h Hash) String() string { return h.Algo + ":" + h.Value }
-
-// hashLen is the length in hex digits of each checksum algorithm.
-var hashLen = map[string]int{"md5": 32, "sha1": 40, "sha256": 64}
 
 // releaseSums are the checksum sections of a Release file.
 var releaseSums = map[string]string{"md5sum": "md5", "sha1": "sha1", "sha256": "sha256"}
@@ -140,7 +137,7 @@ func (r *Release) addSum(algo string, f []string) error {
 		return fmt.Errorf("%s has two sizes, %d and %d", f[2], fs.Size, size)
 	}
 	fs.Size = size
-	if err := setSum(fs.sum(algo), algo, []byte(f[0])); err != nil {
+	if err := SetChecksum(fs.sum(algo), algo, []byte(f[0])); err != nil {
 		return err
 	}
 	r.Files[f[2]] = fs

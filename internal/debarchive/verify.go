@@ -1,4 +1,4 @@
-package bootstrap
+package debarchive
 
 import (
 	"bytes"
@@ -100,6 +100,10 @@ func readKeys(b []byte) (openpgp.EntityList, error) {
 
 // Len is the number of primary keys.
 func (k *Keyring) Len() int { return len(k.keys) }
+
+// Add adds o's keys to k: an archived suite is checked against the
+// removed keys as well as the current ones.
+func (k *Keyring) Add(o *Keyring) { k.keys = append(k.keys, o.keys...) }
 
 // VerifyOptions relax signature checks for archived suites.
 type VerifyOptions struct {
