@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -14,10 +13,9 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/internal/debarchive"
+	"github.com/krgimage/krgimage/internal/golden"
 	"github.com/krgimage/krgimage/internal/logging"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 const lennyRelease = `Origin: Debian
 Label: Debian
@@ -191,20 +189,8 @@ func TestLockfileGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "golden", "minbase.lock")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("Marshal() differs from %s (go test -update to rewrite):\n%s", golden, got)
-	}
-	back, err := ParseLockfile(want)
+	golden.Check(t, filepath.Join("testdata", "golden", "minbase.lock"), got)
+	back, err := ParseLockfile(got)
 	if err != nil {
 		t.Fatal(err)
 	}
