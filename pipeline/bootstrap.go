@@ -14,6 +14,7 @@ import (
 	"github.com/krgimage/krgimage/internal/cachedir"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/recipes"
+	"github.com/krgimage/krgimage/stagecache"
 )
 
 // bootstrapStep creates the base system, as the seed does with
@@ -233,4 +234,54 @@ func (s *bootstrapStep) Run(ctx context.Context, env *Env) error {
 	}
 	_, err = n.Run(ctx, s.options(env), env.Task)
 	return err
+}
+
+func (*bootstrapStep) addKey(ctx context.Context, env *Env, k *stagecache.Key, rel *releases) error {
+	r := env.Recipe
+	k.AddBytes("bootstrap", canonical(struct {
+		Suite, Architecture, Variant string
+		Components                   []string
+		Insecure, Archived           bool
+		Bootstrap                    recipes.Bootstrap
+	}{r.Suite, r.Architecture, r.Variant, r.Components, r.Insecure, r.Archived, r.Bootstrap}))
+	k.Add("mirror", env.Mirror.URL)
+	if r.Keyring != "" {
+		if err := k.AddPath("keyring", r.Path(r.Keyring)); err != nil {
+			return err
+		}
+	}
+	l, path, err := findLock(r)
+	if err != nil {
+		return err
+	}
+	if l != nil {
+		// The lockfile pins every package: it, not the mirror's state,
+		// says what is installed.
+		return k.AddPath("lockfile", path)
+	}
+	re, err := rel.get(ctx, env.Mirror.URL, r.Suite, r.Components, r.Architecture)
+	if err != nil {
+		return err
+	}
+	k.Add("indices", re.Indices)
+	return nil
+}
+
+// lockedMirrorKey adds the suite's package indices to the key of the
+// first step after a bootstrap from a lockfile. The lockfile pins the
+// base system only: whatever a later step installs comes from the
+// mirror's indices of the day (the native bootstrap leaves no APT lists,
+// so the first apt-get fetches them), unless an apt-sources step, which
+// keys its own archives, comes first.
+func lockedMirrorKey(ctx context.Context, env *Env, k *stagecache.Key, rel *releases) error {
+	r := env.Recipe
+	if l, _, err := findLock(r); err != nil || l == nil {
+		return err
+	}
+	re, err := rel.get(ctx, env.Mirror.URL, r.Suite, r.Components, r.Architecture)
+	if err != nil {
+		return err
+	}
+	k.Add("mirror indices", re.Indices)
+	return nil
 }

@@ -200,7 +200,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		lay.SharedWith = root
 	}
 	if runErr == nil {
-		runErr = runSteps(ctx, &o, steps, env, rep, cache, lay.SyncRoot)
+		runErr = runSteps(ctx, &o, withNormalize(steps, cache, rep, o.Clock, lay.SyncRoot), env, rep, cache)
 	}
 	if runErr == nil {
 		runErr = inventory(ctx, env, rep)
@@ -212,23 +212,32 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		lay.Abort(o.Log, o.KeepFailed)
 		return rep, runErr
 	}
-	if err := writeReport(lay.Staging.BuildJSON(), rep); err != nil {
+	if err := commit(ctx, &o, lay, final, rep); err != nil {
 		lay.Abort(o.Log, o.KeepFailed)
 		return rep, err
 	}
+	o.Log.Info("build finished", "path", out, "elapsed", rep.Duration().Round(time.Millisecond))
+	return rep, nil
+}
+
+// commit writes build.json into the staged build and moves the build into
+// place, then adds the image's fingerprint, which only the root in place
+// has.
+func commit(ctx context.Context, o *Options, lay *layout.Stage, final layout.Layout, rep *Report) error {
+	if err := writeReport(lay.Staging.BuildJSON(), rep); err != nil {
+		return err
+	}
 	if err := lay.Commit(); err != nil {
-		lay.Abort(o.Log, o.KeepFailed)
-		return rep, fmt.Errorf("moving the finished build into place: %w", err)
+		return fmt.Errorf("moving the finished build into place: %w", err)
 	}
 	// After the previous build is gone: removing it changes the link
 	// counts, and so the ctimes, of the files a no-change rebuild shares
 	// with it.
-	fingerprint(ctx, o.Log, root, rep)
+	fingerprint(ctx, o.Log, final.Rootfs(), rep)
 	if err := writeReport(final.BuildJSON(), rep); err != nil {
 		o.Log.Warn("could not add the image's fingerprint to the report", "err", err)
 	}
-	o.Log.Info("build finished", "path", out, "elapsed", rep.Duration().Round(time.Millisecond))
-	return rep, nil
+	return nil
 }
 
 // resolveEpoch dates the build from the Release file its packages come

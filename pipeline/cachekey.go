@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/krgimage/krgimage/kernel"
 	"github.com/krgimage/krgimage/recipes"
 	"github.com/krgimage/krgimage/stagecache"
 )
@@ -29,10 +28,6 @@ type cacheKeyer interface {
 // again on every build (the snapshot excepted: see stageCache).
 type outputOnly interface{ outputOnly() }
 
-func (*netbootStep) outputOnly()  {}
-func (*mediaStep) outputOnly()    {}
-func (*snapshotStep) outputOnly() {}
-
 func isOutputOnly(s BuildStep) bool {
 	_, ok := s.(outputOnly)
 	return ok
@@ -47,129 +42,6 @@ func recipeContext(env *Env) []byte {
 	canonicalExcept(&b, reflect.ValueOf(*env.Recipe), "Description", "Bootstrap", "Provision", "Kernel", "Initramfs", "Netboot", "BootTest", "Outputs")
 	fmt.Fprintf(&b, "mirror=%q security=%q", env.Mirror.URL, env.Mirror.Security)
 	return b.Bytes()
-}
-
-func (*bootstrapStep) addKey(ctx context.Context, env *Env, k *stagecache.Key, rel *releases) error {
-	r := env.Recipe
-	k.AddBytes("bootstrap", canonical(struct {
-		Suite, Architecture, Variant string
-		Components                   []string
-		Insecure, Archived           bool
-		Bootstrap                    recipes.Bootstrap
-	}{r.Suite, r.Architecture, r.Variant, r.Components, r.Insecure, r.Archived, r.Bootstrap}))
-	k.Add("mirror", env.Mirror.URL)
-	if r.Keyring != "" {
-		if err := k.AddPath("keyring", r.Path(r.Keyring)); err != nil {
-			return err
-		}
-	}
-	l, path, err := findLock(r)
-	if err != nil {
-		return err
-	}
-	if l != nil {
-		// The lockfile pins every package: it, not the mirror's state,
-		// says what is installed.
-		return k.AddPath("lockfile", path)
-	}
-	re, err := rel.get(ctx, env.Mirror.URL, r.Suite, r.Components, r.Architecture)
-	if err != nil {
-		return err
-	}
-	k.Add("indices", re.Indices)
-	return nil
-}
-
-// lockedMirrorKey adds the suite's package indices to the key of the
-// first step after a bootstrap from a lockfile. The lockfile pins the
-// base system only: whatever a later step installs comes from the
-// mirror's indices of the day (the native bootstrap leaves no APT lists,
-// so the first apt-get fetches them), unless an apt-sources step, which
-// keys its own archives, comes first.
-func lockedMirrorKey(ctx context.Context, env *Env, k *stagecache.Key, rel *releases) error {
-	r := env.Recipe
-	if l, _, err := findLock(r); err != nil || l == nil {
-		return err
-	}
-	re, err := rel.get(ctx, env.Mirror.URL, r.Suite, r.Components, r.Architecture)
-	if err != nil {
-		return err
-	}
-	k.Add("mirror indices", re.Indices)
-	return nil
-}
-
-func (p *provisionStep) addKey(ctx context.Context, env *Env, k *stagecache.Key, rel *releases) error {
-	r := env.Recipe
-	k.Add("provision", p.entry.Type)
-	k.AddBytes("config", canonical(p.entry.Config))
-	k.AddBytes("context", recipeContext(env))
-	s, err := p.step(env)
-	if err != nil {
-		return err
-	}
-	reads, err := s.Reads()
-	if err != nil {
-		return err
-	}
-	for _, in := range reads {
-		switch {
-		case in.Env != "":
-			v, ok := env.LookupEnv(in.Env)
-			k.Add(in.Key, in.Env, strconv.FormatBool(ok), v)
-		case in.File != "":
-			if err := k.AddPath(in.Key, r.Path(in.File)); err != nil {
-				return err
-			}
-		case in.Archive != nil:
-			a := in.Archive
-			re, err := rel.get(ctx, strings.TrimRight(a.URI, "/"), a.Suite, a.Components, r.Architecture)
-			if err != nil {
-				return err
-			}
-			k.Add(in.Key, a.URI, a.Suite, re.Indices)
-		}
-	}
-	return nil
-}
-
-func (s *kernelStep) addKey(_ context.Context, env *Env, k *stagecache.Key, _ *releases) error {
-	r := env.Recipe
-	k.AddBytes("kernel", canonical(r.Kernel))
-	k.Add("native-initramfs", strconv.FormatBool(nativeInitramfs(r)))
-	k.AddBytes("context", recipeContext(env))
-	src := s.sources(r)
-	for _, in := range []struct{ name, path string }{{"source", src.Source}, {"linux", src.Linux}, {"config", src.Config}} {
-		switch {
-		case in.path == "":
-		case kernel.IsURL(in.path):
-			// The recipe's sha256 names the content.
-			k.Add(in.name, in.path)
-		default:
-			if err := k.AddPath(in.name, in.path); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (s *initramfsStep) addKey(_ context.Context, env *Env, k *stagecache.Key, _ *releases) error {
-	r := env.Recipe
-	k.AddBytes("initramfs", canonical(r.Initramfs))
-	k.Add("default-nics", strconv.FormatBool(!r.Written("initramfs.nics")))
-	k.AddBytes("context", recipeContext(env))
-	if b := r.Initramfs.Busybox; b != "" {
-		if err := k.AddPath("busybox", r.Path(b)); err != nil {
-			return err
-		}
-	}
-	for _, f := range r.Initramfs.Files {
-		if err := k.AddPath("file", r.Path(f.Src)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // canonical encodes v so that equal values, and only they, encode alike:

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/krgimage/krgimage/initramfs"
 	"github.com/krgimage/krgimage/kernel"
+	"github.com/krgimage/krgimage/stagecache"
 )
 
 // initramfsStep writes the nodes' initramfs: krgimage's own, or
@@ -120,4 +122,22 @@ func (s *initramfsStep) mkinitramfs(ctx context.Context, env *Env, version, out 
 		return err
 	}
 	return sess.Run(ctx, "mkinitramfs", "-o", out, version)
+}
+
+func (s *initramfsStep) addKey(_ context.Context, env *Env, k *stagecache.Key, _ *releases) error {
+	r := env.Recipe
+	k.AddBytes("initramfs", canonical(r.Initramfs))
+	k.Add("default-nics", strconv.FormatBool(!r.Written("initramfs.nics")))
+	k.AddBytes("context", recipeContext(env))
+	if b := r.Initramfs.Busybox; b != "" {
+		if err := k.AddPath("busybox", r.Path(b)); err != nil {
+			return err
+		}
+	}
+	for _, f := range r.Initramfs.Files {
+		if err := k.AddPath("file", r.Path(f.Src)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/kernel"
 	"github.com/krgimage/krgimage/recipes"
+	"github.com/krgimage/krgimage/stagecache"
 )
 
 // kernelStep installs the nodes' kernel: a package inside the image, or a
@@ -286,4 +288,25 @@ func (s *kernelStep) buildInChroot(ctx context.Context, env *Env) (err error) {
 		return sess.RunCommand(ctx, chroot.Command{Argv: argv, Dir: dir, Env: extra, Line: line})
 	}
 	return kernel.Build(ctx, chrootExec, o)
+}
+
+func (s *kernelStep) addKey(_ context.Context, env *Env, k *stagecache.Key, _ *releases) error {
+	r := env.Recipe
+	k.AddBytes("kernel", canonical(r.Kernel))
+	k.Add("native-initramfs", strconv.FormatBool(nativeInitramfs(r)))
+	k.AddBytes("context", recipeContext(env))
+	src := s.sources(r)
+	for _, in := range []struct{ name, path string }{{"source", src.Source}, {"linux", src.Linux}, {"config", src.Config}} {
+		switch {
+		case in.path == "":
+		case kernel.IsURL(in.path):
+			// The recipe's sha256 names the content.
+			k.Add(in.name, in.path)
+		default:
+			if err := k.AddPath(in.name, in.path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -25,6 +25,9 @@ func mediaSteps(r *recipes.Recipe) []BuildStep {
 
 func (*mediaStep) Name() string { return "media" }
 
+// It reads the image root and writes only to the output directory.
+func (*mediaStep) outputOnly() {}
+
 func (*mediaStep) Describe(env *Env) []string {
 	r := env.Recipe
 	m := r.Netboot.Media

@@ -16,6 +16,9 @@ type netbootStep struct{}
 
 func (*netbootStep) Name() string { return "netboot" }
 
+// It reads the image root and writes only to the output directory.
+func (*netbootStep) outputOnly() {}
+
 func (*netbootStep) Describe(env *Env) []string {
 	r := env.Recipe
 	out := env.finalLayout().Netboot()

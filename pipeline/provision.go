@@ -3,10 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/krgimage/krgimage/chroot"
 	"github.com/krgimage/krgimage/provision"
 	"github.com/krgimage/krgimage/recipes"
+	"github.com/krgimage/krgimage/stagecache"
 )
 
 // provisionStep is the build step of one provision entry of the recipe:
@@ -76,4 +79,38 @@ func provisionSteps(r *recipes.Recipe) []BuildStep {
 		out = append(out, &provisionStep{name: name, entry: e})
 	}
 	return out
+}
+
+func (p *provisionStep) addKey(ctx context.Context, env *Env, k *stagecache.Key, rel *releases) error {
+	r := env.Recipe
+	k.Add("provision", p.entry.Type)
+	k.AddBytes("config", canonical(p.entry.Config))
+	k.AddBytes("context", recipeContext(env))
+	s, err := p.step(env)
+	if err != nil {
+		return err
+	}
+	reads, err := s.Reads()
+	if err != nil {
+		return err
+	}
+	for _, in := range reads {
+		switch {
+		case in.Env != "":
+			v, ok := env.LookupEnv(in.Env)
+			k.Add(in.Key, in.Env, strconv.FormatBool(ok), v)
+		case in.File != "":
+			if err := k.AddPath(in.Key, r.Path(in.File)); err != nil {
+				return err
+			}
+		case in.Archive != nil:
+			a := in.Archive
+			re, err := rel.get(ctx, strings.TrimRight(a.URI, "/"), a.Suite, a.Components, r.Architecture)
+			if err != nil {
+				return err
+			}
+			k.Add(in.Key, a.URI, a.Suite, re.Indices)
+		}
+	}
+	return nil
 }

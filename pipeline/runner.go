@@ -25,11 +25,11 @@ type cleanup struct {
 	s   BuildStep
 }
 
-// runSteps runs each step, registering its cleanup before looking at its
-// error, and unwinds the cleanups in reverse order under a context Ctrl-C
-// does not cancel. rootFinished is told when the root is final and steps
-// that only read it follow.
-func runSteps(ctx context.Context, o *Options, steps []BuildStep, env *Env, rep *Report, cache *stageCache, rootFinished func()) (err error) {
+// runSteps runs each scheduled step, registering its cleanup before
+// looking at its error, and unwinds the cleanups in reverse order under a
+// context Ctrl-C does not cancel. Which steps there are, and where the
+// build adds its own, is the caller's business (withNormalize).
+func runSteps(ctx context.Context, o *Options, schedule []scheduled, env *Env, rep *Report, cache *stageCache) (err error) {
 	var cleanups []cleanup
 	defer func() {
 		cctx := context.WithoutCancel(ctx)
@@ -41,8 +41,14 @@ func runSteps(ctx context.Context, o *Options, steps []BuildStep, env *Env, rep 
 			}
 		}
 	}()
-	for _, r := range withNormalize(steps, cache, rep, o.Clock, rootFinished) {
-		if err := runStep(ctx, o, r, len(steps), env, rep, cache, &cleanups); err != nil {
+	total := 0
+	for _, r := range schedule {
+		if r.i >= 0 {
+			total++
+		}
+	}
+	for _, r := range schedule {
+		if err := runStep(ctx, o, r, total, env, rep, cache, &cleanups); err != nil {
 			return err
 		}
 	}

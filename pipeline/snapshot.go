@@ -14,6 +14,9 @@ type snapshotStep struct{}
 
 func (*snapshotStep) Name() string { return "snapshot" }
 
+// It reads the image root and writes only to the output directory.
+func (*snapshotStep) outputOnly() {}
+
 func (*snapshotStep) options(env *Env) snapshot.Options {
 	s := env.Recipe.Outputs.Snapshot
 	return snapshot.Options{Compression: snapshot.Compression(s.Compression), Level: s.Level, SourceDateEpoch: env.SourceDateEpoch,
