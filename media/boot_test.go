@@ -14,6 +14,7 @@ import (
 	"github.com/krgimage/krgimage/internal/nfsserver"
 	"github.com/krgimage/krgimage/internal/qemu"
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -44,7 +45,7 @@ var shared struct {
 func nodeImage(t *testing.T) (root, version string) {
 	t.Helper()
 	testenv.RequireRoot(t)
-	kroot, version := testenv.CachedKernelRoot(t)
+	kroot, version := testfixture.CachedKernelRoot(t)
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.root != "" {
