@@ -36,7 +36,7 @@ var (
 // medians of -bootstrap-rounds rounds per iteration. Run it with
 // make bench-bootstrap (needs root, the mirror and mmdebstrap).
 func BenchmarkBootstrapMethods(b *testing.B) {
-	testenv.RequireRoot(b)
+	testenv.RequireRoot(b, "bootstrapping: chroot, mknod, chown")
 	mirror := testfixture.Mirror(b)
 	for _, tool := range []string{"debootstrap", "mmdebstrap"} {
 		if _, err := exec.LookPath(tool); err != nil {

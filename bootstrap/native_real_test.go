@@ -25,7 +25,7 @@ import (
 // a lockfile, which must download nothing at all. Needs root and the
 // mirror; CI has both.
 func TestNativeMatchesDebootstrap(t *testing.T) {
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "bootstrapping: chroot, mknod, chown")
 	mirror := testfixture.Mirror(t)
 	log := logging.Discard()
 	if testing.Verbose() {

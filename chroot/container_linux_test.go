@@ -23,7 +23,7 @@ import (
 // name, reboot), it asks for no change (bad reboot magic, the current
 // time and name): the refusal is what is tested.
 func TestRunStepCannotEscape(t *testing.T) {
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "namespaces, mounts and chroot of a container")
 	root := testfixture.Root(t, testfixture.Bookworm)
 	hostName, _ := os.Hostname()
 	canary := filepath.Join(t.TempDir(), "host-only")
@@ -117,7 +117,7 @@ func runStep(t *testing.T, root, script string) error {
 // What a command inside sees: its own namespaces, only its own processes,
 // the image's name, and none of the dropped capabilities.
 func TestContainerView(t *testing.T) {
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "namespaces, mounts and chroot of a container")
 	root := testfixture.Root(t, testfixture.Bookworm)
 	img := testImage(t, root, &recipes.Recipe{Name: "t", Suite: "bookworm"})
 	os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("n1\n"), 0o644)

@@ -19,7 +19,7 @@ import (
 // BOOT=nfs MODULES=netboot, the seed's "ramdisk with network support"),
 // and reports both times and sizes and their ratios.
 func BenchmarkNetbootInitramfs(b *testing.B) {
-	testenv.RequireRoot(b)
+	testenv.RequireRoot(b, "chroot and mounts to run mkinitramfs")
 	root, version := testfixture.KernelRoot(b)
 	log := logging.Discard()
 	img := &chroot.Image{Root: root, Recipe: &recipes.Recipe{Name: "bench", Suite: "bookworm"}, Log: log, Runner: run.New(log)}

@@ -78,7 +78,7 @@ func bootNFS(t *testing.T, kernel, initrd, root string, readOnly bool, appendArg
 }
 
 func TestBootOverNFS(t *testing.T) {
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "an NFS server in a network namespace")
 	kroot, version := testfixture.CachedKernelRoot(t)
 	initrd := filepath.Join(t.TempDir(), "initrd.img")
 	res, err := WriteFile(t.Context(), Options{Root: kroot, Kernel: version, NICs: recipes.DefaultNICs, DefaultNICs: true,

@@ -44,7 +44,7 @@ var shared struct {
 // nodeImage returns the shared image root and its kernel version.
 func nodeImage(t *testing.T) (root, version string) {
 	t.Helper()
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "an NFS server in a network namespace")
 	kroot, version := testfixture.CachedKernelRoot(t)
 	shared.Lock()
 	defer shared.Unlock()

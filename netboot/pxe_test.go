@@ -27,7 +27,7 @@ echo "KRGIMAGE-CMDLINE: $(/bin/busybox cat /proc/cmdline)"
 // pxelinux.cfg/default and loads the kernel and initramfs with the
 // recipe's append line.
 func TestPXEBoot(t *testing.T) {
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "the kernel fixture: debootstrap and chroot")
 	kroot, version := testfixture.CachedKernelRoot(t)
 	image := t.TempDir()
 	must := func(err error) {

@@ -2,16 +2,30 @@ package testenv
 
 import (
 	"fmt"
+	"os"
 	"testing"
-
-	"github.com/krgimage/krgimage/internal/testskip"
 )
 
-// RequireRoot skips t when not running as root (testskip.Skip: it fails
-// under make test, which CI runs as root).
-func RequireRoot(t testing.TB) {
+// Strict is the environment variable make test sets.
+const Strict = "KRGIMAGE_TEST_STRICT"
+
+// Skip skips t, saying why, or fails it under strict mode.
+func Skip(t testing.TB, format string, args ...any) {
 	t.Helper()
-	testskip.RequireRoot(t, "debootstrap, chroot, mounts")
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv(Strict) != "" {
+		t.Fatalf("%s (%s=1: make test runs every test, as root, with what make deps installs)", msg, Strict)
+	}
+	t.Skip(msg)
+}
+
+// RequireRoot skips t, or fails it under strict mode, when not root; why
+// says what the test needs root for, so a skip tells what went untested.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Skip(t, "needs root (%s); CI runs as root", why)
+	}
 }
 
 // Missing reports a host tool a test needs that is not installed. Run by
@@ -19,5 +33,5 @@ func RequireRoot(t testing.TB) {
 // every tool, it fails: a skip there would hide a missing install step.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	testskip.Skip(t, "%s; make deps installs it", fmt.Sprintf(format, args...))
+	Skip(t, "%s; make deps installs it", fmt.Sprintf(format, args...))
 }

@@ -68,7 +68,7 @@ func (b Base) key(mirror string) string {
 // first time. Callers must not modify it: use Root for a private copy.
 func CachedRoot(t testing.TB, b Base) string {
 	t.Helper()
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "debootstrap, chroot and mounts for the shared root")
 	mirror := Mirror(t)
 	dir := CacheDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
