@@ -19,6 +19,7 @@ import (
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 )
 
 var (
@@ -35,8 +36,8 @@ var (
 // medians of -bootstrap-rounds rounds per iteration. Run it with
 // make bench-bootstrap (needs root, the mirror and mmdebstrap).
 func BenchmarkBootstrapMethods(b *testing.B) {
-	testenv.RequireRoot(b)
-	mirror := testenv.Mirror(b)
+	testenv.RequireRoot(b, "bootstrapping: chroot, mknod, chown")
+	mirror := testfixture.Mirror(b)
 	for _, tool := range []string{"debootstrap", "mmdebstrap"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			testenv.Missing(b, "%s is not installed (make bench-bootstrap installs it)", tool)

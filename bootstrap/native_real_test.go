@@ -14,6 +14,7 @@ import (
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 )
 
 // TestNativeMatchesDebootstrap bootstraps a real bookworm minbase from the
@@ -24,14 +25,14 @@ import (
 // a lockfile, which must download nothing at all. Needs root and the
 // mirror; CI has both.
 func TestNativeMatchesDebootstrap(t *testing.T) {
-	testenv.RequireRoot(t)
-	mirror := testenv.Mirror(t)
+	testenv.RequireRoot(t, "bootstrapping: chroot, mknod, chown")
+	mirror := testfixture.Mirror(t)
 	log := logging.Discard()
 	if testing.Verbose() {
 		log, _ = logging.New(os.Stderr, logging.Text, false)
 	}
 	// The package cache is shared by test runs, like the fixtures.
-	cache := filepath.Join(testenv.CacheDir(), "native")
+	cache := filepath.Join(testfixture.CacheDir(), "native")
 	n := bootstrap.NewNative(run.New(log), log, cache)
 	o := minbase(mirror, filepath.Join(t.TempDir(), "native"))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
@@ -53,7 +54,7 @@ func TestNativeMatchesDebootstrap(t *testing.T) {
 		t.Errorf("dpkg --audit: %v\n%s", err, out)
 	}
 	got := packages(t, o.Target)
-	want := packages(t, testenv.CachedRoot(t, testenv.Bookworm))
+	want := packages(t, testfixture.CachedRoot(t, testfixture.Bookworm))
 	if got != want {
 		// The shared debootstrap fixture may predate a change of the
 		// mirror: only a debootstrap run now can tell.

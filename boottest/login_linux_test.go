@@ -15,7 +15,7 @@ import (
 // The scratch shadow must be on the image's filesystem: the boot test's
 // directory, else the image's parent, else nowhere.
 func TestScratchDirFollowsTheImagesFilesystem(t *testing.T) {
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "mounts a tmpfs")
 	tmpfs := func(dir string) {
 		t.Helper()
 		if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755"); err != nil {

@@ -102,7 +102,7 @@ func fakeImage(t *testing.T) (root, work string) {
 // filesystem outside it; the image itself untouched, and nothing left
 // after the cleanup.
 func TestOneTimeLogin(t *testing.T) {
-	testenv.RequireRoot(t)
+	testenv.RequireRoot(t, "chown to group shadow")
 	root, work := fakeImage(t)
 	l := consoleLogin{User: "root", Password: sha512crypt.Random(32), OneTime: true}
 	bind, cleanup, err := oneTimeLogin(root, work, l)

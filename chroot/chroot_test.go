@@ -16,7 +16,7 @@ import (
 
 	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/run"
-	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -60,7 +60,7 @@ func testImage(t *testing.T, root string, r *recipes.Recipe) *Image {
 		log, _ = logging.New(os.Stderr, logging.Text, true)
 	}
 	return &Image{
-		Root: root, Recipe: r, Mirror: testenv.Mirror(t), Log: log, Runner: run.New(log),
+		Root: root, Recipe: r, Mirror: testfixture.Mirror(t), Log: log, Runner: run.New(log),
 		LookupEnv: func(k string) (string, bool) {
 			v, ok := map[string]string{"ROOT_HASH": "$6$rounds=5000$salt$hashhashhash"}[k]
 			return v, ok
@@ -70,7 +70,7 @@ func testImage(t *testing.T, root string, r *recipes.Recipe) *Image {
 }
 
 func TestSession(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 192.0.2.53 # the image's\n"), 0o644)
 	t.Setenv("KRGIMAGE_HOST_ONLY", "leak")
 	img := testImage(t, root, &recipes.Recipe{Name: "t", Suite: "bookworm"})
@@ -111,7 +111,7 @@ func TestSession(t *testing.T) {
 	if !strings.Contains(policy, "rc=101") {
 		t.Errorf("policy-rc.d: %q", policy)
 	}
-	testenv.AssertNoMounts(t, root) // the mounts exist only in the helper's namespace
+	testfixture.AssertNoMounts(t, root) // the mounts exist only in the helper's namespace
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestSession(t *testing.T) {
 // With SuppressSync, fsync inside the image answers 0 without syncing:
 // fsync of a pipe, which the kernel refuses (EINVAL), then succeeds.
 func TestSuppressSync(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	fsyncPipe := []string{"perl", "-MIO::Handle", "-e", "pipe(R, W) or die; exit(W->sync ? 0 : 1)"}
 	for _, suppress := range []bool{false, true} {
 		img := testImage(t, root, &recipes.Recipe{Name: "t", Suite: "bookworm"})
@@ -155,7 +155,7 @@ func TestSuppressSync(t *testing.T) {
 
 // A session left open by a crash is recovered by the next one.
 func TestSessionRecovers(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	os.WriteFile(filepath.Join(root, "etc/resolv.conf"+savedSuffix), []byte("nameserver 192.0.2.9 # original\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 192.0.2.1 # stale copy\n"), 0o644)
 	s, err := Open(t.Context(), testImage(t, root, &recipes.Recipe{Name: "t", Suite: "bookworm"}))
@@ -220,9 +220,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestKilledLeavesNoMount(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	cmd := startBlocker(t, root)
-	inside := testenv.Contained()
+	inside := testfixture.Contained()
 	if len(inside) == 0 {
 		t.Fatal("no process runs inside the image")
 	}
@@ -230,12 +230,12 @@ func TestKilledLeavesNoMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	testenv.AssertNoMounts(t, root)
-	waitFor(t, "chrooted processes to die with krgimage", func() bool { return len(testenv.AliveIn(inside)) == 0 })
+	testfixture.AssertNoMounts(t, root)
+	waitFor(t, "chrooted processes to die with krgimage", func() bool { return len(testfixture.AliveIn(inside)) == 0 })
 }
 
 func TestInterruptedUnwinds(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	cmd := startBlocker(t, root)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -245,8 +245,8 @@ func TestInterruptedUnwinds(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Errorf("blocker exited with %v, want status 1 (interrupted)", err)
 	}
-	testenv.AssertNoMounts(t, root)
-	if len(testenv.Contained()) != 0 {
+	testfixture.AssertNoMounts(t, root)
+	if len(testfixture.Contained()) != 0 {
 		t.Error("processes still run inside the image")
 	}
 	if _, err := os.Lstat(filepath.Join(root, "usr/sbin/policy-rc.d")); !errors.Is(err, fs.ErrNotExist) {

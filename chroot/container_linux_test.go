@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -22,8 +23,8 @@ import (
 // name, reboot), it asks for no change (bad reboot magic, the current
 // time and name): the refusal is what is tested.
 func TestRunStepCannotEscape(t *testing.T) {
-	testenv.RequireRoot(t)
-	root := testenv.Root(t, testenv.Bookworm)
+	testenv.RequireRoot(t, "namespaces, mounts and chroot of a container")
+	root := testfixture.Root(t, testfixture.Bookworm)
 	hostName, _ := os.Hostname()
 	canary := filepath.Join(t.TempDir(), "host-only")
 	os.WriteFile(canary, []byte("host"), 0o600)
@@ -116,8 +117,8 @@ func runStep(t *testing.T, root, script string) error {
 // What a command inside sees: its own namespaces, only its own processes,
 // the image's name, and none of the dropped capabilities.
 func TestContainerView(t *testing.T) {
-	testenv.RequireRoot(t)
-	root := testenv.Root(t, testenv.Bookworm)
+	testenv.RequireRoot(t, "namespaces, mounts and chroot of a container")
+	root := testfixture.Root(t, testfixture.Bookworm)
 	img := testImage(t, root, &recipes.Recipe{Name: "t", Suite: "bookworm"})
 	os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("n1\n"), 0o644)
 	got := inChroot(t, img, `for n in pid ipc uts mnt; do readlink /proc/self/ns/$n; done; uname -n; ls /proc | grep -c '^[0-9]'; grep CapBnd /proc/self/status; ls /proc/1/root/`)

@@ -10,6 +10,7 @@ import (
 	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -18,8 +19,8 @@ import (
 // BOOT=nfs MODULES=netboot, the seed's "ramdisk with network support"),
 // and reports both times and sizes and their ratios.
 func BenchmarkNetbootInitramfs(b *testing.B) {
-	testenv.RequireRoot(b)
-	root, version := testenv.KernelRoot(b)
+	testenv.RequireRoot(b, "chroot and mounts to run mkinitramfs")
+	root, version := testfixture.KernelRoot(b)
 	log := logging.Discard()
 	img := &chroot.Image{Root: root, Recipe: &recipes.Recipe{Name: "bench", Suite: "bookworm"}, Log: log, Runner: run.New(log)}
 	s, err := chroot.Open(b.Context(), img)

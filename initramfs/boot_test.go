@@ -12,6 +12,7 @@ import (
 	"github.com/krgimage/krgimage/internal/nfsserver"
 	"github.com/krgimage/krgimage/internal/qemu"
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -77,8 +78,8 @@ func bootNFS(t *testing.T, kernel, initrd, root string, readOnly bool, appendArg
 }
 
 func TestBootOverNFS(t *testing.T) {
-	testenv.RequireRoot(t)
-	kroot, version := testenv.CachedKernelRoot(t)
+	testenv.RequireRoot(t, "an NFS server in a network namespace")
+	kroot, version := testfixture.CachedKernelRoot(t)
 	initrd := filepath.Join(t.TempDir(), "initrd.img")
 	res, err := WriteFile(t.Context(), Options{Root: kroot, Kernel: version, NICs: recipes.DefaultNICs, DefaultNICs: true,
 		BuildTime: time.Unix(1700000000, 0)}, initrd)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -53,7 +53,7 @@ func closure(t *testing.T, dir string, names []string) map[string]bool {
 }
 
 func TestModulesOfDebianKernel(t *testing.T) {
-	kroot, version := testenv.CachedKernelRoot(t)
+	kroot, version := testfixture.CachedKernelRoot(t)
 	o := Options{Root: kroot, Kernel: version, NICs: recipes.DefaultNICs, DefaultNICs: true, BuildTime: time.Unix(1700000000, 0)}
 	a, res, err := Assemble(o)
 	if err != nil {
@@ -114,7 +114,7 @@ func TestModulesOfDebianKernel(t *testing.T) {
 
 // Two builds give the same bytes.
 func TestWriteReproducible(t *testing.T) {
-	kroot, version := testenv.CachedKernelRoot(t)
+	kroot, version := testfixture.CachedKernelRoot(t)
 	o := Options{Root: kroot, Kernel: version, NICs: recipes.DefaultNICs, DefaultNICs: true, BuildTime: time.Unix(1700000000, 0), Compression: "xz"}
 	a := filepath.Join(t.TempDir(), "a.img")
 	b := filepath.Join(t.TempDir(), "b.img")
@@ -142,7 +142,7 @@ func TestWriteReproducible(t *testing.T) {
 // the image's loader would find them (through absolute symlinks inside
 // the image, not the host's).
 func TestLibraries(t *testing.T) {
-	kroot, _ := testenv.CachedKernelRoot(t)
+	kroot, _ := testfixture.CachedKernelRoot(t)
 	libs, err := Libraries(kroot, "/bin/ls")
 	if err != nil {
 		t.Fatal(err)

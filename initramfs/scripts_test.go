@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/krgimage/krgimage/internal/testenv"
-	"github.com/krgimage/krgimage/internal/testskip"
 )
 
 // busyboxSh runs script under the host's busybox sh, the shell /init
@@ -159,7 +158,7 @@ func TestUDHCPCScript(t *testing.T) {
 	if err != nil {
 		testenv.Missing(t, "busybox not installed (make deps installs busybox-static)")
 	}
-	testskip.RequireRoot(t, "a network namespace")
+	testenv.RequireRoot(t, "a network namespace")
 	dir := t.TempDir()
 	// An empty script would run clean: the one under test must be read.
 	script, err := os.ReadFile("scripts/udhcpc.script")

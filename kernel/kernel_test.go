@@ -17,6 +17,7 @@ import (
 	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 )
 
 // tarball packs a testdata tree into a .tar.gz and returns its path and
@@ -235,7 +236,7 @@ func TestBuildProtectsTheHost(t *testing.T) {
 // Linux's "make install" on x86 without installkernel writes a plain
 // /boot/vmlinuz; its setup header says which version it is.
 func TestNameInstalled(t *testing.T) {
-	kroot, version := testenv.CachedKernelRoot(t)
+	kroot, version := testfixture.CachedKernelRoot(t)
 	img, err := os.ReadFile(filepath.Join(kroot, "boot", "vmlinuz-"+version))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/krgimage/krgimage/internal/nfsserver"
 	"github.com/krgimage/krgimage/internal/qemu"
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -43,8 +44,8 @@ var shared struct {
 // nodeImage returns the shared image root and its kernel version.
 func nodeImage(t *testing.T) (root, version string) {
 	t.Helper()
-	testenv.RequireRoot(t)
-	kroot, version := testenv.CachedKernelRoot(t)
+	testenv.RequireRoot(t, "an NFS server in a network namespace")
+	kroot, version := testfixture.CachedKernelRoot(t)
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.root != "" {

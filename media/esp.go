@@ -15,6 +15,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
+
 	"github.com/krgimage/krgimage/internal/run"
 )
 

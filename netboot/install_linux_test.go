@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -162,7 +162,7 @@ func TestInstallRefusesSymlinks(t *testing.T) {
 // install never writes over an earlier backup, nor through a symlink
 // planted under a backup's name; an unchanged file gets none.
 func TestInstallBackups(t *testing.T) {
-	testskip.RequireRoot(t, "chown to another user")
+	testenv.RequireRoot(t, "chown to another user")
 	tree := generate(t, "../recipes/bookworm-nfsroot.yaml", nil)
 	server := t.TempDir()
 	conf := filepath.Join(server, "etc/dhcp/dhcpd.conf")
@@ -281,7 +281,7 @@ func TestInstallCancelled(t *testing.T) {
 // and no temporary file: the server is a small tmpfs, mounted in a mount
 // namespace of this test's own so that it cannot outlive the test.
 func TestInstallFullDisk(t *testing.T) {
-	testskip.RequireRoot(t, "mounts a tmpfs")
+	testenv.RequireRoot(t, "mounts a tmpfs")
 	tree := generate(t, "../recipes/bookworm-nfsroot.yaml", nil)
 	initrd := "srv/tftp/boot/initrd.img-" + testKernel
 	tree.Files[initrd] = File{Data: bytes.Repeat([]byte("initrd"), 1<<18), Mode: 0o644}

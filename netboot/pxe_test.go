@@ -11,6 +11,7 @@ import (
 	"github.com/krgimage/krgimage/initramfs"
 	"github.com/krgimage/krgimage/internal/qemu"
 	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 )
 
 // cmdlineInit is a test initramfs's /init: it shows the kernel command
@@ -26,8 +27,8 @@ echo "KRGIMAGE-CMDLINE: $(/bin/busybox cat /proc/cmdline)"
 // pxelinux.cfg/default and loads the kernel and initramfs with the
 // recipe's append line.
 func TestPXEBoot(t *testing.T) {
-	testenv.RequireRoot(t)
-	kroot, version := testenv.CachedKernelRoot(t)
+	testenv.RequireRoot(t, "the kernel fixture: debootstrap and chroot")
+	kroot, version := testfixture.CachedKernelRoot(t)
 	image := t.TempDir()
 	must := func(err error) {
 		t.Helper()

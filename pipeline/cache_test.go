@@ -14,7 +14,7 @@ import (
 
 	"github.com/krgimage/krgimage/internal/cachedir"
 	"github.com/krgimage/krgimage/internal/logging"
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/recipes"
 	"github.com/krgimage/krgimage/stagecache"
 )
@@ -119,7 +119,7 @@ func cachePattern(rep *Report) string {
 
 func requireRootForCache(t *testing.T) {
 	t.Helper()
-	testskip.RequireRoot(t, "restoring roots keeps their owners")
+	testenv.RequireRoot(t, "restoring roots keeps their owners")
 }
 
 // TestStageCache walks the cache through what nightly builds meet: no
@@ -312,7 +312,7 @@ func TestReusePreviousSamePlaceOnly(t *testing.T) {
 // could write or swap, before it runs or preflights any step; Check says
 // so too, and creates nothing.
 func TestUntrustedCacheDir(t *testing.T) {
-	testskip.RequireRoot(t, "a cache directory of another user's")
+	testenv.RequireRoot(t, "a cache directory of another user's")
 	for _, tt := range []struct {
 		name  string
 		setup func(dir string) error

@@ -15,7 +15,7 @@ import (
 	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
-	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/kernel"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -30,7 +30,7 @@ func stepEnv(t *testing.T, root string, r *recipes.Recipe) *Env {
 	out := t.TempDir()
 	return &Env{
 		Recipe: r, Root: root, FinalRoot: root, Out: out, FinalOut: out,
-		Mirror: Mirror{URL: testenv.Mirror(t)}, Arch: r.Architecture, Log: log, Runner: run.New(log),
+		Mirror: Mirror{URL: testfixture.Mirror(t)}, Arch: r.Architecture, Log: log, Runner: run.New(log),
 		Progress: progress.New(nil, false), Task: progress.New(nil, false).Task("t", 0),
 		BuildTime: time.Unix(1700000000, 0), LookupEnv: func(string) (string, bool) { return "", false },
 		CacheDir: t.TempDir(), State: &State{},
@@ -91,7 +91,7 @@ func assertKerrighedInstalled(t *testing.T, env *Env) {
 }
 
 func TestKernelFromSourceOnHost(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	src, sum := fixtureTarball(t, "kerrighed-3.0.0")
 	linux, _ := fixtureTarball(t, "linux-2.6.30")
 	r := parseRecipe(t, "suite: bookworm\nkernel: {source: \"${SRC}\", sha256: \"${SUM}\", linux: \"${LINUX}\", configure: [--disable-tests]}\n",
@@ -112,7 +112,7 @@ func TestKernelFromSourceOnHost(t *testing.T) {
 }
 
 func TestKernelFromSourceInChroot(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	r := parseRecipe(t, "suite: bookworm\nkernel: {source: \"${SRC}\", linux: \"${LINUX}\", mode: chroot}\n",
 		map[string]string{"SRC": mustAbs(t, "../kernel/testdata/kerrighed-3.0.0"), "LINUX": mustAbs(t, "../kernel/testdata/linux-2.6.30")})
 	env := stepEnv(t, root, r)
@@ -150,7 +150,7 @@ func mustAbs(t *testing.T, p string) string {
 }
 
 func TestKernelErrors(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "Makefile"), []byte("kernel:\n\t@echo compiling\nbroken:\n\t@echo 'krg.c:1: error: it broke'; false\ninstall:\n\tinstall -D -m 755 /bin/true $(DESTDIR)/usr/bin/krgtool\n"), 0o644)
 	tests := []struct {
@@ -179,7 +179,7 @@ func TestKernelErrors(t *testing.T) {
 
 // TestKernelPackage installs Debian's kernel into a real bookworm root.
 func TestKernelPackage(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	r := parseRecipe(t, "suite: bookworm\nkernel: {package: linux-image-amd64}\ninitramfs: {generator: native}\n", nil)
 	env := stepEnv(t, root, r)
 	if err := (&kernelStep{}).Run(t.Context(), env); err != nil {

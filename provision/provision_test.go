@@ -16,7 +16,7 @@ import (
 	"github.com/krgimage/krgimage/chroot"
 	"github.com/krgimage/krgimage/internal/logging"
 	"github.com/krgimage/krgimage/internal/run"
-	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -27,7 +27,7 @@ func testImage(t *testing.T, root string, r *recipes.Recipe) *chroot.Image {
 		log, _ = logging.New(os.Stderr, logging.Text, true)
 	}
 	return &chroot.Image{
-		Root: root, Recipe: r, Mirror: testenv.Mirror(t), Log: log, Runner: run.New(log),
+		Root: root, Recipe: r, Mirror: testfixture.Mirror(t), Log: log, Runner: run.New(log),
 		LookupEnv: func(k string) (string, bool) {
 			v, ok := map[string]string{"ROOT_HASH": "$6$rounds=5000$salt$hashhashhash"}[k]
 			return v, ok
@@ -133,7 +133,7 @@ func inChroot(t *testing.T, img *chroot.Image, script string) string {
 }
 
 func TestProvisionAllSteps(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	img := testImage(t, root, loadTestRecipe(t, provisionRecipe))
 	applyAll(t, img)
 	first := treeSums(t, root)
@@ -172,14 +172,14 @@ func TestProvisionAllSteps(t *testing.T) {
 		t.Errorf("fstab:\n%s", fstab)
 	}
 	// Installing openssh-server must not have started sshd.
-	if pids := testenv.Contained(); len(pids) > 0 {
+	if pids := testfixture.Contained(); len(pids) > 0 {
 		t.Errorf("processes running inside the image after provisioning: %v", pids)
 	}
 	// The boot scripts are valid shell.
 	for _, p := range []string{"/usr/local/sbin/krgimage-hostname", "/usr/local/sbin/krgimage-ssh-hostkeys"} {
 		inChroot(t, img, "sh -n "+p+" && echo ok")
 	}
-	testenv.AssertNoMounts(t, root)
+	testfixture.AssertNoMounts(t, root)
 
 	// Idempotent: a second run leaves the same tree.
 	applyAll(t, img)
@@ -253,7 +253,7 @@ func treeSums(t *testing.T, root string) map[string]string {
 }
 
 func TestProvisionErrors(t *testing.T) {
-	root := testenv.Root(t, testenv.Bookworm)
+	root := testfixture.Root(t, testfixture.Bookworm)
 	outside := t.TempDir()
 	canary := filepath.Join(outside, "canary")
 	os.WriteFile(canary, []byte("untouched"), 0o644)
@@ -311,7 +311,7 @@ func TestProvisionErrors(t *testing.T) {
 			if len(entries) != 1 {
 				t.Errorf("files appeared outside the image: %v", entries)
 			}
-			testenv.AssertNoMounts(t, root)
+			testfixture.AssertNoMounts(t, root)
 		})
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 )
 
 // The benchmarks compare krgimage with GNU tar piped through zstd -T0 on
@@ -124,7 +124,7 @@ func report(b *testing.B, ours, tar []timing, oursSize, tarSize int64) {
 }
 
 func BenchmarkSnapshot(b *testing.B) {
-	root := testenv.CachedRoot(b, testenv.Bookworm)
+	root := testfixture.CachedRoot(b, testfixture.Bookworm)
 	dir := benchDir(b)
 	var ours, tar []timing
 	var oursSize, tarSize int64
@@ -166,7 +166,7 @@ func BenchmarkSnapshot(b *testing.B) {
 }
 
 func BenchmarkRestore(b *testing.B) {
-	root := testenv.CachedRoot(b, testenv.Bookworm)
+	root := testfixture.CachedRoot(b, testfixture.Bookworm)
 	dir := benchDir(b)
 	mine, theirs := filepath.Join(dir, "ours.tar.zst"), filepath.Join(dir, "tar.tar.zst")
 	if _, err := WriteFile(b.Context(), root, mine, Options{}); err != nil {

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 	"testing"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // capNetRaw is ping's security.capability: cap_net_raw+ep (VFS v2).
@@ -13,7 +13,7 @@ var capNetRaw = []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	testskip.RequireRoot(t, "chown, mknod, capabilities")
+	testenv.RequireRoot(t, "chown, mknod, capabilities")
 }
 
 func must(t testing.TB, err error) {

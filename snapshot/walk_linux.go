@@ -13,8 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/krgimage/krgimage/internal/fsutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/krgimage/krgimage/internal/fsutil"
 )
 
 type scanner struct {

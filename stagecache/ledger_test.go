@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/snapshot"
 )
 
@@ -58,7 +58,7 @@ func (f forgery) asRoot(t *testing.T, e *Entry) {
 // asNobody writes the forgery as another user to whom the entry's
 // directory was given: exactly the one the ledger guards against.
 func (f forgery) asNobody(t *testing.T, e *Entry) {
-	testskip.RequireRoot(t, "acting as another user")
+	testenv.RequireRoot(t, "acting as another user")
 	src := t.TempDir()
 	for name, b := range map[string][]byte{e.Archive: f.archive, e.Archive + ".sha256": f.sidecar, metaName: f.meta} {
 		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {

@@ -10,8 +10,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/krgimage/krgimage/internal/fsutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/krgimage/krgimage/internal/fsutil"
 )
 
 // LinkTree makes dst, which must not exist, a copy of the tree at src in

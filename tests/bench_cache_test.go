@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 	"github.com/krgimage/krgimage/pipeline"
 )
 
@@ -21,7 +21,7 @@ import (
 // 0.25 after a change to the last step. KRGIMAGE_BENCH_DIR puts the
 // outputs and the cache on another filesystem.
 func BenchmarkRebuild(b *testing.B) {
-	testskip.RequireRoot(b, "builds")
+	testenv.RequireRoot(b, "builds: debootstrap, chroot and mounts")
 	src, err := os.ReadFile("../recipes/bookworm-nfsroot.yaml")
 	if err != nil {
 		b.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/boottest"
-	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 )
 
 // bootTest runs krgimage boot-test on out with args and returns its
@@ -129,7 +129,7 @@ func TestBootTestReadOnly(t *testing.T) {
 		t.Errorf("result.json does not say which accelerator ran and why: %+v, node %q", res.Accel, res.Nodes[0].Accel)
 	}
 	assertNoLoginLeft(t, out)
-	testenv.AssertNoMounts(t, out)
+	testfixture.AssertNoMounts(t, out)
 }
 
 // sha512Hash is a whole "$6$" crypt hash, such as the one-time login's.
@@ -283,7 +283,7 @@ func TestBootTestInterrupted(t *testing.T) {
 		t.Errorf("boot-test exited with %v after SIGINT, want status 130\n%s", err, tail(log.String(), 20))
 	}
 	assertStopped(t, out)
-	testenv.AssertNoMounts(t, out)
+	testfixture.AssertNoMounts(t, out)
 	b, err := os.ReadFile(filepath.Join(out, boottest.Dir, "verdict"))
 	if err != nil || !strings.Contains(string(b), "interrupted") {
 		t.Errorf("verdict after Ctrl-C: %q %v", b, err)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/internal/mounts"
-	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/pipeline"
 )
 
@@ -64,7 +64,7 @@ func TestBuildMinbase(t *testing.T) {
 			t.Errorf("log line is not JSON: %s", line)
 		}
 	}
-	testenv.AssertNoMounts(t, filepath.Dir(out))
+	testfixture.AssertNoMounts(t, filepath.Dir(out))
 }
 
 // startUntil starts krgimage with args and returns once its log shows
@@ -128,7 +128,7 @@ func TestBuildInterrupted(t *testing.T) {
 	if exit.ExitCode() != 130 {
 		t.Errorf("exit status %d, want 130", exit.ExitCode())
 	}
-	testenv.AssertNoMounts(t, dir)
+	testfixture.AssertNoMounts(t, dir)
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".lock") {
@@ -253,5 +253,5 @@ func TestBuildBookwormRecipe(t *testing.T) {
 	if len(kernels) != 1 || len(initrds) != 1 {
 		t.Errorf("TFTP tree boot files: %v %v", kernels, initrds)
 	}
-	testenv.AssertNoMounts(t, filepath.Dir(out))
+	testfixture.AssertNoMounts(t, filepath.Dir(out))
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/krgimage/krgimage/internal/testenv"
+	"github.com/krgimage/krgimage/internal/testfixture"
 	"github.com/krgimage/krgimage/pipeline"
 	"github.com/krgimage/krgimage/snapshot"
 )
@@ -209,5 +209,5 @@ func TestStageCache(t *testing.T) {
 	t.Logf("no change: %.0f%% of the cold build; last step changed: %.0f%%; early step changed: %.0f%%",
 		100*times["no change"].Seconds()/cold.Seconds(), 100*times["last step's input changed"].Seconds()/cold.Seconds(),
 		100*times["early step changed"].Seconds()/cold.Seconds())
-	testenv.AssertNoMounts(t, dir)
+	testfixture.AssertNoMounts(t, dir)
 }

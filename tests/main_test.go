@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // krgimage is the binary under test, built once for the package.
@@ -34,5 +34,5 @@ func TestMain(m *testing.M) {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	testskip.RequireRoot(t, "debootstrap, chroot and mounts")
+	testenv.RequireRoot(t, "debootstrap, chroot and mounts")
 }

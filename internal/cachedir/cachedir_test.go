@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // nobody is the uid that plays "someone else".
@@ -77,7 +77,7 @@ func TestCheckCreatesNothing(t *testing.T) {
 // TestRefusals sets up each way a cache directory could be swapped or
 // written by someone else, as root so that it can give files away.
 func TestRefusals(t *testing.T) {
-	testskip.RequireRoot(t, "chown to another user")
+	testenv.RequireRoot(t, "chown to another user")
 	tests := []struct {
 		name string
 		// setup returns the cache directory to open under base.
@@ -213,7 +213,7 @@ func symlink(t *testing.T, target, p string) {
 
 // The message the issue asks for, word for word.
 func TestUntrustedMessage(t *testing.T) {
-	testskip.RequireRoot(t, "a cache directory of root's")
+	testenv.RequireRoot(t, "a cache directory of root's")
 	dir := filepath.Join(t.TempDir(), "x")
 	mkdir(t, dir, 0o777)
 	_, err := Open(dir)

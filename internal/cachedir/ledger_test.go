@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 func TestLedger(t *testing.T) {
@@ -57,7 +57,7 @@ func TestLedger(t *testing.T) {
 
 // A record counts only when only the user could have written it.
 func TestLedgerForgedRecords(t *testing.T) {
-	testskip.RequireRoot(t, "chown to another user")
+	testenv.RequireRoot(t, "chown to another user")
 	data := []byte("entry")
 	tests := []struct {
 		name  string

@@ -8,12 +8,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	testskip.RequireRoot(t, "restoring owners")
+	testenv.RequireRoot(t, "restoring owners")
 }
 
 // smallRoot builds a tiny root with a dpkg status file.

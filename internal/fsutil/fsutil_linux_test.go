@@ -10,12 +10,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // RemoveAll must never descend into a mounted filesystem.
 func TestRemoveAllRefusesMounts(t *testing.T) {
-	testskip.RequireRoot(t, "mounting")
+	testenv.RequireRoot(t, "mounting")
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "root", "proc")
 	os.MkdirAll(mnt, 0o755)

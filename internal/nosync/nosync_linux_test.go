@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/krgimage/krgimage/internal/testskip"
+	"github.com/krgimage/krgimage/internal/testenv"
 )
 
 // TestRun starts this test binary as a child under Run:
@@ -23,7 +23,7 @@ func TestRun(t *testing.T) {
 		os.Exit(0)
 	}
 	if _, ok := noSyncFilter(); !ok {
-		testskip.Skip(t, "no seccomp filter for %s", runtime.GOARCH)
+		testenv.Skip(t, "no seccomp filter for %s", runtime.GOARCH)
 	}
 	child := func() error {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestRun$")

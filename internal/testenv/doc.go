@@ -1,6 +1,7 @@
-// Package testenv provides the expensive fixtures krgimage's tests share
-// within one test run and across packages: a bootstrapped Debian root made
-// once and copied for each test that changes it. Fixtures live in
-// $KRGIMAGE_TEST_CACHE (the Makefile points it into the checkout) and are
-// guarded by file locks, since go test runs packages in parallel.
+// Package testenv is the one way a test of this project skips, for want
+// of root or of a host tool: by hand it skips, under make test
+// (KRGIMAGE_TEST_STRICT=1, as root, with every tool make deps installs)
+// it fails, so that CI never passes a test it did not run. It imports
+// only the standard library, so that every package's tests can use it;
+// the shared fixtures are internal/testfixture.
 package testenv

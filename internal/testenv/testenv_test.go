@@ -1,4 +1,4 @@
-package testskip
+package testenv
 
 import (
 	"os"
@@ -45,14 +45,14 @@ func TestNoOtherSkips(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(found) > 0 {
-		t.Errorf("skips that do not go through testskip.Skip:\n%s", strings.Join(found, "\n"))
+		t.Errorf("skips that do not go through testenv.Skip:\n%s", strings.Join(found, "\n"))
 	}
 }
 
 // Skip skips by hand and fails under strict mode: the test runs itself
 // again both ways.
 func TestSkipFailsWhenStrict(t *testing.T) {
-	if os.Getenv("TESTSKIP_CHILD") != "" {
+	if os.Getenv("TESTENV_CHILD") != "" {
 		Skip(t, "the thing is missing")
 		return
 	}
@@ -61,7 +61,7 @@ func TestSkipFailsWhenStrict(t *testing.T) {
 		fails  bool
 	}{{"", false}, {"1", true}} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSkipFailsWhenStrict$", "-test.v")
-		cmd.Env = append(os.Environ(), "TESTSKIP_CHILD=1", Strict+"="+tc.strict)
+		cmd.Env = append(os.Environ(), "TESTENV_CHILD=1", Strict+"="+tc.strict)
 		out, err := cmd.CombinedOutput()
 		if failed := err != nil; failed != tc.fails || !strings.Contains(string(out), "the thing is missing") {
 			t.Errorf("%s=%q: failed %v, want %v:\n%s", Strict, tc.strict, failed, tc.fails, out)
