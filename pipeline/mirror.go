@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/krgimage/krgimage/bootstrap"
-	"github.com/krgimage/krgimage/internal/aptsources"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -42,10 +42,10 @@ func ResolveMirror(in MirrorInputs, r *recipes.Recipe) (Mirror, error) {
 		m.URL = strings.TrimRight(m.URL, "/")
 		return m, nil
 	}
-	var host []aptsources.Entry
+	var host []debarchive.Entry
 	hostErr := error(nil)
 	if in.HostRoot != "" {
-		host, hostErr = aptsources.ReadHost(in.HostRoot)
+		host, hostErr = debarchive.ReadHost(in.HostRoot)
 	}
 	switch {
 	case in.Flag != "":
@@ -59,11 +59,11 @@ func ResolveMirror(in MirrorInputs, r *recipes.Recipe) (Mirror, error) {
 	if hostErr != nil {
 		return Mirror{}, fmt.Errorf("reading the host's APT configuration: %w", hostErr)
 	}
-	uri, e, ok := aptsources.Archive(host, "")
+	uri, e, ok := debarchive.Archive(host, "")
 	if !ok {
 		return Mirror{}, fmt.Errorf("%w: give --mirror, set KRGIMAGE_MIRROR or the recipe's mirror:, or configure a Debian archive in this host's APT sources", ErrNoMirror)
 	}
-	security, _, ok := aptsources.Archive(host, "security")
+	security, _, ok := debarchive.Archive(host, "security")
 	if !ok {
 		security = securityBeside(uri)
 	}

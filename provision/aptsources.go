@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/krgimage/krgimage/chroot"
-	"github.com/krgimage/krgimage/internal/aptsources"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -47,10 +47,10 @@ func (a aptSources) security() string {
 func (a aptSources) deb822() bool { return a.cfg.Format == "deb822" }
 
 // entries returns the sources the image gets.
-func (a aptSources) entries() ([]aptsources.Entry, error) {
-	var out []aptsources.Entry
+func (a aptSources) entries() ([]debarchive.Entry, error) {
+	var out []debarchive.Entry
 	for _, line := range a.lines() {
-		e, err := aptsources.ParseLine(line)
+		e, err := debarchive.ParseLine(line)
 		if err != nil {
 			return nil, fmt.Errorf("apt source %q: %w", line, err)
 		}
@@ -117,7 +117,7 @@ func (a aptSources) Reads() ([]Input, error) {
 		}
 	}
 	for _, line := range a.cfg.Sources {
-		e, err := aptsources.ParseLine(line)
+		e, err := debarchive.ParseLine(line)
 		if err != nil {
 			return nil, fmt.Errorf("apt source %q: %w", line, err)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 
-	"github.com/krgimage/krgimage/internal/aptsources"
+	"github.com/krgimage/krgimage/internal/debarchive"
 )
 
 // ProvisionConfig is the configuration of one provisioning step: its
@@ -254,7 +254,7 @@ func (a *AptSources) validate(v *validator, keyPath string) {
 // checkSourceLine reads s as provisioning will, so that what passes
 // here is what the step writes and keys.
 func checkSourceLine(s string) error {
-	if _, err := aptsources.ParseLine(s); err != nil {
+	if _, err := debarchive.ParseLine(s); err != nil {
 		return fmt.Errorf("expected a sources.list line: deb [OPTION=VALUE ...] URI SUITE [COMPONENT...], got %q: %w", s, err)
 	}
 	return nil

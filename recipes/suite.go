@@ -1,6 +1,6 @@
 package recipes
 
-import "github.com/krgimage/krgimage/internal/aptsources"
+import "github.com/krgimage/krgimage/internal/debarchive"
 
 // Suite facts krgimage needs to pick file formats and packages. Unknown
 // suite names (derivatives, future releases) are treated as current ones.
@@ -35,7 +35,7 @@ func Systemd(suite string) bool { return SuiteVersion(suite) >= 8 }
 func MergedUsr(suite string) bool { return SuiteVersion(suite) >= 12 }
 
 // SecuritySuite names the security archive's suite for a release
-// (aptsources.SecuritySuite holds the rule).
+// (debarchive.SecuritySuite holds the rule).
 func SecuritySuite(suite string) string {
-	return aptsources.SecuritySuite(suite, SuiteVersion(suite))
+	return debarchive.SecuritySuite(suite, SuiteVersion(suite))
 }

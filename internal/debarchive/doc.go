@@ -1,14 +1,32 @@
-// Package debarchive reads what a Debian archive publishes about a suite:
-// it fetches its Release file (Fetch), checks the OpenPGP signature that
-// vouches for it and that it is the suite's and current, and parses the
-// checksums of the indices it lists. It knows nothing of recipes;
-// bootstrap reads Release files through it.
+// Package debarchive is krgimage's one view of a Debian archive: what it
+// publishes about a suite and how APT is told where to find it.
+//
+// Release files: Fetch reads a suite's InRelease (or Release and
+// Release.gpg), checks the OpenPGP signature that vouches for it and that
+// it is the suite's and current, and ParseRelease reads the checksums of
+// the indices it lists.
+//
+// Source lists: Entry is one APT source, read from and written to both
+// formats APT knows: the one-line sources.list format (the only one
+// lenny's APT reads) and the deb822 *.sources format of current
+// releases. krgimage reads the host's lists to find its Debian mirror, so
+// that no mirror host name needs to be written into a recipe, checks and
+// keys a recipe's source lines with them, and writes the image's own.
+//
+// The security suite: SecuritySuite names a release's security suite
+// (SUITE/updates before bullseye, then SUITE-security), and
+// IsSecuritySuite recognises either form.
+//
+// It knows nothing of recipes.
 package debarchive
 
 import "errors"
 
-// Errors callers may branch on; bootstrap exports the same values.
+// Errors callers may branch on; bootstrap exports those of reading a
+// Release as the same values.
 var (
+	// ErrSyntax: an APT source entry is malformed.
+	ErrSyntax = errors.New("malformed APT source")
 	// ErrUnknownSuite: the suite, or the index asked for, is not on the
 	// mirror.
 	ErrUnknownSuite = errors.New("suite not on mirror")

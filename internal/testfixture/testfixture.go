@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/krgimage/krgimage/internal/aptsources"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/mounts"
 	"github.com/krgimage/krgimage/internal/testenv"
@@ -38,11 +38,11 @@ func Mirror(t testing.TB) string {
 	if m := os.Getenv("KRGIMAGE_MIRROR"); m != "" {
 		return strings.TrimRight(m, "/")
 	}
-	entries, err := aptsources.ReadHost("/")
+	entries, err := debarchive.ReadHost("/")
 	if err != nil {
 		t.Fatalf("reading the host's APT sources: %v", err)
 	}
-	uri, _, ok := aptsources.Archive(entries, "")
+	uri, _, ok := debarchive.Archive(entries, "")
 	if !ok {
 		t.Fatal("no Debian mirror: set KRGIMAGE_MIRROR or configure APT on this host")
 	}

@@ -1,4 +1,4 @@
-package aptsources
+package debarchive
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package aptsources
+package debarchive
 
 import (
 	"bufio"
@@ -26,9 +26,6 @@ type Entry struct {
 	File    string
 	Line    int
 }
-
-// ErrSyntax marks a malformed source entry.
-var ErrSyntax = errors.New("malformed APT source")
 
 // ParseOneLine reads the sources.list format:
 //
