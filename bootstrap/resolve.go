@@ -10,6 +10,7 @@ import (
 	"pault.ag/go/debian/dependency"
 	"pault.ag/go/debian/version"
 
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -25,7 +26,7 @@ type Index struct {
 }
 
 type candidate struct {
-	*Package
+	*debarchive.Package
 	ver version.Version
 }
 
@@ -39,7 +40,7 @@ type provision struct {
 // NewIndex indexes pkgs for arch. Packages of other architectures, and
 // those whose version cannot be read, are left out: neither could be
 // installed.
-func NewIndex(arch string, pkgs []*Package, log *slog.Logger) *Index {
+func NewIndex(arch string, pkgs []*debarchive.Package, log *slog.Logger) *Index {
 	ix := &Index{arch: arch, byName: map[string][]*candidate{}}
 	if a, err := dependency.ParseArch(arch); err == nil {
 		ix.archDep = *a
@@ -68,7 +69,7 @@ func NewIndex(arch string, pkgs []*Package, log *slog.Logger) *Index {
 func (ix *Index) Len() int { return len(ix.names) }
 
 // Find returns the package name at exactly version, or nil.
-func (ix *Index) Find(name, ver string) *Package {
+func (ix *Index) Find(name, ver string) *debarchive.Package {
 	for _, c := range ix.byName[name] {
 		if c.Version == ver {
 			return c.Package
@@ -183,7 +184,7 @@ func (ix *Index) Seeds(sel Selection) ([]Seed, map[string]bool) {
 // Resolution is the closed set of packages to install.
 type Resolution struct {
 	// Packages sorted by name.
-	Packages []*Package
+	Packages []*debarchive.Package
 	// Why says, for each package name, what brought it in.
 	Why map[string]string
 }
@@ -258,7 +259,7 @@ func (ix *Index) Resolve(seeds []Seed, drop map[string]bool, exclude []string, l
 		res.Packages = append(res.Packages, c.Package)
 		res.Why[name] = r.chain(name)
 	}
-	slices.SortFunc(res.Packages, func(a, b *Package) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(res.Packages, func(a, b *debarchive.Package) int { return cmp.Compare(a.Name, b.Name) })
 	return res, nil
 }
 

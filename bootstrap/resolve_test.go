@@ -1,11 +1,13 @@
 package bootstrap
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/logging"
 )
 
@@ -13,11 +15,11 @@ import (
 // "name version [field=value]...", fields pri, ess, dep, pre, prov, arch.
 func index(t *testing.T, lines ...string) *Index {
 	t.Helper()
-	var pkgs []*Package
+	var pkgs []*debarchive.Package
 	for _, l := range lines {
 		f := strings.Split(l, ";")
 		nv := strings.Fields(f[0])
-		p := &Package{Name: nv[0], Version: nv[1], Architecture: "amd64", Priority: "optional", Filename: "pool/" + nv[0] + ".deb"}
+		p := &debarchive.Package{Name: nv[0], Version: nv[1], Architecture: "amd64", Priority: "optional", Filename: "pool/" + nv[0] + ".deb"}
 		for _, kv := range f[1:] {
 			k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
 			switch k {
@@ -187,4 +189,26 @@ func TestSeeds(t *testing.T) {
 			t.Errorf("Seeds(%+v) = %q, drop usrmerge %v; want %q, %v", tt.sel, got, drop["usrmerge"], tt.want, tt.drop)
 		}
 	}
+}
+
+// FuzzResolve feeds what the Packages parser accepts to the resolver,
+// which must not panic on any relation an index can hold.
+func FuzzResolve(f *testing.F) {
+	f.Add([]byte("Package: a\nVersion: 1\nFilename: a.deb\nDepends: b | c (>= 1), d [amd64], e:any\nProvides: f (= 2)\n\nPackage: b\nVersion: 1\nFilename: b.deb\nPre-Depends: a\n"))
+	f.Add([]byte("Package: bash\nEssential: yes\nPriority: required\nVersion: 5.2\nProvides: sh\nDepends: libc6 (>= 2.34),\n libtinfo6 (>= 6)\nFilename: bash.deb\n\nPackage: libc6\nVersion: 2.36\nMulti-Arch: same\nFilename: libc6.deb\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkgs, err := debarchive.ParsePackages(bytes.NewReader(data), "main")
+		if err != nil {
+			return
+		}
+		var seeds []Seed
+		for _, p := range pkgs {
+			p.Architecture = "amd64"
+			if len(seeds) < 8 {
+				seeds = append(seeds, Seed{Name: p.Name, Why: "fuzz"})
+			}
+		}
+		ix := NewIndex("amd64", pkgs, logging.Discard())
+		ix.Resolve(seeds, nil, nil, logging.Discard())
+	})
 }

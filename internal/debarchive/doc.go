@@ -6,6 +6,11 @@
 // it is the suite's and current, and ParseRelease reads the checksums of
 // the indices it lists.
 //
+// Packages indices: ParsePackages reads one into Package stanzas, and
+// ParsePackagesFile decompresses one (gzip, xz or bzip2, as its name in
+// the Release says) as it reads it. Downloading them is the caller's, so
+// that the one cache that holds them is the caller's too.
+//
 // Source lists: Entry is one APT source, read from and written to both
 // formats APT knows: the one-line sources.list format (the only one
 // lenny's APT reads) and the deb822 *.sources format of current

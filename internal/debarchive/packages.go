@@ -1,4 +1,4 @@
-package bootstrap
+package debarchive
 
 import (
 	"bufio"
@@ -8,13 +8,11 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/krgimage/krgimage/internal/debarchive"
 )
 
 // Package is one stanza of a Packages index: the fields bootstrapping
-// needs, relations kept as text until the resolver parses the few it
-// reaches.
+// needs, relations kept as text until bootstrap's resolver parses the few
+// it reaches.
 type Package struct {
 	Name         string
 	Version      string
@@ -206,18 +204,11 @@ func (p *Package) set(key string, v []byte, in func([]byte) string) error {
 		}
 		p.Size = n
 	case "md5sum":
-		return debarchive.SetChecksum(&p.MD5, "md5", v)
+		return SetChecksum(&p.MD5, "md5", v)
 	case "sha1":
-		return debarchive.SetChecksum(&p.SHA1, "sha1", v)
+		return SetChecksum(&p.SHA1, "sha1", v)
 	case "sha256":
-		return debarchive.SetChecksum(&p.SHA256, "sha256", v)
+		return SetChecksum(&p.SHA256, "sha256", v)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
