@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
@@ -187,7 +188,7 @@ func (d *Debootstrap) Run(ctx context.Context, o Options, task *progress.Task) e
 	// The command line is logged and quoted in errors: not the mirror's
 	// credentials.
 	shown := o
-	shown.Mirror = RedactURL(o.Mirror)
+	shown.Mirror = debarchive.RedactURL(o.Mirror)
 	cmd := run.Cmd{
 		Path:        bin,
 		Args:        Args(o),

@@ -327,7 +327,7 @@ func (f *Fetcher) download(ctx context.Context, mirror *url.URL, it Item, part s
 	}
 	resp, err := f.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrMirror, redact(src), unwrapURLError(err))
+		return fmt.Errorf("%w: %s: %v", ErrMirror, debarchive.Redact(src), debarchive.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	flags := os.O_WRONLY | os.O_CREATE
@@ -339,11 +339,11 @@ func (f *Fetcher) download(ctx context.Context, mirror *url.URL, it Item, part s
 		flags |= os.O_TRUNC
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		os.Remove(part)
-		return fmt.Errorf("%w: %s: the partial download is longer than the file", ErrMirror, redact(src))
+		return fmt.Errorf("%w: %s: the partial download is longer than the file", ErrMirror, debarchive.Redact(src))
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return fmt.Errorf("%s is not on the mirror (%s): %w", it.Name, redact(src), os.ErrNotExist)
+		return fmt.Errorf("%s is not on the mirror (%s): %w", it.Name, debarchive.Redact(src), os.ErrNotExist)
 	default:
-		return fmt.Errorf("%w: GET %s: %s", ErrMirror, redact(src), resp.Status)
+		return fmt.Errorf("%w: GET %s: %s", ErrMirror, debarchive.Redact(src), resp.Status)
 	}
 	out, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
@@ -363,7 +363,7 @@ func (f *Fetcher) download(ctx context.Context, mirror *url.URL, it Item, part s
 		if cause := context.Cause(ctx); errors.Is(cause, errStalled) {
 			err = cause
 		}
-		return fmt.Errorf("%w: %s: %v", ErrMirror, redact(src), err)
+		return fmt.Errorf("%w: %s: %v", ErrMirror, debarchive.Redact(src), err)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/krgimage/krgimage/internal/debarchive"
 )
 
 // CheckMirror makes sure o's mirror serves o's suite with the wanted
@@ -26,7 +28,7 @@ func CheckMirror(ctx context.Context, client *http.Client, o Options, now time.T
 	if err != nil {
 		return err
 	}
-	rel, where := repo.Release, redact(mirror)
+	rel, where := repo.Release, debarchive.Redact(mirror)
 	if archs := rel.Architectures; len(archs) > 0 && o.Arch != "" && !slices.Contains(archs, o.Arch) {
 		return fmt.Errorf("%w: %s on %s has no %s packages (it has %s)", ErrUnknownSuite, o.Suite, where, o.Arch, strings.Join(archs, " "))
 	}

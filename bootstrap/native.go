@@ -19,6 +19,7 @@ import (
 
 	"github.com/krgimage/krgimage/chroot"
 	"github.com/krgimage/krgimage/internal/cachedir"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/progress"
 	"github.com/krgimage/krgimage/internal/run"
@@ -282,7 +283,7 @@ func weakOnly(stronger, weak string) string {
 func parseMirror(m string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(m, "/"))
 	if err != nil || m == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-		return nil, fmt.Errorf("%w: invalid mirror URL %q", ErrMirror, RedactURL(m))
+		return nil, fmt.Errorf("%w: invalid mirror URL %q", ErrMirror, debarchive.RedactURL(m))
 	}
 	return u, nil
 }

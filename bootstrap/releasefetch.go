@@ -10,19 +10,16 @@ import (
 	"github.com/krgimage/krgimage/internal/debarchive"
 )
 
-// RepoOptions say how far a Release is trusted (debarchive.Trust).
-type RepoOptions = debarchive.Trust
-
 // LoadTrust reads what o's Release is checked against: the recipe's
 // keyring or Debian's (none with Insecure), and o's relaxations.
-func LoadTrust(o Options, now time.Time) (RepoOptions, error) {
-	ro := RepoOptions{Insecure: o.Insecure, Archived: o.Archived, Now: now}
+func LoadTrust(o Options, now time.Time) (debarchive.Trust, error) {
+	ro := debarchive.Trust{Insecure: o.Insecure, Archived: o.Archived, Now: now}
 	if o.Insecure {
 		return ro, nil
 	}
 	k, err := loadKeyrings(o)
 	if err != nil {
-		return RepoOptions{}, err
+		return debarchive.Trust{}, err
 	}
 	ro.Keyring = k
 	return ro, nil
@@ -52,18 +49,10 @@ func Relaxations(o Options, native bool) []string {
 
 // FetchRelease reads and verifies a suite's Release (debarchive.Fetch)
 // as the Repository the bootstrap reads its indexes from.
-func FetchRelease(ctx context.Context, client *http.Client, mirror *url.URL, suite string, o RepoOptions, log *slog.Logger) (*Repository, error) {
+func FetchRelease(ctx context.Context, client *http.Client, mirror *url.URL, suite string, o debarchive.Trust, log *slog.Logger) (*Repository, error) {
 	s, err := debarchive.Fetch(ctx, client, mirror, suite, o, log)
 	if err != nil {
 		return nil, err
 	}
 	return &Repository{Mirror: mirror, Suite: suite, Release: s.Release, Signature: s.Signature, ID: s.ID, fetched: s.Size}, nil
 }
-
-// RedactURL returns the URL s for messages, its user info hidden
-// (debarchive.RedactURL).
-func RedactURL(s string) string { return debarchive.RedactURL(s) }
-
-func redact(u *url.URL) string { return debarchive.Redact(u) }
-
-func unwrapURLError(err error) error { return debarchive.UnwrapURLError(err) }

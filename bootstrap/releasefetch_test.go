@@ -207,7 +207,7 @@ func TestFetchReleaseRedactsCredentials(t *testing.T) {
 		for _, cred := range []string{"user:s3cret@", "s3cret@"} {
 			mirror := strings.Replace(base, "//", "//"+cred, 1) + "/debian"
 			u, _ := url.Parse(mirror)
-			_, err := FetchRelease(t.Context(), srv.Client(), u, "bookworm", RepoOptions{Insecure: true}, slog.New(&logRecorder{}))
+			_, err := FetchRelease(t.Context(), srv.Client(), u, "bookworm", debarchive.Trust{Insecure: true}, slog.New(&logRecorder{}))
 			if !errors.Is(err, ErrMirror) {
 				t.Fatalf("%s: %v, want ErrMirror", mirror, err)
 			}
@@ -224,7 +224,7 @@ func TestFetchReleaseRedactsCredentials(t *testing.T) {
 		"http://m/debian":              "http://m/debian",
 		"file:///srv/mirror/s3cret@/x": "file:///srv/mirror/s3cret@/x",
 	} {
-		if got := RedactURL(in); got != want {
+		if got := debarchive.RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/krgimage/krgimage/bootstrap"
 	"github.com/krgimage/krgimage/internal/cachedir"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/recipes"
 	"github.com/krgimage/krgimage/stagecache"
@@ -153,7 +154,7 @@ func newNative(r *run.Runner, log *slog.Logger, cacheDir string) (*bootstrap.Nat
 func (s *bootstrapStep) Describe(env *Env) []string {
 	o := s.options(env)
 	o.Lock = nil // debootstrap's command line, for the record
-	o.Mirror = bootstrap.RedactURL(o.Mirror)
+	o.Mirror = debarchive.RedactURL(o.Mirror)
 	args := strings.Join(bootstrap.Args(o), " ")
 	var lines []string
 	if s.native(env) {

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/krgimage/krgimage/bootstrap"
 	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -37,7 +36,7 @@ func ResolveMirror(in MirrorInputs, r *recipes.Recipe) (Mirror, error) {
 	check := func(m Mirror) (Mirror, error) {
 		u, err := url.Parse(m.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
-			return Mirror{}, fmt.Errorf("mirror %q from %s: expected an http, https or file URL", bootstrap.RedactURL(m.URL), m.Source)
+			return Mirror{}, fmt.Errorf("mirror %q from %s: expected an http, https or file URL", debarchive.RedactURL(m.URL), m.Source)
 		}
 		m.URL = strings.TrimRight(m.URL, "/")
 		return m, nil

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/debarchive"
 )
 
 // Plan validates every step of a build and writes what each will do,
@@ -25,7 +25,7 @@ func Plan(ctx context.Context, o Options, w io.Writer) error {
 		fmt.Fprintf(w, "         %s\n", r.Description)
 	}
 	fmt.Fprintf(w, "image    Debian %s %s, variant %s\n", r.Suite, r.Architecture, r.Variant)
-	fmt.Fprintf(w, "mirror   %s (from %s)\n", bootstrap.RedactURL(o.Mirror.URL), o.Mirror.Source)
+	fmt.Fprintf(w, "mirror   %s (from %s)\n", debarchive.RedactURL(o.Mirror.URL), o.Mirror.Source)
 	fmt.Fprintf(w, "output   %s\n", out)
 	fmt.Fprintf(w, "rootfs   %s\n\n", root)
 	width := 0

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -42,7 +43,7 @@ type releases struct {
 	mu     sync.Mutex
 	got    map[string]releaseResult
 	// trust is loaded on first use, and only then can fail.
-	trust    *bootstrap.RepoOptions
+	trust    *debarchive.Trust
 	trustErr error
 }
 
@@ -66,7 +67,7 @@ func (r *releases) get(ctx context.Context, mirror, suite string, components []s
 	}
 	rel, err := r.fetch(ctx, mirror, suite, components, arch)
 	if err != nil {
-		err = fmt.Errorf("the Release of %s on %s: %w", suite, bootstrap.RedactURL(mirror), err)
+		err = fmt.Errorf("the Release of %s on %s: %w", suite, debarchive.RedactURL(mirror), err)
 	}
 	r.got[id] = releaseResult{rel, err}
 	return rel, err
@@ -88,7 +89,7 @@ func (r *releases) fetch(ctx context.Context, mirror, suite string, components [
 	return releaseDigest(repo.Release, components, arch)
 }
 
-func (r *releases) loadTrust() (bootstrap.RepoOptions, error) {
+func (r *releases) loadTrust() (debarchive.Trust, error) {
 	if r.trust == nil && r.trustErr == nil {
 		t, err := bootstrap.LoadTrust(bootstrapOptions(r.recipe, "", ""), time.Time{})
 		r.trust, r.trustErr = &t, err

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/fsutil"
 	"github.com/krgimage/krgimage/internal/layout"
 )
@@ -115,8 +115,8 @@ func newReport(o *Options, out, root string) *Report {
 	r.Recipe.Suite, r.Recipe.Architecture, r.Recipe.Variant = rec.Suite, rec.Architecture, rec.Variant
 	// build.json is an output: a mirror's credentials stay out of it.
 	r.Mirror = o.Mirror
-	r.Mirror.URL = bootstrap.RedactURL(o.Mirror.URL)
-	r.Mirror.Security = bootstrap.RedactURL(o.Mirror.Security)
+	r.Mirror.URL = debarchive.RedactURL(o.Mirror.URL)
+	r.Mirror.Security = debarchive.RedactURL(o.Mirror.Security)
 	r.Output.Dir, r.Output.Rootfs = out, root
 	r.BuildTime = o.BuildTime.UTC()
 	r.Started = o.Clock().UTC()

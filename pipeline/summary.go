@@ -9,7 +9,7 @@ import (
 
 	"pault.ag/go/debian/version"
 
-	"github.com/krgimage/krgimage/bootstrap"
+	"github.com/krgimage/krgimage/internal/debarchive"
 )
 
 // WriteText prints the report for a person: what was built, from what,
@@ -33,7 +33,7 @@ func (r *Report) WriteText(w io.Writer) {
 		image += fmt.Sprintf(", %d entries, %s", r.Image.Entries, FormatBytes(r.Image.Bytes))
 	}
 	fmt.Fprintf(tw, "image\t%s\n", image)
-	fmt.Fprintf(tw, "mirror\t%s (%s)\n", bootstrap.RedactURL(r.Mirror.URL), r.Mirror.Source)
+	fmt.Fprintf(tw, "mirror\t%s (%s)\n", debarchive.RedactURL(r.Mirror.URL), r.Mirror.Source)
 	fmt.Fprintf(tw, "date\t%s (the time the outputs carry)\n", r.BuildTime.UTC().Format(time.RFC3339))
 	fmt.Fprintf(tw, "started\t%s, krgimage %s\n", r.Started.UTC().Format(time.RFC3339), r.Krgimage.Version)
 	if c := r.Cache; c != nil {

@@ -260,7 +260,7 @@ func readAtMost(r io.Reader, name string) ([]byte, error) {
 	return b, nil
 }
 
-// unwrapURLError drops the *url.Error around a request's error: it
+// UnwrapURLError drops the *url.Error around a request's error: it
 // quotes the URL unredacted.
 func UnwrapURLError(err error) error {
 	var ue *url.Error
