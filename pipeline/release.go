@@ -31,7 +31,7 @@ type release struct {
 }
 
 // releases reads each suite's Release once per build, with
-// bootstrap.FetchRelease and the trust the bootstrap gives it: the
+// debarchive.Fetch and the trust the bootstrap gives it: the
 // recipe's keyring (or Debian's), insecure and archived. What keys the
 // stage cache and dates the build is thus what a signature vouched for:
 // an archive whose Release that trust cannot verify (one signed by a key
@@ -82,11 +82,11 @@ func (r *releases) fetch(ctx context.Context, mirror, suite string, components [
 	if err != nil {
 		return release{}, errors.New("the mirror URL does not parse")
 	}
-	repo, err := bootstrap.FetchRelease(ctx, r.client, u, suite, trust, r.log)
+	s, err := debarchive.Fetch(ctx, r.client, u, suite, trust, r.log)
 	if err != nil {
 		return release{}, err
 	}
-	return releaseDigest(repo.Release, components, arch)
+	return releaseDigest(s.Release, components, arch)
 }
 
 func (r *releases) loadTrust() (debarchive.Trust, error) {
@@ -99,7 +99,7 @@ func (r *releases) loadTrust() (debarchive.Trust, error) {
 
 // releaseDigest takes from a verified Release its Date and a digest of
 // the checksums of the components' Packages indices for arch.
-func releaseDigest(r *bootstrap.Release, components []string, arch string) (release, error) {
+func releaseDigest(r *debarchive.Release, components []string, arch string) (release, error) {
 	if r.Date.IsZero() {
 		return release{}, errors.New("it has no Date field")
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/krgimage/krgimage/bootstrap"
 	"github.com/krgimage/krgimage/bootstrap/bootstraptest"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/logging"
 )
 
@@ -38,7 +38,7 @@ const sumA = "aaaa000000000000000000000000000000000000000000000000000000000000"
 
 func digestOf(t *testing.T, text string, comps []string, arch string) release {
 	t.Helper()
-	r, err := bootstrap.ParseRelease([]byte(text))
+	r, err := debarchive.ParseRelease([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestReleaseDigest(t *testing.T) {
 		})
 	}
 	for _, text := range []string{"Codename: bookworm\n", "Codename: bookworm\nDate: yesterday\n"} {
-		r, err := bootstrap.ParseRelease([]byte(text))
+		r, err := debarchive.ParseRelease([]byte(text))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestReleasesFetch(t *testing.T) {
 	if n := hits.Load(); n != 3 {
 		t.Errorf("%d requests, want 3 (InRelease, Release, Release.gpg, once per build)", n)
 	}
-	if _, err := rel.get(t.Context(), srv.URL, "bookworm", []string{"main"}, "amd64"); !errors.Is(err, bootstrap.ErrUnknownSuite) {
+	if _, err := rel.get(t.Context(), srv.URL, "bookworm", []string{"main"}, "amd64"); !errors.Is(err, debarchive.ErrUnknownSuite) {
 		t.Errorf("a suite the mirror lacks: %v, want ErrUnknownSuite", err)
 	}
 
@@ -141,20 +141,20 @@ func TestReleasesUnverified(t *testing.T) {
 		edit  func(t *testing.T)
 		want  error
 	}{
-		{name: "signed by another key", extra: "keyring: " + other.Keyring + "\n", want: bootstrap.ErrUnknownKey},
+		{name: "signed by another key", extra: "keyring: " + other.Keyring + "\n", want: debarchive.ErrUnknownKey},
 		{name: "no keyring", extra: "keyring: " + filepath.Join(t.TempDir(), "none.gpg") + "\n", want: os.ErrNotExist},
 		{name: "tampered", extra: "keyring: " + repo.Keyring + "\n", edit: func(t *testing.T) {
 			p := filepath.Join(repo.Dists(), "InRelease")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, []byte(strings.Replace(string(b), "aaaa", "bbbb", 1)), 0o644)
-		}, want: bootstrap.ErrSignature},
+		}, want: debarchive.ErrSignature},
 		{name: "unsigned", extra: "keyring: " + repo.Keyring + "\n", edit: func(t *testing.T) {
 			os.Remove(filepath.Join(repo.Dists(), "InRelease"))
 			os.WriteFile(filepath.Join(repo.Dists(), "Release"), []byte(good), 0o644)
-		}, want: bootstrap.ErrSignature},
+		}, want: debarchive.ErrSignature},
 		{name: "another suite's", extra: "keyring: " + repo.Keyring + "\n", edit: func(t *testing.T) {
 			repo.WriteRelease([]byte(strings.Replace(good, "Codename: bookworm", "Codename: bullseye", 1)))
-		}, want: bootstrap.ErrWrongSuite},
+		}, want: debarchive.ErrWrongSuite},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,7 +187,7 @@ func TestReleasesRedact(t *testing.T) {
 	env := releaseEnv(t, "insecure: true\n")
 	env.Log = logging.Discard()
 	_, err := newReleases(env).get(t.Context(), mirror, "bookworm", []string{"main"}, "amd64")
-	if !errors.Is(err, bootstrap.ErrMirror) || strings.Contains(err.Error(), "s3cret") {
+	if !errors.Is(err, debarchive.ErrMirror) || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("get() = %v, want ErrMirror without the password", err)
 	}
 }
