@@ -39,11 +39,11 @@ type Cache struct {
 func NewCache(dir string) *Cache { return &Cache{dir: dir} }
 
 // Path is where the file with checksum h lives in the cache.
-func (c *Cache) Path(h Hash) string {
+func (c *Cache) Path(h debarchive.Hash) string {
 	return filepath.Join(c.dir, h.Algo, h.Value[:2], h.Value)
 }
 
-func (c *Cache) partial(h Hash) string {
+func (c *Cache) partial(h debarchive.Hash) string {
 	return filepath.Join(c.dir, "partial", h.Algo+"-"+h.Value)
 }
 
@@ -58,7 +58,7 @@ func newHash(algo string) hash.Hash {
 }
 
 // check verifies that the file at path has size and checksum h.
-func check(path string, size int64, h Hash) error {
+func check(path string, size int64, h debarchive.Hash) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -78,7 +78,7 @@ func check(path string, size int64, h Hash) error {
 // lookup returns the cached file for h, verified. A cached file that no
 // longer matches (a disk error, a hand edit) is removed and reported
 // missing, so that it is fetched again.
-func (c *Cache) lookup(size int64, h Hash) (string, bool) {
+func (c *Cache) lookup(size int64, h debarchive.Hash) (string, bool) {
 	p := c.Path(h)
 	if fi, err := os.Stat(p); err != nil || fi.Size() != size {
 		return "", false
@@ -95,7 +95,7 @@ type Item struct {
 	// Path is relative to the mirror's root (pool/main/d/dpkg/...).
 	Path string
 	Size int64
-	Hash Hash
+	Hash debarchive.Hash
 	// Name says what the file is in messages (dpkg 1.21.23).
 	Name string
 }

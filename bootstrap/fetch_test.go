@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/logging"
 )
 
 func item(name string, body []byte) Item {
 	s := sha256.Sum256(body)
-	return Item{Path: "pool/" + name, Size: int64(len(body)), Hash: Hash{Algo: "sha256", Value: hex.EncodeToString(s[:])}, Name: name}
+	return Item{Path: "pool/" + name, Size: int64(len(body)), Hash: debarchive.Hash{Algo: "sha256", Value: hex.EncodeToString(s[:])}, Name: name}
 }
 
 func testFetcher(t *testing.T) *Fetcher {

@@ -109,8 +109,8 @@ func ParseLockfile(b []byte) (*Lockfile, error) {
 	return &l, nil
 }
 
-func (p LockedPackage) sum() FileSum {
-	return FileSum{Size: p.Size, SHA256: p.SHA256, SHA1: p.SHA1, MD5: p.MD5}
+func (p LockedPackage) sum() debarchive.FileSum {
+	return debarchive.FileSum{Size: p.Size, SHA256: p.SHA256, SHA1: p.SHA1, MD5: p.MD5}
 }
 
 // Marshal renders the lockfile: stable key order, packages sorted by

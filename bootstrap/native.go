@@ -108,15 +108,15 @@ func (n *Native) Preflight(ctx context.Context, o Options) error {
 // loadKeyrings reads the recipe's keyring, or Debian's: the current keys,
 // and for an archived suite the removed ones too, where debootstrap looks
 // for lenny's.
-func loadKeyrings(o Options) (*Keyring, error) {
+func loadKeyrings(o Options) (*debarchive.Keyring, error) {
 	if o.Keyring != "" {
-		return LoadKeyring(o.Keyring)
+		return debarchive.LoadKeyring(o.Keyring)
 	}
-	k, err := LoadKeyring(DefaultKeyring)
+	k, err := debarchive.LoadKeyring(debarchive.DefaultKeyring)
 	if !o.Archived {
 		return k, err
 	}
-	removed, rerr := LoadKeyring(RemovedKeyring)
+	removed, rerr := debarchive.LoadKeyring(debarchive.RemovedKeyring)
 	switch {
 	case err != nil && rerr != nil:
 		return nil, errors.Join(err, rerr)

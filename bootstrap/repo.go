@@ -16,9 +16,9 @@ import (
 type Repository struct {
 	Mirror  *url.URL
 	Suite   string
-	Release *Release
+	Release *debarchive.Release
 	// Signature is nil when the recipe said insecure: true.
-	Signature *Signature
+	Signature *debarchive.Signature
 	// ID is the SHA-256 of the signed Release as fetched: the same ID
 	// means the same indexes.
 	ID string
