@@ -101,7 +101,7 @@ func TestArchive(t *testing.T) {
 // What either writer emits parses back to the entries it was given:
 // a one-line entry as one line and as a deb822 stanza, a deb822 file as
 // deb822 stanzas.
-func FuzzParse(f *testing.F) {
+func FuzzParseSources(f *testing.F) {
 	f.Add("deb [arch=amd64] http://m/debian lenny main\n")
 	f.Add("deb [ arch=amd64,i386 signed-by=/k.gpg Trusted=yes ] http://m/debian ./ # c\n")
 	f.Add("Types: deb\nURIs: http://m\nSuites: a\nComponents: main\n\n")
