@@ -70,20 +70,23 @@ func TestFetchReleaseValidUntil(t *testing.T) {
 	tests := []struct {
 		name       string
 		validUntil time.Time
+		date       time.Time
 		archived   bool
 		want       error
 		text       string
 	}{
 		{name: "current", validUntil: time.Now().Add(24 * time.Hour)},
 		{name: "no Valid-Until"},
-		{name: "no Valid-Until, archived", archived: true},
+		{name: "no Valid-Until, recent", date: time.Now().Add(-30 * 24 * time.Hour)},
+		{name: "no Valid-Until, years old, archived", archived: true},
+		{name: "no Valid-Until, recent, archived", date: time.Now().Add(-30 * 24 * time.Hour), archived: true, want: ErrNotArchived, text: "less than a year ago"},
 		{name: "expired", validUntil: time.Now().Add(-time.Hour), want: ErrReleaseExpired, text: "Release of bookworm expired on"},
 		{name: "expired, archived", validUntil: time.Now().Add(-time.Hour), archived: true},
 		{name: "current, archived", validUntil: time.Now().Add(24 * time.Hour), archived: true, want: ErrNotArchived, text: "serves bookworm as current"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			repo := bootstraptest.NewRepo(t, bootstraptest.Spec{ValidUntil: tt.validUntil})
+			repo := bootstraptest.NewRepo(t, bootstraptest.Spec{ValidUntil: tt.validUntil, Date: tt.date})
 			_, err := fetchFixture(t, repo, repo.Serve(t), "bookworm", tt.archived, nil)
 			if tt.want == nil {
 				if err != nil {

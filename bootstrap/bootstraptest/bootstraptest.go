@@ -3,6 +3,7 @@ package bootstraptest
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/md5"
 	"crypto/sha1"
@@ -271,6 +272,8 @@ type Spec struct {
 	NoSums []string
 	// ValidUntil adds a Valid-Until field to the Release.
 	ValidUntil time.Time
+	// Date dates the Release (Epoch when zero).
+	Date time.Time
 }
 
 // Repo is a repository written to disk.
@@ -448,7 +451,7 @@ func (r *Repo) ReleaseText(files map[string][]byte) []byte {
 	s := r.Spec
 	var b strings.Builder
 	fmt.Fprintf(&b, "Origin: Debian\nLabel: Debian\nSuite: %s\nCodename: %s\nDate: %s\nArchitectures: %s\nComponents: %s\nDescription: krgimage test repository\n",
-		s.Suite, s.Codename, Epoch.Format(time.RFC1123), s.Arch, s.Component)
+		s.Suite, s.Codename, cmp.Or(s.Date, Epoch).UTC().Format(time.RFC1123), s.Arch, s.Component)
 	if !s.ValidUntil.IsZero() {
 		fmt.Fprintf(&b, "Valid-Until: %s\n", s.ValidUntil.UTC().Format(time.RFC1123))
 	}

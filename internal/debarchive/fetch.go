@@ -159,7 +159,7 @@ func (o Trust) vouch(r *Release, suite string) error {
 			ErrWrongSuite, suite, r.Suite, r.Codename)
 	}
 	if r.ValidUntil.IsZero() {
-		return nil
+		return o.vouchUndated(r, suite)
 	}
 	until := r.ValidUntil.UTC().Format(time.RFC1123)
 	expired := o.now().After(r.ValidUntil)
@@ -168,10 +168,30 @@ func (o Trust) vouch(r *Release, suite string) error {
 		return fmt.Errorf("%w: Release of %s expired on %s; set archived: true in the recipe for an archived suite (else the mirror is a stale copy)",
 			ErrReleaseExpired, suite, until)
 	case !expired && o.Archived:
-		return fmt.Errorf("%w: the mirror serves %s as current (its Release is valid until %s); archived: true, which accepts expired keys, SHA-1 signatures and weak checksums, is only for a suite the archive no longer updates: remove it",
-			ErrNotArchived, suite, until)
+		return fmt.Errorf("%w: the mirror serves %s as current (its Release is valid until %s); %s",
+			ErrNotArchived, suite, until, archivedIsFor)
 	}
 	return nil
+}
+
+// CurrentWithin is how recent a Release without Valid-Until must be for
+// its suite to count as current. Debian's main archive publishes no
+// Valid-Until, but it signs a new Release for every suite it still
+// updates at least at each point release, a few times a year; a suite
+// whose Release is a year old is one the archive no longer updates.
+const CurrentWithin = 365 * 24 * time.Hour
+
+const archivedIsFor = "archived: true, which accepts expired keys, SHA-1 signatures and weak checksums, is only for a suite the archive no longer updates: remove it"
+
+// vouchUndated refuses archived: true for a suite whose Release has no
+// Valid-Until but is recent: it is being updated, and relaxing the checks
+// for it would accept what its current keys refuse.
+func (o Trust) vouchUndated(r *Release, suite string) error {
+	if !o.Archived || r.Date.IsZero() || o.now().Sub(r.Date) > CurrentWithin {
+		return nil
+	}
+	return fmt.Errorf("%w: the mirror serves %s as current (its Release is dated %s, less than a year ago); %s",
+		ErrNotArchived, suite, r.Date.UTC().Format(time.RFC1123), archivedIsFor)
 }
 
 // namesSuite reports whether r is the Release of suite, by its Suite or
