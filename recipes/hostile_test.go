@@ -50,6 +50,15 @@ func TestHostileValues(t *testing.T) {
 		{"space in exports clients", "pxelinux:", "exports: {clients: \"* evil(rw)\"}\n  pxelinux:"},
 		{"exports options with a space", "pxelinux:", "exports: {options: [\"ro) / *(rw\"]}\n  pxelinux:"},
 		{"space in a hosts name", "  - locale: {lc_all: C, bashrc: true}", "  - locale: {lc_all: C, bashrc: true}\n  - hosts: {extra: [{ip: 10.0.0.5, names: [\"a b\"]}]}"},
+		{"empty mount option", "mode: ro}", `mode: ro, writable: [{path: /tmp, type: tmpfs, options: [""]}]}`},
+		{"null item among mount options", "mode: ro}", `mode: ro, writable: [{path: /var, options: [rw, null, hard]}]}`},
+		{"empty NFS root option", "mode: ro}", `mode: ro, options: [""]}`},
+		{"empty tmpfs mount point", "mode: ro}", `mode: ro, tmpfs: [""]}`},
+		{"empty exports option", "pxelinux:", "exports: {options: [ro, \"\"]}\n  pxelinux:"},
+		{"empty exports options list", "pxelinux:", "exports: {options: []}\n  pxelinux:"},
+		{"empty kernel argument", "append: [console=ttyS0]", `append: [console=ttyS0, ""]`},
+		{"empty name in a hosts entry", "  - locale: {lc_all: C, bashrc: true}", "  - locale: {lc_all: C, bashrc: true}\n  - hosts: {extra: [{ip: 10.0.0.5, names: [a, \"\"]}]}"},
+		{"empty initramfs module", "boot_test:", "initramfs: {modules: [\"\"]}\nboot_test:"},
 		{"newline in the login password", "login: {user: root}", `login: {user: root, password: "pw\nreboot"}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
