@@ -577,7 +577,7 @@ checked:
 				bad("a user or group name, or a numeric id")
 			}
 		}
-	case "", "relpath", "confpath", "arg", "words", "label", "name", "module", "locale", "gecos":
+	case "", "relpath", "confpath", "arg", "option", "options", "words", "label", "name", "module", "locale", "gecos":
 	default:
 		panic("recipes: unknown check tag " + tags.check)
 	}

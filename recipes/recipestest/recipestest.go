@@ -4,12 +4,15 @@ package recipestest
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/krgimage/krgimage/recipes"
 )
 
 // Values are the recipe values a fuzz target varies: the ones that reach
-// the most generated files.
+// the most generated files. MountOptions is fstab's options field: the
+// first writable mount lists its options (none for ""), and the fstab
+// step gives it to /tmp as it is.
 type Values struct {
 	Name, Path, Option, Label, Arg, Clients, TFTPOptions, MountOptions string
 }
@@ -21,6 +24,23 @@ var Seeds = []Values{
 	{"a.b+c-d_e", "/srv/nfs@x=y~z+w", "timeo=14", "a.b+c", "x=/a:b,c%d^e~f@g", "10.0.0.0/24", "--secure -v", "rw,noatime"},
 	{"base\ninjected", "/srv/nfs\n/ *(rw,no_root_squash,insecure)\n#", "rw\"", "node\nKERNEL evil", "a;reboot", "* evil(rw)", "--secure $(id>/tmp/x)", "rw nosuid"},
 	{"x", `/srv/nfs"; next-server 6.6.6.6; #`, "ro) / *(rw", "l b", "$root", "*(rw)", "`id`", "rw\nnone / tmpfs"},
+	// An option with a comma was written as one and read back as two.
+	{"kerrighed", "/NFSROOT/kerrighed", "a,b", "kerrighed", "session_id=1", "*", "--secure", "rw,hard,nolock"},
+	// An empty mount option made fstab's options field empty.
+	{"kerrighed", "/NFSROOT/kerrighed", "rw", "kerrighed", "session_id=1", "*", "--secure", "rw,,hard"},
+}
+
+// list is a YAML flow list of the items of s, separated by sep; an empty
+// s is an empty list.
+func list(s, sep string) string {
+	if s == "" {
+		return "[]"
+	}
+	items := strings.Split(s, sep)
+	for i, it := range items {
+		items[i] = strconv.Quote(it)
+	}
+	return "[" + strings.Join(items, ", ") + "]"
 }
 
 // Recipe returns the recipe with v in place, or the validation error.
@@ -42,7 +62,7 @@ nfsroot:
   mode: ro
   options: [` + q(v.Option) + `]
   writable:
-    - {path: /var, options: [` + q(v.MountOptions) + `]}
+    - {path: /var, options: ` + list(v.MountOptions, ",") + `}
     - {path: /tmp, type: tmpfs}
 provision:
   - fstab: {configfs: true, options: {/tmp: ` + q(v.MountOptions) + `}}
