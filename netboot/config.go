@@ -178,12 +178,11 @@ func TFTPDefaults(r *recipes.Recipe) string {
 // root, and each writable directory read-write.
 func Exports(r *recipes.Recipe) string {
 	n, e := r.NFSRoot, r.Netboot.Exports
-	opts := strings.Join(e.Options, ",")
 	var b strings.Builder
 	fmt.Fprintf(&b, "# NFS exports: written by krgimage for recipe %s.\n", quote.Plain(r.Name))
-	fmt.Fprintf(&b, "%s %s\n", quote.Octal(n.Path), exportClient(e.Clients, opts))
+	fmt.Fprintf(&b, "%s %s\n", quote.Octal(n.Path), exportClient(e.Clients, strings.Join(e.Options, ",")))
 	if n.Mode == "ro" {
-		rw := "rw" + strings.TrimPrefix(strings.TrimPrefix(opts, "ro"), "rw")
+		rw := strings.Join(writableOptions(e.Options), ",")
 		for _, m := range n.Writable {
 			if m.Type == "nfs" {
 				fmt.Fprintf(&b, "%s %s\n", quote.Octal(m.Source), exportClient(e.Clients, rw))
@@ -191,6 +190,19 @@ func Exports(r *recipes.Recipe) string {
 		}
 	}
 	return b.String()
+}
+
+// writableOptions are the root's export options for a writable
+// directory: rw first, then the others in order. Options are compared
+// whole: root_squash only begins with ro.
+func writableOptions(opts []string) []string {
+	out := []string{"rw"}
+	for _, o := range opts {
+		if o != "ro" && o != "rw" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // exportClient is one client field of an exports line, CLIENT(OPTIONS):

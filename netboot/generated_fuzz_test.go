@@ -21,11 +21,11 @@ import (
 // for, and no other.
 func FuzzServerFiles(f *testing.F) {
 	for _, v := range recipestest.Seeds {
-		f.Add(v.Name, v.Path, v.Option, v.Label, v.Arg, v.Clients, v.TFTPOptions)
+		f.Add(v.Name, v.Path, v.Option, v.Label, v.Arg, v.Clients, v.TFTPOptions, v.ExportOptions)
 	}
-	f.Fuzz(func(t *testing.T, name, path, option, label, arg, clients, tftpOptions string) {
+	f.Fuzz(func(t *testing.T, name, path, option, label, arg, clients, tftpOptions, exportOptions string) {
 		r, err := recipestest.Recipe(recipestest.Values{Name: name, Path: path, Option: option, Label: label, Arg: arg,
-			Clients: clients, TFTPOptions: tftpOptions, MountOptions: "rw"})
+			Clients: clients, TFTPOptions: tftpOptions, MountOptions: "rw", ExportOptions: exportOptions})
 		if err != nil {
 			return
 		}
@@ -33,7 +33,7 @@ func FuzzServerFiles(f *testing.F) {
 			"dhcpd.conf": checkDHCP, "exports": checkExports, "tftpd-hpa": checkTFTP, "pxelinux.cfg": checkPXE,
 		} {
 			if err := check(r); err != nil {
-				t.Fatalf("%s: %v\nrecipe values: %q", file, err, []string{name, path, option, label, arg, clients, tftpOptions})
+				t.Fatalf("%s: %v\nrecipe values: %q", file, err, []string{name, path, option, label, arg, clients, tftpOptions, exportOptions})
 			}
 		}
 	})
@@ -71,7 +71,13 @@ func checkExports(r *recipes.Recipe) error {
 		return err
 	}
 	e := r.Netboot.Exports
-	rw := append([]string{"rw"}, e.Options[1:]...)
+	// The writable directories get the root's options, read-write.
+	rw := []string{"rw"}
+	for _, o := range e.Options {
+		if o != "ro" && o != "rw" {
+			rw = append(rw, o)
+		}
+	}
 	want := []confread.Export{
 		{Path: r.NFSRoot.Path, Clients: []confread.ExportClient{{Host: e.Clients, Options: e.Options}}},
 		{Path: r.NFSRoot.Path + "/var", Clients: []confread.ExportClient{{Host: e.Clients, Options: rw}}},

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/krgimage/krgimage/chroot"
@@ -19,6 +20,14 @@ func Fstab(r *recipes.Recipe, cfg *recipes.Fstab) string {
 		if o, ok := cfg.Options[mp]; ok {
 			opts = o
 		}
+		if opts == "" {
+			// An empty field would shift the dump and pass numbers into
+			// the options (getmntent splits at runs of blanks). fstab(5)
+			// spells "no options" defaults, and that is what an override
+			// "" or an empty list (options: []) asks for: nothing beyond
+			// what mount does anyway.
+			opts = "defaults"
+		}
 		// getmntent reads octal escapes (\040) in every field: a space or
 		// a newline in a value stays inside its field.
 		rows = append(rows, []string{quote.Octal(src), quote.Octal(mp), typ, quote.Octal(opts), "0", "0"})
@@ -33,15 +42,15 @@ func Fstab(r *recipes.Recipe, cfg *recipes.Fstab) string {
 	}
 	if n.Mode == "ro" {
 		for _, m := range n.Writable {
-			opts := strings.Join(m.Options, ",")
 			if m.Type == "tmpfs" {
-				add("none", m.Path, "tmpfs", opts)
+				add("none", m.Path, "tmpfs", strings.Join(m.Options, ","))
 				continue
 			}
-			if n.Version == 4 && !strings.Contains(opts, "vers=") {
-				opts += ",vers=4"
+			opts := m.Options
+			if n.Version == 4 && !slices.ContainsFunc(opts, isNFSVers) {
+				opts = append(slices.Clip(opts), "vers=4")
 			}
-			add(n.Server.String()+":"+m.Source, m.Path, "nfs", opts)
+			add(n.Server.String()+":"+m.Source, m.Path, "nfs", strings.Join(opts, ","))
 		}
 	}
 	for _, t := range n.Tmpfs {
@@ -59,6 +68,10 @@ func Fstab(r *recipes.Recipe, cfg *recipes.Fstab) string {
 		b.WriteString(quote.Plain(e) + "\n")
 	}
 	return b.String()
+}
+
+func isNFSVers(opt string) bool {
+	return strings.HasPrefix(opt, "vers=") || strings.HasPrefix(opt, "nfsvers=")
 }
 
 // fstab writes /etc/fstab and creates its mount points (recipes.Fstab).

@@ -1,10 +1,12 @@
 package provision
 
 import (
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/krgimage/krgimage/internal/confread"
 	"github.com/krgimage/krgimage/internal/golden"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -53,6 +55,31 @@ func TestFstabGolden(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("fstab lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// An empty option list reaches fstab as defaults, never as an empty
+// field that getmntent would fill with the dump number.
+func TestFstabEmptyOptions(t *testing.T) {
+	r := shipped(t, "bookworm-nfsroot", nil)
+	r.NFSRoot.Mode, r.NFSRoot.Version, r.NFSRoot.Tmpfs = "ro", 4, nil
+	r.NFSRoot.Writable = []recipes.Mount{
+		{Path: "/var", Type: "nfs", Source: "/srv/var", Options: []string{}},
+		{Path: "/tmp", Type: "tmpfs", Options: []string{}},
+		{Path: "/root", Type: "nfs", Source: "/srv/root", Options: []string{"rw", "nfsvers=3"}},
+	}
+	text := Fstab(r, &recipes.Fstab{Options: map[string]string{"/proc": ""}})
+	entries, err := confread.Fstab(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range entries {
+		got[e.Target] = e.Options + " " + e.Dump + " " + e.Pass
+	}
+	want := map[string]string{"/proc": "defaults 0 0", "/sys": "defaults 0 0", "/var": "vers=4 0 0", "/tmp": "defaults 0 0", "/root": "rw,nfsvers=3 0 0"}
+	if !maps.Equal(got, want) {
+		t.Errorf("options %v, want %v\n%s", got, want, text)
 	}
 }
 

@@ -45,6 +45,8 @@ type fieldTags struct {
 	// multiline allows control characters: a script or a file's content,
 	// written as data and never into a line of a generated file.
 	multiline bool
+	// item marks a list item: an empty one is never "not set".
+	item bool
 }
 
 func tagsOf(f reflect.StructField) fieldTags {
@@ -186,6 +188,11 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, tags fieldTag
 		d.pos[path] = posOf(n)
 	}
 	if _, ok := n.(*ast.NullNode); ok {
+		if tags.item && v.Kind() == reflect.String {
+			// "[rw, ]" is an empty item, not a default.
+			d.checkScalar(n, path, tags, "")
+			return
+		}
 		// An empty value keeps the default: "mtab:" means "mtab with its
 		// defaults".
 		if v.Kind() == reflect.Pointer && v.IsNil() {
@@ -224,12 +231,14 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, tags fieldTag
 			return
 		}
 		out := reflect.MakeSlice(v.Type(), len(seq.Values), len(seq.Values))
+		itemTags := tags
+		itemTags.item = true
 		for i, item := range seq.Values {
 			el := out.Index(i)
 			if sd, ok := el.Addr().Interface().(setDefaulter); ok {
 				sd.setDefaults()
 			}
-			d.decode(item, el, fmt.Sprintf("%s[%d]", path, i), tags, depth+1)
+			d.decode(item, el, fmt.Sprintf("%s[%d]", path, i), itemTags, depth+1)
 		}
 		v.Set(out)
 	case reflect.Map:
@@ -239,10 +248,12 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, tags fieldTag
 			return
 		}
 		out := reflect.MakeMapWithSize(v.Type(), len(m.Values))
+		valueTags := tags
+		valueTags.item = false
 		for _, mv := range m.Values {
 			key := mv.Key.GetToken().Value
 			el := reflect.New(v.Type().Elem()).Elem()
-			d.decode(mv.Value, el, path+"."+key, tags, depth+1)
+			d.decode(mv.Value, el, path+"."+key, valueTags, depth+1)
 			out.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), el)
 		}
 		v.Set(out)
@@ -495,10 +506,18 @@ func (d *decoder) checkScalar(n ast.Node, path string, tags fieldTags, s string)
 		return
 	}
 checked:
+	bad := func(want string) { d.errAt(n, path, ErrInvalid, "invalid value %q: expected %s", s, want) }
+	if s == "" && tags.item && tags.check != "" {
+		// An empty scalar means "not set" and gets its default; an empty
+		// list item has none, and reaches its file as an empty field, word
+		// or option: "rw,,hard", a doubled space, a tab-tab that shifts
+		// fstab's fields.
+		bad("a value: an empty list item would be written as an empty field, word or option")
+		return
+	}
 	if s == "" && tags.check != "positive" {
 		return
 	}
-	bad := func(want string) { d.errAt(n, path, ErrInvalid, "invalid value %q: expected %s", s, want) }
 	if !tags.multiline && strings.IndexFunc(s, quote.IsControl) >= 0 {
 		// Every such value ends up in a line of some file: a newline
 		// there would start a directive of its own.
@@ -558,7 +577,7 @@ checked:
 				bad("a user or group name, or a numeric id")
 			}
 		}
-	case "", "relpath", "confpath", "arg", "words", "label", "name", "module", "locale", "gecos":
+	case "", "relpath", "confpath", "arg", "option", "options", "words", "label", "name", "module", "locale", "gecos":
 	default:
 		panic("recipes: unknown check tag " + tags.check)
 	}

@@ -194,7 +194,7 @@ type NFSRoot struct {
 	// Version is the NFS protocol version used for the root (3 or 4).
 	Version int `yaml:"version" enum:"3,4"`
 	// Options are extra mount options for the root.
-	Options []string `yaml:"options,omitempty" check:"arg"`
+	Options []string `yaml:"options,omitempty" check:"option"`
 	// Writable lists the read-write mounts of a read-only root; the
 	// default is the seed's /var, /tmp and /root over NFS.
 	Writable []Mount `yaml:"writable,omitempty"`
@@ -212,7 +212,7 @@ type Mount struct {
 	// same path under the NFS root's export.
 	Source string `yaml:"source,omitempty" check:"confpath"`
 	// Options default to the seed's rw,hard,nolock.
-	Options []string `yaml:"options,omitempty" check:"arg"`
+	Options []string `yaml:"options,omitempty" check:"option"`
 }
 
 // Kernel says where the nodes' kernel comes from: a Debian package, or a
@@ -328,7 +328,7 @@ type Exports struct {
 	Clients string `yaml:"clients,omitempty"`
 	// Options for the exported root (rw,sync,no_root_squash,
 	// no_subtree_check in the seed; ro for a read-only root).
-	Options []string `yaml:"options,omitempty" check:"arg"`
+	Options []string `yaml:"options,omitempty" check:"option"`
 }
 
 // Media configures boot media for nodes that cannot PXE (krgimage media,

@@ -336,8 +336,9 @@ type Fstab struct {
 	Swap string `yaml:"swap,omitempty" check:"confpath"`
 	// Configfs mounts configfs on /config (Kerrighed uses it).
 	Configfs bool `yaml:"configfs"`
-	// Options overrides the mount options of a mount point.
-	Options map[string]string `yaml:"options,omitempty" check:"arg"`
+	// Options overrides the mount options of a mount point, written as
+	// fstab has them (rw,hard,nolock); "" is fstab's defaults.
+	Options map[string]string `yaml:"options,omitempty" check:"options"`
 	// Extra lines appended verbatim.
 	Extra []string `yaml:"extra,omitempty"`
 }

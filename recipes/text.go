@@ -14,10 +14,14 @@ var (
 	// the kernel's nfsroot= (where a comma starts the options and a colon
 	// ends the server), fstab, pxelinux and GRUB lines, passwd fields.
 	confPathRE = regexp.MustCompile(`^/[A-Za-z0-9._+@=~/-]*$`)
-	// argRE: one word of a kernel command line, a mount option list, an
-	// NFS export option: no quote, no space, nothing a boot loader or a
-	// shell would read (GRUB: ; $ { }; pxelinux: none of them either).
+	// argRE: one word of a kernel command line: no quote, no space,
+	// nothing a boot loader or a shell would read (GRUB: ; $ { };
+	// pxelinux: none of them either).
 	argRE = regexp.MustCompile(`^[A-Za-z0-9._+,=:@%/~^-]+$`)
+	// optionRE: one mount or export option. The writers join a list of
+	// them with commas (fstab, exports, nfsroot=, initramfs.conf), so a
+	// comma in one would read back as two options.
+	optionRE = regexp.MustCompile(`^[A-Za-z0-9._+=:@%/~^-]+$`)
 	// labelRE: a boot loader label or menu entry id.
 	labelRE = regexp.MustCompile(`^[A-Za-z0-9._+-]+$`)
 	// imageNameRE: the image's name, in file names and file headers.
@@ -37,6 +41,16 @@ func checkText(check, s string) string {
 	case "arg":
 		if !argRE.MatchString(s) {
 			return "one word of letters, digits and . _ + , = : @ % / ~ ^ - (no spaces, quotes, ; $ { } or other characters a boot loader or shell reads)"
+		}
+	case "option":
+		if !optionRE.MatchString(s) {
+			return "one option of letters, digits and . _ + = : @ % / ~ ^ - (no commas: options are joined with commas, so give each as its own list item)"
+		}
+	case "options":
+		for _, o := range strings.Split(s, ",") {
+			if !optionRE.MatchString(o) {
+				return "options of letters, digits and . _ + = : @ % / ~ ^ -, separated by single commas, such as rw,hard,nolock (no empty option, no spaces or quotes)"
+			}
 		}
 	case "words":
 		for _, w := range strings.Split(s, " ") {

@@ -568,6 +568,12 @@ func (r *Recipe) validateNetboot(v *validator) {
 	if strings.ContainsAny(nb.PXE.Label, " \t") || nb.PXE.Label == "" && v.written("netboot.pxelinux.label") {
 		v.errorf("netboot.pxelinux.label", ErrInvalid, "a pxelinux label is one word")
 	}
+	if nb.Exports.Options != nil && len(nb.Exports.Options) == 0 {
+		// "()" would leave the root to exportfs's own defaults (ro,
+		// root_squash): a read-write root would be read-only, and root on
+		// the nodes nobody. Leaving the key out gives krgimage's.
+		v.errorf("netboot.exports.options", ErrInvalid, "list the exported root's options (such as [ro, sync, no_subtree_check]), or leave options out for the defaults")
+	}
 	if nb.Exports.Clients != "*" {
 		if _, err := netip.ParsePrefix(nb.Exports.Clients); err != nil {
 			if _, err := netip.ParseAddr(nb.Exports.Clients); err != nil {
