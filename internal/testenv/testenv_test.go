@@ -3,10 +3,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -14,37 +11,8 @@ import (
 // Every skip in the tree goes through Skip: a t.Skip elsewhere would pass
 // CI without running.
 func TestNoOtherSkips(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	here := filepath.Dir(file)
-	top := filepath.Join(here, "..", "..")
 	direct := regexp.MustCompile(`\b[tb]\.(Skip|Skipf|SkipNow)\(`)
-	var found []string
-	err := filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" || d.Name() == ".cache") {
-			return filepath.SkipDir
-		}
-		if !strings.HasSuffix(p, ".go") || filepath.Dir(p) == here {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for i, l := range strings.Split(string(b), "\n") {
-			if direct.MatchString(l) {
-				rel, _ := filepath.Rel(top, p)
-				found = append(found, rel+":"+strconv.Itoa(i+1)+": "+strings.TrimSpace(l))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(found) > 0 {
+	if found := SourceLines(t, direct); len(found) > 0 {
 		t.Errorf("skips that do not go through testenv.Skip:\n%s", strings.Join(found, "\n"))
 	}
 }
