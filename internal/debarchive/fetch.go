@@ -174,12 +174,12 @@ func (o Trust) vouch(r *Release, suite string) error {
 	return nil
 }
 
-// CurrentWithin is how recent a Release without Valid-Until must be for
+// currentWithin is how recent a Release without Valid-Until must be for
 // its suite to count as current. Debian's main archive publishes no
 // Valid-Until, but it signs a new Release for every suite it still
 // updates at least at each point release, a few times a year; a suite
 // whose Release is a year old is one the archive no longer updates.
-const CurrentWithin = 365 * 24 * time.Hour
+const currentWithin = 365 * 24 * time.Hour
 
 const archivedIsFor = "archived: true, which accepts expired keys, SHA-1 signatures and weak checksums, is only for a suite the archive no longer updates: remove it"
 
@@ -187,7 +187,7 @@ const archivedIsFor = "archived: true, which accepts expired keys, SHA-1 signatu
 // Valid-Until but is recent: it is being updated, and relaxing the checks
 // for it would accept what its current keys refuse.
 func (o Trust) vouchUndated(r *Release, suite string) error {
-	if !o.Archived || r.Date.IsZero() || o.now().Sub(r.Date) > CurrentWithin {
+	if !o.Archived || r.Date.IsZero() || o.now().Sub(r.Date) > currentWithin {
 		return nil
 	}
 	return fmt.Errorf("%w: the mirror serves %s as current (its Release is dated %s, less than a year ago); %s",
