@@ -42,6 +42,13 @@ define apt_install
 	fi
 endef
 
+# host_mtab links /etc/mtab to the kernel's mount table where a minimal
+# system (a debootstrap, a container image) has none: nfs-ganesha finds
+# each export's filesystem there. Every booted Debian system has the link.
+define host_mtab
+	@[ -e /etc/mtab ] || { echo "linking /etc/mtab to ../proc/self/mounts (nfs-ganesha reads it)"; $(SUDO) ln -s ../proc/self/mounts /etc/mtab; }
+endef
+
 .PHONY: help
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,10 +60,12 @@ deps-image: ## install the host tools a build needs (apt-get)
 .PHONY: deps-boot
 deps-boot: ## install what boot-test runs: QEMU, nfs-ganesha, dhcpd, tftpd-hpa (apt-get)
 	$(call apt_install,$(BOOT_PKGS))
+	$(call host_mtab)
 
 .PHONY: deps
 deps: ## install everything the tests need (apt-get, Go modules)
 	$(call apt_install,$(TEST_PKGS))
+	$(call host_mtab)
 	$(GO) mod download
 
 .PHONY: build
