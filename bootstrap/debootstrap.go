@@ -174,8 +174,10 @@ func (d *Debootstrap) checkArch(o Options) error {
 	return fmt.Errorf("%w: this %s host cannot run %s binaries: set bootstrap.foreign: true and install qemu-user-static", ErrArch, machine, o.Arch)
 }
 
-// Run creates the base system in o.Target. Its mounts live in a private
-// mount namespace, so however debootstrap ends, none is left on the host.
+// Run creates the base system in o.Target. debootstrap runs contained: its
+// mounts live in a private mount namespace and dpkg and the rest in a PID
+// namespace, so however debootstrap ends, no mount is left on the host and
+// nothing goes on writing into the target.
 func (d *Debootstrap) Run(ctx context.Context, o Options, task *progress.Task) error {
 	bin, err := d.binary()
 	if err != nil {
@@ -193,12 +195,9 @@ func (d *Debootstrap) Run(ctx context.Context, o Options, task *progress.Task) e
 		Path:        bin,
 		Args:        Args(o),
 		Display:     run.Quote(append([]string{bin}, Args(shown)...)),
-		Line:        p.line,
-		SysProcAttr: privateMounts(),
-	}
-	if os.Geteuid() != 0 {
+		Line:    p.line,
 		// Only root may unshare; debootstrap itself will say it needs root.
-		cmd.SysProcAttr = nil
+		Contained: os.Geteuid() == 0,
 	}
 	if err := d.Runner.Run(ctx, cmd); err != nil {
 		return d.failure(o, err)
@@ -229,9 +228,9 @@ func (d *Debootstrap) secondStage(ctx context.Context, o Options, p *progressPar
 	defer os.Remove(dst)
 	return d.Runner.Run(ctx, run.Cmd{
 		Path:        "chroot",
-		Args:        []string{o.Target, "/debootstrap/debootstrap", "--second-stage"},
-		Line:        p.line,
-		SysProcAttr: privateMounts(),
+		Args:      []string{o.Target, "/debootstrap/debootstrap", "--second-stage"},
+		Line:      p.line,
+		Contained: true,
 	})
 }
 

@@ -2,11 +2,6 @@
 
 package bootstrap
 
-import (
-	"runtime"
-	"syscall"
-)
+import "runtime"
 
 func machine() string { return runtime.GOARCH }
-
-func privateMounts() *syscall.SysProcAttr { return nil }

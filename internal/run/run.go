@@ -57,6 +57,11 @@ type Cmd struct {
 	// SysProcAttr extends the process attributes (a new mount namespace,
 	// for instance). Setpgid is always set.
 	SysProcAttr *syscall.SysProcAttr
+	// Contained runs the command in a PID and mount namespace of its own
+	// (Linux, as root), so that nothing it starts outlives it or krgimage:
+	// for commands that fork work of their own into a tree krgimage
+	// owns, as debootstrap does dpkg.
+	Contained bool
 }
 
 // String renders the command as a shell-like line for logs and errors.
@@ -144,6 +149,11 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 		attr = &a
 	}
 	ownGroup(attr)
+	if c.Contained {
+		if err := contain(cmd, attr); err != nil {
+			return &Error{Cmd: c.String(), ExitCode: -1, Err: err}
+		}
+	}
 	cmd.SysProcAttr = attr
 	cmd.Cancel = func() error { return signalGroup(cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = r.KillGrace
