@@ -137,10 +137,10 @@ func TestBuildInterrupted(t *testing.T) {
 	}
 }
 
-// TestBuildKilled kills krgimage outright: no handler runs, yet the mounts
-// debootstrap made must not appear on the host, because they live in a
-// private mount namespace that dies with its processes. The next build
-// clears the staging directory the killed one left.
+// TestBuildKilled kills krgimage outright: no handler runs, yet neither the
+// mounts debootstrap made nor any process it started may outlive it, since
+// they live in namespaces that die with krgimage; an orphaned dpkg would
+// go on writing into the staging directory the next build clears.
 func TestBuildKilled(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
@@ -150,21 +150,23 @@ func TestBuildKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait()
-	// debootstrap dies with krgimage (parent-death signal); give the
-	// kernel a moment to tear the namespace down.
-	deadline := time.Now().Add(30 * time.Second)
+	// debootstrap and the dpkg it runs die with krgimage (the namespace's
+	// PID 1 has a parent-death signal); give the kernel a moment to tear
+	// the namespaces down.
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		under, err := mounts.Under(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(under) == 0 {
+		procs := testfixture.Under(dir)
+		if len(under) == 0 && len(procs) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mounts left on the host after SIGKILL: %v\n%s", under, tail(log.String(), 20))
+			t.Fatalf("left on the host after SIGKILL: mounts %v, processes %v\n%s", under, procs, tail(log.String(), 20))
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Error("a killed build left a finished-looking output")

@@ -70,3 +70,22 @@ func processes() map[int]process {
 	}
 	return procs
 }
+
+// Under lists the live processes whose root or working directory is in
+// dir: what still works in a tree a test is about to remove.
+func Under(dir string) []int {
+	var pids []int
+	for pid, p := range processes() {
+		if p.zombie {
+			continue
+		}
+		for _, link := range []string{"root", "cwd"} {
+			target, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/" + link)
+			if err == nil && (target == dir || strings.HasPrefix(target, dir+"/")) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
