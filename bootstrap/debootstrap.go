@@ -192,9 +192,9 @@ func (d *Debootstrap) Run(ctx context.Context, o Options, task *progress.Task) e
 	shown := o
 	shown.Mirror = debarchive.RedactURL(o.Mirror)
 	cmd := run.Cmd{
-		Path:        bin,
-		Args:        Args(o),
-		Display:     run.Quote(append([]string{bin}, Args(shown)...)),
+		Path:    bin,
+		Args:    Args(o),
+		Display: run.Quote(append([]string{bin}, Args(shown)...)),
 		Line:    p.line,
 		// Only root may unshare; debootstrap itself will say it needs root.
 		Contained: os.Geteuid() == 0,
@@ -227,7 +227,7 @@ func (d *Debootstrap) secondStage(ctx context.Context, o Options, p *progressPar
 	}
 	defer os.Remove(dst)
 	return d.Runner.Run(ctx, run.Cmd{
-		Path:        "chroot",
+		Path:      "chroot",
 		Args:      []string{o.Target, "/debootstrap/debootstrap", "--second-stage"},
 		Line:      p.line,
 		Contained: true,

@@ -111,7 +111,6 @@ func withToken(token string) []int {
 	return pids
 }
 
-
 // TestContainedCommandReports: under the reaper the command's output,
 // status and environment are what they would be without it, and it runs
 // in a PID namespace of its own, whose PID 1 is the reaper.
@@ -120,7 +119,7 @@ func TestContainedCommandReports(t *testing.T) {
 	var lines []string
 	err := New(logging.Discard()).Run(t.Context(), Cmd{
 		Path: "sh", Args: []string{"-c", `echo "pid $$ parent $PPID $EXTRA"; exit 3`},
-		Env:  []string{"EXTRA=kept"}, Contained: true,
+		Env: []string{"EXTRA=kept"}, Contained: true,
 		Line: func(l string) { lines = append(lines, l) },
 	})
 	var e *Error
