@@ -189,8 +189,16 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, tags fieldTag
 	}
 	if _, ok := n.(*ast.NullNode); ok {
 		if tags.item && v.Kind() == reflect.String {
-			// "[rw, ]" is an empty item, not a default.
+			// "[rw, null]" is an empty item, not a default.
 			d.checkScalar(n, path, tags, "")
+			return
+		}
+		if tags.item && v.CanAddr() && v.Addr().Type().Implements(textUnmarshaler) {
+			// "dns: [null]" would keep a zero address, written as
+			// "invalid IP".
+			if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText(nil); err != nil {
+				d.errAt(n, path, ErrInvalid, "invalid value \"\": %v", err)
+			}
 			return
 		}
 		// An empty value keeps the default: "mtab:" means "mtab with its

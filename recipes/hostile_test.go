@@ -61,6 +61,7 @@ func TestHostileValues(t *testing.T) {
 		{"comma in an NFS root option", "mode: ro}", `mode: ro, options: ["timeo=14,retrans=2"]}`},
 		{"empty option in fstab options", "fstab: {configfs: false}", `fstab: {configfs: false, options: {/var: "rw,,hard"}}`},
 		{"trailing comma in fstab options", "fstab: {configfs: false}", `fstab: {configfs: false, options: {/var: "rw,"}}`},
+		{"null DNS server", "  domain: c.home", "  domain: c.home\n  dns: [null]"},
 		{"empty kernel argument", "append: [console=ttyS0]", `append: [console=ttyS0, ""]`},
 		{"empty name in a hosts entry", "  - locale: {lc_all: C, bashrc: true}", "  - locale: {lc_all: C, bashrc: true}\n  - hosts: {extra: [{ip: 10.0.0.5, names: [a, \"\"]}]}"},
 		{"empty initramfs module", "boot_test:", "initramfs: {modules: [\"\"]}\nboot_test:"},
