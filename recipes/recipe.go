@@ -67,6 +67,9 @@ type Recipe struct {
 	// --set or the environment (defaults left out), except those that
 	// went into secret fields (passwords, hashes).
 	Vars map[string]string `yaml:"-"`
+	// secretVars are the variables that went into secret fields, kept
+	// only so that Redactor can mask them.
+	secretVars map[string]string
 
 	pos positions
 }
