@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/krgimage/krgimage/bootstrap"
 	"github.com/krgimage/krgimage/internal/cachedir"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/pipeline"
 	"github.com/krgimage/krgimage/recipes"
@@ -185,7 +185,7 @@ func (a *app) runBuild(ctx context.Context, o *buildOptions) error {
 	if po.StageCache {
 		po.CacheID = cacheID()
 	}
-	a.log.Info("building", "recipe", po.Recipe.Source, "mirror", bootstrap.RedactURL(po.Mirror.URL), "path", o.out)
+	a.log.Info("building", "recipe", po.Recipe.Source, "mirror", debarchive.RedactURL(po.Mirror.URL), "path", o.out)
 	rep, err := pipeline.Build(ctx, po)
 	if rep != nil {
 		a.progress.Wait()
