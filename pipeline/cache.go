@@ -66,17 +66,18 @@ func worthStoring(work, lastStore time.Duration) bool {
 type CacheReport struct {
 	Dir string `json:"dir"`
 	// RootKey is the key of the finished, normalized image root.
-	RootKey string `json:"root_key,omitempty"`
+	RootKey string `json:"root_key,omitempty" redact:"keep"`
 	// Restored says where the build started from: the previous output's
 	// root, or a cache entry; empty when every step ran.
 	Restored       string  `json:"restored,omitempty"`
 	RestoreSeconds float64 `json:"restore_seconds,omitempty"`
 	// Ignored lists the corrupt entries the build found and removed.
-	Ignored []string `json:"ignored,omitempty"`
+	Ignored []string `json:"ignored,omitempty" redact:"keep"`
 	// State and Fingerprint let the next build reuse this output's root
-	// when nothing changed and nobody wrote to it since.
-	State       *State                  `json:"state,omitempty"`
-	Fingerprint *stagecache.Fingerprint `json:"fingerprint,omitempty"`
+	// when nothing changed and nobody wrote to it since: they keep
+	// their real values (see Report.shown).
+	State       *State                  `json:"state,omitempty" redact:"keep"`
+	Fingerprint *stagecache.Fingerprint `json:"fingerprint,omitempty" redact:"keep"`
 }
 
 // Cache results of a step.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"syscall"
 	"text/tabwriter"
@@ -25,8 +26,10 @@ type Report struct {
 	Recipe layout.BuiltRecipe `json:"recipe"`
 	Mirror Mirror             `json:"mirror"`
 	Output struct {
-		Dir    string `json:"dir"`
-		Rootfs string `json:"rootfs"`
+		Dir string `json:"dir"`
+		// Rootfs is read back by the next build, which must know its
+		// own root: it keeps its real value.
+		Rootfs string `json:"rootfs" redact:"keep"`
 	} `json:"output"`
 	BuildTime       time.Time     `json:"build_time"`
 	Started         time.Time     `json:"started"`
@@ -47,6 +50,10 @@ type Report struct {
 	// Outputs are the files of the output directory, with their
 	// digests; the root's are the snapshot's and its /boot's.
 	Outputs []OutputFile `json:"outputs,omitempty"`
+
+	// redact hides the recipe's withheld variables in what the report
+	// shows: build.json, the summary and the text.
+	redact func(string) string
 }
 
 // ImageInfo is the size of the image root.
@@ -68,7 +75,7 @@ type Package struct {
 type OutputFile struct {
 	Path   string `json:"path"`
 	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256" redact:"keep"`
 }
 
 // StepReport is one step's line in the report.
@@ -79,7 +86,7 @@ type StepReport struct {
 	Result          string    `json:"result"`
 	Error           string    `json:"error,omitempty"`
 	// Key is the stage cache's key of the image root after the step.
-	Key string `json:"key,omitempty"`
+	Key string `json:"key,omitempty" redact:"keep"`
 	// Cache is hit when the step's result came from the stage cache,
 	// miss when it ran; empty without the cache or for steps it does
 	// not keep.
@@ -97,9 +104,9 @@ const (
 )
 
 func newReport(o *Options, out, root string) *Report {
-	r := &Report{}
-	r.Krgimage.Version = o.Version
 	rec := o.Recipe
+	r := &Report{redact: rec.Redactor()}
+	r.Krgimage.Version = o.Version
 	r.Recipe.Name, r.Recipe.Source, r.Recipe.File, r.Recipe.SHA256 = rec.Name, rec.Source, rec.File, sha256Hex(rec.Raw)
 	for k, v := range rec.Vars {
 		if !rec.Public(k) {
@@ -159,6 +166,7 @@ func (r *Report) Duration() time.Duration {
 // WriteSummary prints the time of each step and, with the stage cache,
 // whether it came from the cache.
 func (r *Report) WriteSummary(w io.Writer) {
+	r = r.shown()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if r.Cache == nil {
 		fmt.Fprintf(tw, "step\ttime\tresult\n")
@@ -186,7 +194,7 @@ func fmtSeconds(s float64) string {
 }
 
 func writeReport(path string, rep *Report) error {
-	data, err := json.MarshalIndent(rep, "", "  ")
+	data, err := json.MarshalIndent(rep.shown(), "", "  ")
 	if err != nil {
 		return err
 	}
@@ -225,4 +233,54 @@ func readPreviousReport(out string) (*Report, error) {
 		return &Report{}, nil
 	}
 	return r, err
+}
+
+// shown is the report as it may be shown: a copy with the recipe's
+// withheld variables masked in every string but those tagged
+// redact:"keep", which are digests (a value may happen to be hex) and
+// what later builds read back. Masking by default, rather than a list of
+// fields to mask, keeps a field added later from carrying a value out.
+func (r *Report) shown() *Report {
+	if r == nil || r.redact == nil {
+		return r
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("pipeline: report does not marshal: %v", err))
+	}
+	c := &Report{}
+	if err := json.Unmarshal(b, c); err != nil {
+		panic(fmt.Sprintf("pipeline: report does not read back: %v", err))
+	}
+	redactStrings(reflect.ValueOf(c).Elem(), r.redact)
+	return c
+}
+
+func redactStrings(v reflect.Value, redact func(string) string) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(redact(v.String()))
+	case reflect.Pointer:
+		if !v.IsNil() {
+			redactStrings(v.Elem(), redact)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			redactStrings(v.Index(i), redact)
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(it.Value())
+			redactStrings(e, redact)
+			v.SetMapIndex(it.Key(), e)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && f.Tag.Get("redact") != "keep" {
+				redactStrings(v.Field(i), redact)
+			}
+		}
+	}
 }

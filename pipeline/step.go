@@ -90,7 +90,7 @@ type State struct {
 // SnapshotInfo is the snapshot a build wrote, recorded in build.json.
 type SnapshotInfo struct {
 	Path    string `json:"path"`
-	SHA256  string `json:"sha256"`
+	SHA256  string `json:"sha256" redact:"keep"`
 	Bytes   int64  `json:"bytes"`
 	Entries int    `json:"entries"`
 }

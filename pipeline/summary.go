@@ -15,6 +15,7 @@ import (
 // WriteText prints the report for a person: what was built, from what,
 // how each step went, and the outputs with their digests.
 func (r *Report) WriteText(w io.Writer) {
+	r = r.shown()
 	fmt.Fprintf(w, "%s: %s in %s\n", r.Recipe.Name, r.Result, fmtSeconds(r.DurationSeconds))
 	if r.Error != "" {
 		fmt.Fprintf(w, "error      %s\n", firstLine(r.Error))
@@ -114,6 +115,7 @@ func (d *ReportDiff) Empty() bool {
 
 // CompareReports lists what changed from prev to cur.
 func CompareReports(prev, cur *Report) *ReportDiff {
+	prev, cur = prev.shown(), cur.shown()
 	d := &ReportDiff{Previous: prev, Current: cur}
 	change := func(old, new string) string {
 		if old == new {

@@ -86,10 +86,13 @@ func Parse(data []byte, source string, opts Options) (*Recipe, error) {
 	if root != nil {
 		d.decode(root, reflect.ValueOf(r).Elem(), "", fieldTags{}, 0)
 	}
-	r.Vars = map[string]string{}
+	r.Vars, r.secretVars = map[string]string{}, map[string]string{}
 	for name := range d.vars.used {
-		if !d.vars.secret[name] {
-			r.Vars[name], _ = d.vars.get(name)
+		v, _ := d.vars.get(name)
+		if d.vars.secret[name] {
+			r.secretVars[name] = v
+		} else {
+			r.Vars[name] = v
 		}
 	}
 	errs := d.errs

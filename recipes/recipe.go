@@ -42,8 +42,9 @@ type Recipe struct {
 
 	// PublicVariables names the recipe variables, and the run steps' env
 	// entries, whose values plan and build.json may show. Every other
-	// one is shown by name only: a value given with --set or the
-	// environment may be a credential.
+	// one is shown by name only, and its value masked wherever it was
+	// expanded (Redactor): a value given with --set or the environment
+	// may be a credential.
 	PublicVariables []string `yaml:"public_variables,omitempty"`
 
 	Bootstrap Bootstrap        `yaml:"bootstrap"`
@@ -67,6 +68,9 @@ type Recipe struct {
 	// --set or the environment (defaults left out), except those that
 	// went into secret fields (passwords, hashes).
 	Vars map[string]string `yaml:"-"`
+	// secretVars are the variables that went into secret fields, kept
+	// only so that Redactor can mask them.
+	secretVars map[string]string
 
 	pos positions
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/krgimage/krgimage/internal/cachedir"
+	"github.com/krgimage/krgimage/internal/debarchive"
 	"github.com/krgimage/krgimage/internal/run"
 	"github.com/krgimage/krgimage/pipeline"
 	"github.com/krgimage/krgimage/recipes"
@@ -172,7 +173,7 @@ func (a *app) runBuild(ctx context.Context, o *buildOptions) error {
 		if err := pipeline.Check(ctx, po); err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "%s can be built here: the recipe is valid and every host check passed\n", po.Recipe.Name)
+		fmt.Fprintf(a.stdout, "%s can be built here: the recipe is valid and every host check passed\n", a.shown(po.Recipe.Name))
 		return nil
 	}
 	po.KeepFailed = o.keepFailed
@@ -184,7 +185,7 @@ func (a *app) runBuild(ctx context.Context, o *buildOptions) error {
 	if po.StageCache {
 		po.CacheID = cacheID()
 	}
-	a.log.Info("building", "recipe", po.Recipe.Source, "mirror", po.Mirror.URL, "path", o.out)
+	a.log.Info("building", "recipe", po.Recipe.Source, "mirror", debarchive.RedactURL(po.Mirror.URL), "path", o.out)
 	rep, err := pipeline.Build(ctx, po)
 	if rep != nil {
 		a.progress.Wait()
@@ -232,7 +233,8 @@ func (a *app) newValidateCmd() *cobra.Command {
 		Long: `Check recipes: unknown keys, wrong types, invalid addresses, duplicate nodes,
 relative paths where absolute ones are needed... Every problem is reported,
 each with file, line and column. --print shows the recipe as krgimage
-understands it, defaults filled in and secrets redacted.`,
+understands it, defaults filled in, secrets redacted and the values of
+withheld variables (see public_variables) shown as ${NAME}.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{""}
@@ -244,7 +246,7 @@ understands it, defaults filled in and secrets redacted.`,
 					if len(args) == 1 {
 						return err
 					}
-					fmt.Fprintf(a.stderr, "%v\n", err)
+					fmt.Fprintf(a.stderr, "%s\n", a.shown(err.Error()))
 					failed++
 					continue
 				}
@@ -253,7 +255,9 @@ understands it, defaults filled in and secrets redacted.`,
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(a.stdout, "%s", out)
+					// The recipe as it reads back with the same
+					// variables, withheld values left as ${NAME}.
+					fmt.Fprintf(a.stdout, "%s", a.shown(string(out)))
 				} else {
 					fmt.Fprintf(a.stdout, "%s: ok\n", r.Source)
 				}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,9 @@ type app struct {
 	getenv         func(string) string
 	lookupEnv      func(string) (string, bool)
 	now            func() time.Time
+	// redact hides the values of the withheld variables of the recipes
+	// loaded so far (see hide).
+	redact func(string) string
 }
 
 // Execute runs krgimage with args (without the program name) and returns
@@ -76,6 +80,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
+	// Messages quote what the recipe says, and so what its variables
+	// expanded to; the error keeps its chain for the errors.As below.
+	err = redactedError{err, a.shown(err.Error())}
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
@@ -93,6 +100,14 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "krgimage: %v\n", err)
 	return ExitFailure
 }
+
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
 
 func plural(n int) string {
 	if n == 1 {
@@ -179,17 +194,51 @@ func (a *app) loadRecipe(arg string, f *recipeFlags) (*recipes.Recipe, error) {
 		return nil, err
 	}
 	opts := recipes.Options{Vars: vars, LookupEnv: a.lookupEnv}
-	if arg == "" {
-		return recipes.LoadShipped(recipes.DefaultRecipe, opts)
+	var r *recipes.Recipe
+	switch {
+	case arg == "":
+		r, err = recipes.LoadShipped(recipes.DefaultRecipe, opts)
+	case shipped(arg):
+		r, err = recipes.LoadShipped(arg, opts)
+	default:
+		r, err = recipes.Load(arg, opts)
 	}
-	if _, err := os.Stat(arg); err != nil && !strings.ContainsAny(arg, "/.") {
-		for _, name := range recipes.Shipped() {
-			if name == arg {
-				return recipes.LoadShipped(name, opts)
-			}
-		}
+	if r != nil {
+		a.hide(r)
 	}
-	return recipes.Load(arg, opts)
+	return r, err
+}
+
+func shipped(arg string) bool {
+	if _, err := os.Stat(arg); err == nil || strings.ContainsAny(arg, "/.") {
+		return false
+	}
+	return slices.Contains(recipes.Shipped(), arg)
+}
+
+// hide masks the withheld variables of r from here on in everything the
+// command prints for people: its log (which carries the output of every
+// subprocess), the progress display and its error. Each recipe loaded
+// adds its own, so that loading another cannot show a value again.
+func (a *app) hide(r *recipes.Recipe) {
+	own := r.Redactor()
+	if prev := a.redact; prev != nil {
+		a.redact = func(s string) string { return own(prev(s)) }
+	} else {
+		a.redact = own
+	}
+	if a.log != nil {
+		a.log = slog.New(logging.Redact(a.log.Handler(), own))
+	}
+	a.progress.Redact(a.redact)
+}
+
+// shown is s as the command may print it.
+func (a *app) shown(s string) string {
+	if a.redact == nil {
+		return s
+	}
+	return a.redact(s)
 }
 
 // buildTime is SOURCE_DATE_EPOCH when set, so outputs can be reproduced,

@@ -13,17 +13,19 @@ import (
 )
 
 // BuiltRecipe is build.json's "recipe": what a build was made from, and
-// enough to read the recipe again as the build did.
+// enough to read the recipe again as the build did. The pipeline masks
+// withheld variables' values in build.json except in the fields tagged
+// redact:"keep", which boot-test reads the recipe again with.
 type BuiltRecipe struct {
 	Name   string `json:"name"`
-	Source string `json:"source"`
+	Source string `json:"source" redact:"keep"`
 	// File is the recipe file's absolute path (none when embedded).
-	File   string `json:"file,omitempty"`
-	SHA256 string `json:"sha256"`
+	File   string `json:"file,omitempty" redact:"keep"`
+	SHA256 string `json:"sha256" redact:"keep"`
 	// Variables are the recipe variables the build was given that
 	// the recipe lists in public_variables, so that boot-test reads
 	// the recipe as the build did.
-	Variables map[string]string `json:"variables,omitempty"`
+	Variables map[string]string `json:"variables,omitempty" redact:"keep"`
 	// Withheld names the other variables the build was given: their
 	// values are not kept, boot-test asks for them again.
 	Withheld     []string `json:"withheld_variables,omitempty"`

@@ -16,8 +16,9 @@ import (
 // Display owns the terminal area where tasks are drawn. A nil or disabled
 // Display accepts every call and draws nothing.
 type Display struct {
-	p  *mpb.Progress
-	mu sync.Mutex
+	p      *mpb.Progress
+	mu     sync.Mutex
+	redact func(string) string
 }
 
 // New returns a Display drawing on w when enabled is true.
@@ -43,6 +44,19 @@ func (d *Display) LogWriter(fallback io.Writer) io.Writer {
 	return d.p
 }
 
+// Redact sets what every task's name and label pass through before they
+// are drawn: labels come from subprocess output (the package being
+// unpacked), which may hold a value the recipe withholds. It applies to
+// the tasks started after it.
+func (d *Display) Redact(redact func(string) string) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.redact = redact
+}
+
 // Task starts a new line of progress. total may be zero when unknown.
 func (d *Display) Task(name string, total int64) *Task {
 	t := &Task{}
@@ -52,6 +66,10 @@ func (d *Display) Task(name string, total int64) *Task {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	redact := d.redact
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
 	start := time.Now()
 	counter := decor.Any(func(s decor.Statistics) string {
 		if s.Total > 0 {
@@ -63,10 +81,10 @@ func (d *Display) Task(name string, total int64) *Task {
 		return ""
 	}, decor.WCSyncSpace)
 	opts := []mpb.BarOption{
-		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR), counter),
+		mpb.PrependDecorators(decor.Name(redact(name), decor.WCSyncSpaceR), counter),
 		mpb.AppendDecorators(
 			decor.Any(func(decor.Statistics) string { return time.Since(start).Round(time.Second).String() }, decor.WCSyncSpace),
-			decor.Any(func(decor.Statistics) string { return t.label.Load().(string) }, decor.WCSyncSpace),
+			decor.Any(func(decor.Statistics) string { return redact(t.label.Load().(string)) }, decor.WCSyncSpace),
 		),
 		mpb.BarFillerClearOnComplete(),
 	}
