@@ -214,7 +214,10 @@ func (r *Running) wait(ctx context.Context, w *waiter, from int, timeout time.Du
 			return l, nil
 		default:
 		}
-		return "", fmt.Errorf("the machine stopped (%v)", r.err)
+		r.mu.Lock()
+		ended := r.ended
+		r.mu.Unlock()
+		return "", fmt.Errorf("the machine stopped (%s)", ended)
 	case <-t.C:
 		return "", fmt.Errorf("%w after %s", ErrTimeout, timeout)
 	case <-ctx.Done():
