@@ -195,9 +195,11 @@ func prepare(ctx context.Context, o Options) (*plan, error) {
 	if err := preflight(p.o.Network, p.tftp, p.o.Media == ""); err != nil {
 		return nil, err
 	}
-	// Probed before any server starts, so that a fallback to TCG is said
-	// first.
-	p.accel = qemu.Accelerator(p.o.Log)
+	// Probed before any server starts, so that a fallback to TCG, or a
+	// KRGIMAGE_QEMU_ACCEL that names no accelerator, is said first.
+	if p.accel, err = qemu.Accelerator(p.o.Log); err != nil {
+		return nil, err
+	}
 	p.work = p.layout().BootTest()
 	if err := fsutil.RemoveAll(p.work); err != nil {
 		return nil, err

@@ -19,7 +19,15 @@ type Accel struct {
 	// Name is kvm or tcg (software emulation).
 	Name string `json:"accel"`
 	Why  string `json:"why,omitempty"`
+	// kvmFailed: a KVM is there but does not run guests, which is worth
+	// a warning; a host without one is simply TCG's.
+	kvmFailed bool
 }
+
+// ErrUnknownAccel: KRGIMAGE_QEMU_ACCEL is neither kvm nor tcg. It is
+// refused rather than ignored: whoever sets it means to decide, and a typo
+// taken for "probe" would boot under what they meant to rule out.
+var ErrUnknownAccel = errors.New("not an accelerator (allowed: kvm, tcg; unset probes)")
 
 // KVM reports whether machines run under KVM.
 func (a Accel) KVM() bool { return a.Name == "kvm" }
@@ -55,7 +63,7 @@ func (p probe) run(ctx context.Context) Accel {
 	}
 	f.Close()
 	if err := p.firmwareRuns(ctx); err != nil {
-		return Accel{Name: "tcg", Why: fmt.Sprintf("%s opens, but KVM cannot run the BIOS: %v", p.device, err)}
+		return Accel{Name: "tcg", Why: fmt.Sprintf("%s opens, but KVM cannot run the BIOS: %v", p.device, err), kvmFailed: true}
 	}
 	return Accel{Name: "kvm", Why: "a KVM machine ran the BIOS"}
 }
@@ -114,6 +122,8 @@ type accelState struct {
 	once   sync.Once
 	mu     sync.Mutex
 	chosen Accel
+	// err is a KRGIMAGE_QEMU_ACCEL that is neither kvm nor tcg.
+	err    error
 	forced bool
 	warned bool
 }
@@ -124,26 +134,29 @@ var state = &accelState{}
 // KRGIMAGE_QEMU_ACCEL (kvm or tcg) when set, else KVM when the probe
 // proves it runs the BIOS, else TCG. The probe runs once per process and
 // takes at most two seconds. log, when not nil, is told once that KVM was
-// there but could not be used.
-func Accelerator(log *slog.Logger) Accel {
+// there but could not be used. Any other KRGIMAGE_QEMU_ACCEL is
+// ErrUnknownAccel.
+func Accelerator(log *slog.Logger) (Accel, error) {
 	return state.get(log, defaultProbe)
 }
 
-func (s *accelState) get(log *slog.Logger, p probe) Accel {
+func (s *accelState) get(log *slog.Logger, p probe) (Accel, error) {
 	s.once.Do(func() {
 		switch v := os.Getenv("KRGIMAGE_QEMU_ACCEL"); v {
 		case "kvm", "tcg":
 			s.chosen, s.forced = Accel{Name: v, Why: "KRGIMAGE_QEMU_ACCEL=" + v}, true
-		default:
+		case "":
 			s.chosen = p.run(context.Background())
+		default:
+			s.err = fmt.Errorf("KRGIMAGE_QEMU_ACCEL=%q: %w", v, ErrUnknownAccel)
 		}
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.chosen.KVM() && !s.forced && strings.Contains(s.chosen.Why, "cannot run") {
+	if s.chosen.kvmFailed {
 		s.warn(log)
 	}
-	return s.chosen
+	return s.chosen, s.err
 }
 
 // distrust records that a KVM guest died without output: this machine and
@@ -155,7 +168,7 @@ func (s *accelState) distrust(log *slog.Logger, why string) (Accel, bool) {
 		return s.chosen, false
 	}
 	if s.chosen.KVM() {
-		s.chosen = Accel{Name: "tcg", Why: why}
+		s.chosen = Accel{Name: "tcg", Why: why, kvmFailed: true}
 	}
 	s.warn(log)
 	return s.chosen, true

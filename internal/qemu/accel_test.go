@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -58,7 +59,10 @@ func startAndWait(t *testing.T, log *slog.Logger, s string) (*Running, string) {
 func TestKVMThatCannotRunTheBIOS(t *testing.T) {
 	log, logs := fakeKVM(t, "exit 0\n")
 	start := time.Now()
-	a := Accelerator(log)
+	a, err := Accelerator(log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("the probe took %s", took)
 	}
@@ -82,7 +86,7 @@ func TestWorkingKVMIsKept(t *testing.T) {
 	log, logs := fakeKVM(t, `[ -n "$probe" ] && { printf 'SeaBIOS (version fake)\n'; exec sleep 30; }
 echo "running under kvm"; exec sleep 30
 `)
-	if a := Accelerator(log); a.Name != "kvm" {
+	if a, _ := Accelerator(log); a.Name != "kvm" {
 		t.Fatalf("Accelerator() = %+v, want kvm", a)
 	}
 	m, _ := startAndWait(t, log, "running under kvm")
@@ -117,7 +121,7 @@ func TestSilentKVMGuestFallsBackToTCG(t *testing.T) {
 				t.Fatalf("attempts %+v, want a silent KVM one (%q), then TCG", at, tt.why)
 			}
 			checkConsoles(t, at, console)
-			if a := Accelerator(log); a.Name != "tcg" || !strings.HasSuffix(a.Why, tt.why) {
+			if a, _ := Accelerator(log); a.Name != "tcg" || !strings.HasSuffix(a.Why, tt.why) {
 				t.Errorf("after the fallback Accelerator() = %+v", a)
 			}
 			if strings.Contains(strings.Join(m.Lines(), "\n"), "warning") {
@@ -153,7 +157,7 @@ func checkConsoles(t *testing.T, at []Attempt, console string) {
 func TestForcedKVMIsNotSecondGuessed(t *testing.T) {
 	log, _ := fakeKVM(t, "exit 0\n")
 	t.Setenv("KRGIMAGE_QEMU_ACCEL", "kvm")
-	if a := Accelerator(log); a.Name != "kvm" || a.Why != "KRGIMAGE_QEMU_ACCEL=kvm" {
+	if a, _ := Accelerator(log); a.Name != "kvm" || a.Why != "KRGIMAGE_QEMU_ACCEL=kvm" {
 		t.Fatalf("Accelerator() = %+v", a)
 	}
 	m, err := Start(Machine{Log: log})
@@ -171,6 +175,19 @@ func TestForcedKVMIsNotSecondGuessed(t *testing.T) {
 	}
 	if _, err := m.WaitString(t.Context(), time.Second, "never"); err == nil || !strings.Contains(err.Error(), "the machine stopped (QEMU exited with status 0)") {
 		t.Errorf("waiting on the stopped machine: %v", err)
+	}
+}
+
+// A KRGIMAGE_QEMU_ACCEL that names no accelerator is refused, not
+// taken for "probe": no machine starts.
+func TestUnknownAccelIsRefused(t *testing.T) {
+	log, _ := fakeKVM(t, "exit 0\n")
+	t.Setenv("KRGIMAGE_QEMU_ACCEL", "tgc")
+	if _, err := Accelerator(log); !errors.Is(err, ErrUnknownAccel) || !strings.Contains(err.Error(), `KRGIMAGE_QEMU_ACCEL="tgc"`) {
+		t.Errorf("Accelerator() = %v, want ErrUnknownAccel naming the value", err)
+	}
+	if _, err := Start(Machine{Log: log}); !errors.Is(err, ErrUnknownAccel) {
+		t.Errorf("Start() = %v, want ErrUnknownAccel", err)
 	}
 }
 

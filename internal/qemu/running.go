@@ -102,8 +102,12 @@ func Start(m Machine) (*Running, error) {
 	if err != nil {
 		return nil, ErrMissing
 	}
+	accel, err := Accelerator(m.Log)
+	if err != nil {
+		return nil, err
+	}
 	r := &Running{m: m, bin: bin, done: make(chan struct{})}
-	p, err := r.launch(Accelerator(m.Log))
+	p, err := r.launch(accel)
 	if err != nil {
 		return nil, err
 	}
