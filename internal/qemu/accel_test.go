@@ -31,9 +31,9 @@ case " $* " in *" isa-debugcon"*) probe=1;; *) probe=;; esac
 	}
 	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
 	t.Setenv("KRGIMAGE_QEMU_ACCEL", "")
-	oldState, oldProbe := state, defaultProbe
-	state, defaultProbe = &accelState{}, probe{device: device, qemu: "qemu-system-x86_64", wait: 2 * time.Second}
-	t.Cleanup(func() { state, defaultProbe = oldState, oldProbe })
+	old := processChoice
+	processChoice = NewChoice(device)
+	t.Cleanup(func() { processChoice = old })
 	var buf bytes.Buffer
 	return slog.New(slog.NewTextHandler(&buf, nil)), &buf
 }
@@ -194,7 +194,7 @@ func TestUnknownAccelIsRefused(t *testing.T) {
 // A probe machine that hangs without output is given its two seconds.
 func TestProbeTimesOut(t *testing.T) {
 	fakeKVM(t, "exec sleep 30\n")
-	p := defaultProbe
+	p := processChoice.probe
 	p.wait = 300 * time.Millisecond
 	start := time.Now()
 	a := p.run(t.Context())
@@ -208,7 +208,7 @@ func TestProbeTimesOut(t *testing.T) {
 
 func TestNoKVMDevice(t *testing.T) {
 	fakeKVM(t, "exit 0\n")
-	p := defaultProbe
+	p := processChoice.probe
 	p.device = filepath.Join(t.TempDir(), "kvm")
 	if a := p.run(t.Context()); a.Name != "tcg" || !strings.Contains(a.Why, "no KVM") || !strings.Contains(a.Why, "no such file") {
 		t.Errorf("probe = %+v", a)

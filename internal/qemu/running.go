@@ -102,7 +102,7 @@ func Start(m Machine) (*Running, error) {
 	if err != nil {
 		return nil, ErrMissing
 	}
-	accel, err := Accelerator(m.Log)
+	accel, err := m.Choice.Accelerator(m.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func (r *Running) follow(p *process) {
 	r.mu.Unlock()
 	if silent && p.accel.KVM() && !stopping {
 		why := fmt.Sprintf("a KVM guest stopped with no output (%s)", ended)
-		if accel, ok := state.distrust(r.m.Log, why); ok {
+		if accel, ok := r.m.Choice.orProcess().distrust(r.m.Log, why); ok {
 			r.keepConsole(why)
 			next, err := r.launch(accel)
 			if err == nil {
