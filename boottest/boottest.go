@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,9 @@ type Options struct {
 	Progress *progress.Display
 	// Clock is the wall clock (durations in the report).
 	Clock func() time.Time
+	// Accel is the accelerator choice the nodes share; nil is the
+	// process's. Tests give one that probes a fake /dev/kvm.
+	Accel *qemu.Choice
 }
 
 // PhaseTime is when a phase was reached, in seconds since QEMU started.
@@ -99,8 +103,10 @@ type NodeResult struct {
 type Result struct {
 	Recipe  string `json:"recipe"`
 	Network string `json:"network"`
-	// Accel is the accelerator chosen for the nodes and why (KVM only
-	// when a probe machine ran the BIOS under it).
+	// Accel is the accelerator the nodes ran under and why (KVM only
+	// when a probe machine ran the BIOS under it), as it stood after the
+	// boots: a KVM guest that dies silently falls back to TCG mid-run.
+	// It is "mixed" when nodes ran under different ones.
 	qemu.Accel
 	Passed  bool         `json:"passed"`
 	Verdict string       `json:"verdict"`
@@ -142,7 +148,6 @@ type plan struct {
 	// root is the image root with its links resolved: the NFS server
 	// exports it as is.
 	root, tftp, work string
-	accel            qemu.Accel
 	// before is a read-only root's manifest before the boot (nil for a
 	// read-write root): it must come back exactly as it went.
 	before *snapshot.Manifest
@@ -195,9 +200,11 @@ func prepare(ctx context.Context, o Options) (*plan, error) {
 	if err := preflight(p.o.Network, p.tftp, p.o.Media == ""); err != nil {
 		return nil, err
 	}
-	// Probed before any server starts, so that a fallback to TCG is said
-	// first.
-	p.accel = qemu.Accelerator(p.o.Log)
+	// Probed before any server starts, so that a fallback to TCG, or a
+	// KRGIMAGE_QEMU_ACCEL that names no accelerator, is said first.
+	if _, err := p.o.Accel.Accelerator(p.o.Log); err != nil {
+		return nil, err
+	}
 	p.work = p.layout().BootTest()
 	if err := fsutil.RemoveAll(p.work); err != nil {
 		return nil, err
@@ -342,7 +349,7 @@ func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanup
 
 // boot boots the nodes at once and follows each to its checks.
 func boot(ctx context.Context, p *plan, s *session) *Result {
-	res := &Result{Recipe: p.r.Name, Network: p.o.Network, Accel: p.accel, Nodes: make([]NodeResult, len(p.nodes))}
+	res := &Result{Recipe: p.r.Name, Network: p.o.Network, Nodes: make([]NodeResult, len(p.nodes))}
 	var wg sync.WaitGroup
 	for i, n := range p.nodes {
 		wg.Add(1)
@@ -352,7 +359,36 @@ func boot(ctx context.Context, p *plan, s *session) *Result {
 		}()
 	}
 	wg.Wait()
+	// The choice is read again, not kept from prepare: after a silent KVM
+	// guest it is TCG, and the probe's "a KVM machine ran the BIOS" no
+	// longer true. Its error, if any, was prepare's.
+	now, _ := p.o.Accel.Accelerator(p.o.Log)
+	res.Accel = ranUnder(now, res.Nodes)
 	return res
+}
+
+// ranUnder is the accelerator the nodes ran under, for the report's top
+// level: now, the choice after the boots, when they all agree with it,
+// else theirs ("mixed" when they differ), each node named.
+func ranUnder(now qemu.Accel, nodes []NodeResult) qemu.Accel {
+	var used, each []string
+	for _, n := range nodes {
+		if n.Accel == "" {
+			continue // its QEMU never started
+		}
+		each = append(each, n.Name+" under "+n.Accel)
+		if !slices.Contains(used, n.Accel) {
+			used = append(used, n.Accel)
+		}
+	}
+	if len(used) == 0 || len(used) == 1 && used[0] == now.Name {
+		return now
+	}
+	name := "mixed"
+	if len(used) == 1 {
+		name = used[0]
+	}
+	return qemu.Accel{Name: name, Why: fmt.Sprintf("%s; later machines run under %s: %s", strings.Join(each, ", "), now.Name, now.Why)}
 }
 
 // check gives the verdict, passed when every node did and a read-only

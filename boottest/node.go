@@ -29,7 +29,7 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, login consol
 		mac = "52:54:00:00:00:01"
 	}
 	machine := qemu.Machine{Name: "krgimage-boot-test-" + n.Name, NetBoot: o.Media == "", Firmware: o.Firmware, NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory,
-		Netdev: netdev, Netns: ns, ConsoleLog: res.Console, Log: log}
+		Netdev: netdev, Netns: ns, ConsoleLog: res.Console, Log: log, Choice: o.Accel}
 	if o.MediaUSB {
 		machine.USB = o.Media
 	} else {

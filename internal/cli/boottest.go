@@ -10,6 +10,7 @@ import (
 
 	"github.com/krgimage/krgimage/boottest"
 	"github.com/krgimage/krgimage/internal/layout"
+	"github.com/krgimage/krgimage/internal/qemu"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -58,7 +59,8 @@ the same files cannot be logged into with it.
 QEMU runs under KVM when a probe machine runs the BIOS under it within two
 seconds, else under TCG (software emulation, several times slower); a KVM
 guest that dies without output is started again under TCG. Either way
-result.json says which and why; KRGIMAGE_QEMU_ACCEL=kvm or tcg decides.
+result.json says which and why; KRGIMAGE_QEMU_ACCEL=kvm or tcg decides, and
+any other value is refused.
 
 The recipe is the one build.json names, or --recipe; --set fills its
 variables (boot_test.login.password, say).`,
@@ -127,6 +129,9 @@ func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o 
 	res, err := boottest.Run(ctx, boottest.Options{Recipe: r, Out: out, Network: o.network, Nodes: o.nodes, Timeout: o.timeout,
 		Media: o.media, MediaUSB: o.usb, Firmware: firmware,
 		Log: a.log, Progress: a.progress, Clock: a.now})
+	if errors.Is(err, qemu.ErrUnknownAccel) {
+		return usageError{err}
+	}
 	if res != nil {
 		a.progress.Wait()
 		fmt.Fprintln(a.stdout, res.Verdict)

@@ -19,7 +19,15 @@ type Accel struct {
 	// Name is kvm or tcg (software emulation).
 	Name string `json:"accel"`
 	Why  string `json:"why,omitempty"`
+	// kvmFailed: a KVM is there but does not run guests, which is worth
+	// a warning; a host without one is simply TCG's.
+	kvmFailed bool
 }
+
+// ErrUnknownAccel: KRGIMAGE_QEMU_ACCEL is neither kvm nor tcg. It is
+// refused rather than ignored: whoever sets it means to decide, and a typo
+// taken for "probe" would boot under what they meant to rule out.
+var ErrUnknownAccel = errors.New("not an accelerator (allowed: kvm, tcg; unset probes)")
 
 // KVM reports whether machines run under KVM.
 func (a Accel) KVM() bool { return a.Name == "kvm" }
@@ -34,11 +42,6 @@ type probe struct {
 	qemu   string
 	wait   time.Duration
 }
-
-// defaultProbe is what Accelerator runs: SeaBIOS, the BIOS of every
-// machine booted here, prints its version on the debug port (0x402) within
-// milliseconds of the reset.
-var defaultProbe = probe{device: "/dev/kvm", qemu: "qemu-system-x86_64", wait: 2 * time.Second}
 
 // probeArgs start a machine with nothing in it but its firmware and the
 // debug port on standard output.
@@ -55,7 +58,7 @@ func (p probe) run(ctx context.Context) Accel {
 	}
 	f.Close()
 	if err := p.firmwareRuns(ctx); err != nil {
-		return Accel{Name: "tcg", Why: fmt.Sprintf("%s opens, but KVM cannot run the BIOS: %v", p.device, err)}
+		return Accel{Name: "tcg", Why: fmt.Sprintf("%s opens, but KVM cannot run the BIOS: %v", p.device, err), kvmFailed: true}
 	}
 	return Accel{Name: "kvm", Why: "a KVM machine ran the BIOS"}
 }
@@ -108,64 +111,90 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// accelState is the process's choice: probed once, and turned to TCG for
-// good when a KVM guest dies with no output after all.
-type accelState struct {
+// Choice is an accelerator choice that machines share: probed once, and
+// turned to TCG for good when a KVM guest dies with no output after all.
+type Choice struct {
+	probe  probe
 	once   sync.Once
 	mu     sync.Mutex
 	chosen Accel
+	// err is a KRGIMAGE_QEMU_ACCEL that is neither kvm nor tcg.
+	err    error
 	forced bool
 	warned bool
 }
 
-var state = &accelState{}
+// NewChoice is a choice of its own that probes device (a /dev/kvm) with
+// the qemu-system-x86_64 on PATH, for tests that fake both; machines
+// share the process's otherwise. SeaBIOS, the BIOS of every machine
+// booted here, prints its version on the debug port (0x402) within
+// milliseconds of the reset: two seconds is plenty.
+func NewChoice(device string) *Choice {
+	return &Choice{probe: probe{device: device, qemu: "qemu-system-x86_64", wait: 2 * time.Second}}
+}
+
+// processChoice is the choice of machines that name none.
+var processChoice = NewChoice("/dev/kvm")
+
+// orProcess is c, or for nil the process's choice.
+func (c *Choice) orProcess() *Choice {
+	if c == nil {
+		return processChoice
+	}
+	return c
+}
+
+// Accelerator is the process's choice of accelerator (see
+// Choice.Accelerator).
+func Accelerator(log *slog.Logger) (Accel, error) { return processChoice.Accelerator(log) }
 
 // Accelerator returns the accelerator machines run under:
 // KRGIMAGE_QEMU_ACCEL (kvm or tcg) when set, else KVM when the probe
-// proves it runs the BIOS, else TCG. The probe runs once per process and
-// takes at most two seconds. log, when not nil, is told once that KVM was
-// there but could not be used.
-func Accelerator(log *slog.Logger) Accel {
-	return state.get(log, defaultProbe)
-}
-
-func (s *accelState) get(log *slog.Logger, p probe) Accel {
-	s.once.Do(func() {
+// proves it runs the BIOS, else TCG; after a KVM guest died with no
+// output, TCG. The probe runs once per choice and takes at most two
+// seconds. log, when not nil, is told once that KVM was there but could
+// not be used. Any other KRGIMAGE_QEMU_ACCEL is ErrUnknownAccel. A nil c
+// is the process's choice.
+func (c *Choice) Accelerator(log *slog.Logger) (Accel, error) {
+	c = c.orProcess()
+	c.once.Do(func() {
 		switch v := os.Getenv("KRGIMAGE_QEMU_ACCEL"); v {
 		case "kvm", "tcg":
-			s.chosen, s.forced = Accel{Name: v, Why: "KRGIMAGE_QEMU_ACCEL=" + v}, true
+			c.chosen, c.forced = Accel{Name: v, Why: "KRGIMAGE_QEMU_ACCEL=" + v}, true
+		case "":
+			c.chosen = c.probe.run(context.Background())
 		default:
-			s.chosen = p.run(context.Background())
+			c.err = fmt.Errorf("KRGIMAGE_QEMU_ACCEL=%q: %w", v, ErrUnknownAccel)
 		}
 	})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.chosen.KVM() && !s.forced && strings.Contains(s.chosen.Why, "cannot run") {
-		s.warn(log)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.chosen.kvmFailed {
+		c.warn(log)
 	}
-	return s.chosen
+	return c.chosen, c.err
 }
 
 // distrust records that a KVM guest died without output: this machine and
 // every later one run under TCG, unless KRGIMAGE_QEMU_ACCEL insists.
-func (s *accelState) distrust(log *slog.Logger, why string) (Accel, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.forced {
-		return s.chosen, false
+func (c *Choice) distrust(log *slog.Logger, why string) (Accel, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forced {
+		return c.chosen, false
 	}
-	if s.chosen.KVM() {
-		s.chosen = Accel{Name: "tcg", Why: why}
+	if c.chosen.KVM() {
+		c.chosen = Accel{Name: "tcg", Why: why, kvmFailed: true}
 	}
-	s.warn(log)
-	return s.chosen, true
+	c.warn(log)
+	return c.chosen, true
 }
 
-// warn says once per process that boots fall back to TCG.
-func (s *accelState) warn(log *slog.Logger) {
-	if s.warned || log == nil {
+// warn says once per choice that boots fall back to TCG.
+func (c *Choice) warn(log *slog.Logger) {
+	if c.warned || log == nil {
 		return
 	}
-	s.warned = true
-	log.Warn("booting under software emulation (TCG), several times slower than KVM", "why", s.chosen.Why)
+	c.warned = true
+	log.Warn("booting under software emulation (TCG), several times slower than KVM", "why", c.chosen.Why)
 }

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,9 +31,9 @@ case " $* " in *" isa-debugcon"*) probe=1;; *) probe=;; esac
 	}
 	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
 	t.Setenv("KRGIMAGE_QEMU_ACCEL", "")
-	oldState, oldProbe := state, defaultProbe
-	state, defaultProbe = &accelState{}, probe{device: device, qemu: "qemu-system-x86_64", wait: 2 * time.Second}
-	t.Cleanup(func() { state, defaultProbe = oldState, oldProbe })
+	old := processChoice
+	processChoice = NewChoice(device)
+	t.Cleanup(func() { processChoice = old })
 	var buf bytes.Buffer
 	return slog.New(slog.NewTextHandler(&buf, nil)), &buf
 }
@@ -58,7 +59,10 @@ func startAndWait(t *testing.T, log *slog.Logger, s string) (*Running, string) {
 func TestKVMThatCannotRunTheBIOS(t *testing.T) {
 	log, logs := fakeKVM(t, "exit 0\n")
 	start := time.Now()
-	a := Accelerator(log)
+	a, err := Accelerator(log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("the probe took %s", took)
 	}
@@ -82,7 +86,7 @@ func TestWorkingKVMIsKept(t *testing.T) {
 	log, logs := fakeKVM(t, `[ -n "$probe" ] && { printf 'SeaBIOS (version fake)\n'; exec sleep 30; }
 echo "running under kvm"; exec sleep 30
 `)
-	if a := Accelerator(log); a.Name != "kvm" {
+	if a, _ := Accelerator(log); a.Name != "kvm" {
 		t.Fatalf("Accelerator() = %+v, want kvm", a)
 	}
 	m, _ := startAndWait(t, log, "running under kvm")
@@ -96,16 +100,48 @@ echo "running under kvm"; exec sleep 30
 
 // A KVM that passes the probe, then a guest that dies with no output: the
 // machine starts again under TCG, the KVM console is kept beside the
-// other, and every later machine runs under TCG.
+// other, and every later machine runs under TCG. What QEMU itself says on
+// stderr is not the guest's output: it goes to the console log, not to
+// the console's lines, and does not stop the fallback.
 func TestSilentKVMGuestFallsBackToTCG(t *testing.T) {
-	log, logs := fakeKVM(t, `[ -n "$probe" ] && { printf 'SeaBIOS\n'; exec sleep 30; }
-exit 0
-`)
-	m, console := startAndWait(t, log, "running under tcg")
-	at := m.Attempts()
-	if len(at) != 2 || at[0].Accel != "kvm" || at[1].Accel != "tcg" || !strings.Contains(at[0].Error, "no output") {
-		t.Fatalf("attempts %+v, want a silent KVM one, then TCG", at)
+	const warning = "qemu-system-x86_64: warning: host doesn't support requested feature: CPUID.01H:ECX.vmx [bit 5]"
+	tests := []struct {
+		name, kvm, why string
+	}{
+		{"quiet", "exit 0\n", "no output (QEMU exited with status 0)"},
+		{"QEMU warns first", "echo \"" + warning + "\" >&2; exit 1\n", "no output (QEMU exited with status 1: " + warning + ")"},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log, logs := fakeKVM(t, `[ -n "$probe" ] && { printf 'SeaBIOS\n'; exec sleep 30; }
+`+tt.kvm)
+			m, console := startAndWait(t, log, "running under tcg")
+			at := m.Attempts()
+			if len(at) != 2 || at[0].Accel != "kvm" || at[1].Accel != "tcg" || !strings.HasSuffix(at[0].Error, tt.why) {
+				t.Fatalf("attempts %+v, want a silent KVM one (%q), then TCG", at, tt.why)
+			}
+			checkConsoles(t, at, console)
+			if a, _ := Accelerator(log); a.Name != "tcg" || !strings.HasSuffix(a.Why, tt.why) {
+				t.Errorf("after the fallback Accelerator() = %+v", a)
+			}
+			if strings.Contains(strings.Join(m.Lines(), "\n"), "warning") {
+				t.Errorf("QEMU's stderr among the guest's lines: %q", m.Lines())
+			}
+			if b, _ := os.ReadFile(at[0].Console); strings.Contains(tt.kvm, warning) && !strings.Contains(string(b), warning) {
+				t.Errorf("the KVM attempt's console log holds %q, want what QEMU said on stderr", b)
+			}
+			startAndWait(t, log, "running under tcg")
+			if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+				t.Errorf("%d warnings, want one:\n%s", n, logs)
+			}
+		})
+	}
+}
+
+// checkConsoles checks that a fallback kept the KVM attempt's console as
+// console-NODE.kvm.log beside the TCG one's console-NODE.log.
+func checkConsoles(t *testing.T, at []Attempt, console string) {
+	t.Helper()
 	if want := strings.TrimSuffix(console, ".log") + ".kvm.log"; at[0].Console != want || at[1].Console != console {
 		t.Errorf("consoles %q and %q, want %q and %q", at[0].Console, at[1].Console, want, console)
 	}
@@ -115,20 +151,13 @@ exit 0
 	if b, _ := os.ReadFile(console); !strings.Contains(string(b), "running under tcg") {
 		t.Errorf("the console log holds %q", b)
 	}
-	if a := Accelerator(log); a.Name != "tcg" || !strings.Contains(a.Why, "no output") {
-		t.Errorf("after the fallback Accelerator() = %+v", a)
-	}
-	startAndWait(t, log, "running under tcg")
-	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
-		t.Errorf("%d warnings, want one:\n%s", n, logs)
-	}
 }
 
 // KRGIMAGE_QEMU_ACCEL=kvm insists: no probe, no fallback.
 func TestForcedKVMIsNotSecondGuessed(t *testing.T) {
 	log, _ := fakeKVM(t, "exit 0\n")
 	t.Setenv("KRGIMAGE_QEMU_ACCEL", "kvm")
-	if a := Accelerator(log); a.Name != "kvm" || a.Why != "KRGIMAGE_QEMU_ACCEL=kvm" {
+	if a, _ := Accelerator(log); a.Name != "kvm" || a.Why != "KRGIMAGE_QEMU_ACCEL=kvm" {
 		t.Fatalf("Accelerator() = %+v", a)
 	}
 	m, err := Start(Machine{Log: log})
@@ -144,12 +173,28 @@ func TestForcedKVMIsNotSecondGuessed(t *testing.T) {
 	if n := len(m.Attempts()); n != 1 {
 		t.Errorf("%d attempts", n)
 	}
+	if _, err := m.WaitString(t.Context(), time.Second, "never"); err == nil || !strings.Contains(err.Error(), "the machine stopped (QEMU exited with status 0)") {
+		t.Errorf("waiting on the stopped machine: %v", err)
+	}
+}
+
+// A KRGIMAGE_QEMU_ACCEL that names no accelerator is refused, not
+// taken for "probe": no machine starts.
+func TestUnknownAccelIsRefused(t *testing.T) {
+	log, _ := fakeKVM(t, "exit 0\n")
+	t.Setenv("KRGIMAGE_QEMU_ACCEL", "tgc")
+	if _, err := Accelerator(log); !errors.Is(err, ErrUnknownAccel) || !strings.Contains(err.Error(), `KRGIMAGE_QEMU_ACCEL="tgc"`) {
+		t.Errorf("Accelerator() = %v, want ErrUnknownAccel naming the value", err)
+	}
+	if _, err := Start(Machine{Log: log}); !errors.Is(err, ErrUnknownAccel) {
+		t.Errorf("Start() = %v, want ErrUnknownAccel", err)
+	}
 }
 
 // A probe machine that hangs without output is given its two seconds.
 func TestProbeTimesOut(t *testing.T) {
 	fakeKVM(t, "exec sleep 30\n")
-	p := defaultProbe
+	p := processChoice.probe
 	p.wait = 300 * time.Millisecond
 	start := time.Now()
 	a := p.run(t.Context())
@@ -163,7 +208,7 @@ func TestProbeTimesOut(t *testing.T) {
 
 func TestNoKVMDevice(t *testing.T) {
 	fakeKVM(t, "exit 0\n")
-	p := defaultProbe
+	p := processChoice.probe
 	p.device = filepath.Join(t.TempDir(), "kvm")
 	if a := p.run(t.Context()); a.Name != "tcg" || !strings.Contains(a.Why, "no KVM") || !strings.Contains(a.Why, "no such file") {
 		t.Errorf("probe = %+v", a)

@@ -50,9 +50,12 @@ type Machine struct {
 	// Running.Attempts).
 	ConsoleLog string
 	Extra      []string
-	// Log, when set, is told once per process that KVM is there but
+	// Log, when set, is told once per choice that KVM is there but
 	// cannot be used.
 	Log *slog.Logger
+	// Choice is the accelerator choice the machine shares with others;
+	// nil is the process's.
+	Choice *Choice
 }
 
 // Args is QEMU's command line under accel (without the program name).
@@ -214,7 +217,10 @@ func (r *Running) wait(ctx context.Context, w *waiter, from int, timeout time.Du
 			return l, nil
 		default:
 		}
-		return "", fmt.Errorf("the machine stopped (%v)", r.err)
+		r.mu.Lock()
+		ended := r.ended
+		r.mu.Unlock()
+		return "", fmt.Errorf("the machine stopped (%s)", ended)
 	case <-t.C:
 		return "", fmt.Errorf("%w after %s", ErrTimeout, timeout)
 	case <-ctx.Done():

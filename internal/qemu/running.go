@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,11 +20,12 @@ type Running struct {
 	m    Machine
 	bin  string
 	done chan struct{}
-	err  error
 
 	mu       sync.Mutex
 	proc     *process
 	stopping bool
+	// ended says how the last QEMU process ended, for waiters.
+	ended    string
 	attempts []Attempt
 	lines    []string
 	partial  string
@@ -41,12 +43,49 @@ type Attempt struct {
 
 // process is one QEMU process of a Running.
 type process struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	// out is the guest's serial console, and only that: whether a guest
+	// said anything is told from it alone.
 	out    io.Reader
-	log    io.WriteCloser
+	log    *consoleLog
+	stderr *qemuStderr
 	exited chan struct{}
 	accel  Accel
+}
+
+// consoleLog is an attempt's console log, written by the guest's console
+// and QEMU's stderr at once.
+type consoleLog struct {
+	mu sync.Mutex
+	w  io.WriteCloser
+}
+
+func (l *consoleLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (l *consoleLog) Close() error { return l.w.Close() }
+
+// qemuStderr copies QEMU's own messages (warnings about host CPU features,
+// its errors) to the console log, where they help diagnose a boot, and
+// keeps their end for saying how QEMU stopped. They are not the guest's:
+// QEMU warns routinely, and a KVM guest that died at once is silent
+// whatever QEMU said.
+type qemuStderr struct {
+	log  io.Writer
+	tail []byte
+}
+
+func (e *qemuStderr) Write(b []byte) (int, error) {
+	e.log.Write(b)
+	e.tail = append(e.tail, b...)
+	if n := len(e.tail); n > 4096 {
+		e.tail = e.tail[n-4096:]
+	}
+	return len(b), nil
 }
 
 type waiter struct {
@@ -63,8 +102,12 @@ func Start(m Machine) (*Running, error) {
 	if err != nil {
 		return nil, ErrMissing
 	}
+	accel, err := m.Choice.Accelerator(m.Log)
+	if err != nil {
+		return nil, err
+	}
 	r := &Running{m: m, bin: bin, done: make(chan struct{})}
-	p, err := r.launch(Accelerator(m.Log))
+	p, err := r.launch(accel)
 	if err != nil {
 		return nil, err
 	}
@@ -74,24 +117,9 @@ func Start(m Machine) (*Running, error) {
 
 // launch starts QEMU under accel, its console going to the machine's log.
 func (r *Running) launch(accel Accel) (*process, error) {
-	argv := append([]string{r.bin}, r.m.Args(accel)...)
-	if r.m.Netns != "" {
-		argv = append([]string{"ip", "netns", "exec", r.m.Netns}, argv...)
-	}
-	p := &process{cmd: exec.Command(argv[0], argv[1:]...), exited: make(chan struct{}), accel: accel, log: nopWC{}}
-	p.cmd.SysProcAttr = run.GroupAttr()
-	var err error
-	if p.out, err = p.cmd.StdoutPipe(); err != nil {
+	p, err := r.newProcess(accel)
+	if err != nil {
 		return nil, err
-	}
-	p.cmd.Stderr = p.cmd.Stdout
-	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	if r.m.ConsoleLog != "" {
-		if p.log, err = os.Create(r.m.ConsoleLog); err != nil {
-			return nil, err
-		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -108,34 +136,77 @@ func (r *Running) launch(accel Accel) (*process, error) {
 	return p, nil
 }
 
+// newProcess prepares QEMU's command under accel, with its console log.
+func (r *Running) newProcess(accel Accel) (*process, error) {
+	argv := append([]string{r.bin}, r.m.Args(accel)...)
+	if r.m.Netns != "" {
+		argv = append([]string{"ip", "netns", "exec", r.m.Netns}, argv...)
+	}
+	p := &process{cmd: exec.Command(argv[0], argv[1:]...), exited: make(chan struct{}), accel: accel, log: &consoleLog{w: nopWC{}}}
+	p.cmd.SysProcAttr = run.GroupAttr()
+	var err error
+	if p.out, err = p.cmd.StdoutPipe(); err != nil {
+		return nil, err
+	}
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if r.m.ConsoleLog != "" {
+		if p.log.w, err = os.Create(r.m.ConsoleLog); err != nil {
+			return nil, err
+		}
+	}
+	p.stderr = &qemuStderr{log: p.log}
+	p.cmd.Stderr = p.stderr
+	return p, nil
+}
+
 // follow reads p's console until it exits, then starts the machine again
 // under TCG if it was a KVM guest that said nothing, or ends the machine.
 func (r *Running) follow(p *process) {
 	silent := r.read(p)
-	err := p.cmd.Wait()
+	ended := exitText(p.cmd.Wait(), lastLine(string(p.stderr.tail)))
 	p.log.Close()
 	close(p.exited)
 	r.mu.Lock()
 	stopping := r.stopping
 	r.mu.Unlock()
 	if silent && p.accel.KVM() && !stopping {
-		why := fmt.Sprintf("a KVM guest stopped with no output (%v)", err)
-		if accel, ok := state.distrust(r.m.Log, why); ok {
+		why := fmt.Sprintf("a KVM guest stopped with no output (%s)", ended)
+		if accel, ok := r.m.Choice.orProcess().distrust(r.m.Log, why); ok {
 			r.keepConsole(why)
-			next, lerr := r.launch(accel)
-			if lerr == nil {
+			next, err := r.launch(accel)
+			if err == nil {
 				r.follow(next)
 				return
 			}
-			err = fmt.Errorf("%s; starting it again under TCG: %w", why, lerr)
+			ended = fmt.Sprintf("%s; starting it again under TCG: %v", why, err)
 		}
 	}
-	r.err = err
+	r.mu.Lock()
+	r.ended = ended
+	r.mu.Unlock()
 	close(r.done)
 }
 
+// exitText says how a QEMU process ended, and the last thing it said.
+func exitText(err error, said string) string {
+	var ee *exec.ExitError
+	s := "QEMU exited with status 0"
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		s = fmt.Sprintf("QEMU exited with status %d", ee.ExitCode())
+	case err != nil:
+		s = "QEMU stopped: " + err.Error()
+	}
+	if said != "" {
+		s += ": " + said
+	}
+	return s
+}
+
 // read feeds the console to the lines and waiters, and reports whether
-// the machine printed nothing at all.
+// the guest printed nothing at all.
 func (r *Running) read(p *process) (silent bool) {
 	// A login prompt ends without a newline: lines are delivered as
 	// they complete, and the unfinished one is offered to prompt waiters.
