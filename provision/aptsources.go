@@ -10,10 +10,54 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
+// AptSources writes the image's /etc/apt/sources.list and runs apt-get
+// update. Without sources, it writes the build's mirror for the suite and
+// components and, when security is true, the security archive (lenny's
+// "SUITE/updates", later "SUITE-security"):
+//
+//   - apt-sources:
+//     sources:
+//   - deb http://MIRROR/debian lenny main non-free contrib
+//   - deb http://MIRROR/debian-security lenny/updates main contrib
+//
+// format is one-line (sources.list, the only one lenny reads), deb822
+// (sources.list.d/debian.sources) or auto (by suite).
+type AptSources struct {
+	Sources        []string `yaml:"sources,omitempty"`
+	Security       bool     `yaml:"security"`
+	SecurityMirror string   `yaml:"security_mirror,omitempty" check:"url"`
+	Update         bool     `yaml:"update"`
+	Format         string   `yaml:"format" enum:"auto,one-line,deb822"`
+}
+
+var aptSourcesType = typeOf(func() *AptSources { return &AptSources{Security: true, Update: true, Format: "auto"} }, func(c *AptSources, img *Image) Step { return aptSources{c, img} })
+
+func (*AptSources) ShorthandField() string { return "sources" }
+
+func (a *AptSources) Validate(v *recipes.Validator, keyPath string) {
+	for i, s := range a.Sources {
+		if err := checkSourceLine(s); err != nil {
+			v.Errorf(fmt.Sprintf("%s.sources[%d]", keyPath, i), recipes.ErrInvalid, "%v", err)
+		}
+	}
+	if a.Format == "deb822" && recipes.Legacy(v.Recipe().Suite) {
+		v.Errorf(keyPath+".format", recipes.ErrConflict, "%s's APT reads only the one-line format", v.Recipe().Suite)
+	}
+}
+
+// checkSourceLine reads s as provisioning will, so that what passes
+// here is what the step writes and keys.
+func checkSourceLine(s string) error {
+	if _, err := debarchive.ParseLine(s); err != nil {
+		return fmt.Errorf("expected a sources.list line: deb [OPTION=VALUE ...] URI SUITE [COMPONENT...], got %q: %w", s, err)
+	}
+	return nil
+}
+
 // aptSources writes the image's APT sources and updates its lists
-// (recipes.AptSources).
+// (AptSources).
 type aptSources struct {
-	cfg *recipes.AptSources
+	cfg *AptSources
 	img *Image
 }
 

@@ -15,10 +15,49 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
+// Files copies files or directories from the recipe's directory into the
+// image:
+//
+//   - files:
+//   - {src: motd, dst: /etc/motd, mode: "0644"}
+type Files struct {
+	Files []FileSpec `yaml:"files"`
+}
+
+var filesType = typeOf(func() *Files { return &Files{} }, func(c *Files, img *Image) Step { return files{c, img} })
+
+func (*Files) ShorthandField() string { return "files" }
+
+func (f *Files) Validate(v *recipes.Validator, keyPath string) {
+	if len(f.Files) == 0 {
+		v.Errorf(keyPath, recipes.ErrMissing, "list at least one file")
+	}
+	for i, s := range f.Files {
+		p := fmt.Sprintf("%s[%d]", keyPath, i)
+		if s.Src == "" {
+			v.Errorf(p, recipes.ErrMissing, "a file needs src")
+		}
+		if s.Dst == "" {
+			v.Errorf(p, recipes.ErrMissing, "a file needs dst")
+		}
+	}
+}
+
+// FileSpec is one copy.
+type FileSpec struct {
+	Src   string `yaml:"src"`
+	Dst   string `yaml:"dst" check:"abspath"`
+	Mode  string `yaml:"mode,omitempty" check:"mode"`
+	Owner string `yaml:"owner" check:"owner"`
+	Group string `yaml:"group" check:"owner"`
+}
+
+func (f *FileSpec) SetDefaults() { f.Owner, f.Group = "root", "root" }
+
 // files copies files and directories from the recipe's directory into the
-// image, confined to the image root (recipes.Files).
+// image, confined to the image root (Files).
 type files struct {
-	cfg *recipes.Files
+	cfg *Files
 	img *Image
 }
 
@@ -97,7 +136,7 @@ func parseMode(m string) (os.FileMode, bool) {
 	return mode, true
 }
 
-func copyIn(s *chroot.Session, spec recipes.FileSpec) error {
+func copyIn(s *chroot.Session, spec FileSpec) error {
 	src := s.Recipe.Path(spec.Src)
 	fi, err := os.Stat(src)
 	if err != nil {

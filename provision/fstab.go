@@ -12,8 +12,38 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// Fstab renders the seed's /etc/fstab for the recipe's NFS root mode.
-func Fstab(r *recipes.Recipe, cfg *recipes.Fstab) string {
+// Fstab writes the seed's /etc/fstab for the recipe's nfsroot mode: for a
+// read-only root, proc, sysfs, configfs, the writable NFS mounts and the
+// tmpfs mounts; for a read-write root, the minimal fstab.
+//
+//   - fstab: {swap: /dev/hda, options: {/var: "rw,hard,nolock,noatime"}}
+type Fstab struct {
+	// Swap is a swap device line to add (the seed's /dev/hda).
+	Swap string `yaml:"swap,omitempty" check:"confpath"`
+	// Configfs mounts configfs on /config (Kerrighed uses it).
+	Configfs bool `yaml:"configfs"`
+	// Options overrides the mount options of a mount point, written as
+	// fstab has them (rw,hard,nolock); "" is fstab's defaults.
+	Options map[string]string `yaml:"options,omitempty" check:"options"`
+	// Extra lines appended verbatim.
+	Extra []string `yaml:"extra,omitempty"`
+}
+
+var fstabType = typeOf(func() *Fstab { return &Fstab{Configfs: true} }, func(c *Fstab, img *Image) Step { return fstab{c, img} })
+
+func (f *Fstab) Validate(v *recipes.Validator, keyPath string) {
+	if v.Recipe().NFSRoot == nil {
+		v.Errorf(keyPath, recipes.ErrMissing, "the fstab step needs an nfsroot: section (server, path, mode)")
+	}
+	for mp := range f.Options {
+		if !strings.HasPrefix(mp, "/") {
+			v.Errorf(keyPath+".options."+mp, recipes.ErrInvalid, "mount point %q must be absolute", mp)
+		}
+	}
+}
+
+// FstabFile renders the seed's /etc/fstab for the recipe's NFS root mode.
+func FstabFile(r *recipes.Recipe, cfg *Fstab) string {
 	n := r.NFSRoot
 	var rows [][]string
 	add := func(src, mp, typ, opts string) {
@@ -74,15 +104,15 @@ func isNFSVers(opt string) bool {
 	return strings.HasPrefix(opt, "vers=") || strings.HasPrefix(opt, "nfsvers=")
 }
 
-// fstab writes /etc/fstab and creates its mount points (recipes.Fstab).
+// fstab writes /etc/fstab and creates its mount points (Fstab).
 type fstab struct {
-	cfg *recipes.Fstab
+	cfg *Fstab
 	img *Image
 }
 
 func (f fstab) Describe() []string {
 	lines := []string{"write /etc/fstab for a read-" + map[string]string{"ro": "only", "rw": "write"}[f.img.Recipe.NFSRoot.Mode] + " NFS root:"}
-	for _, l := range strings.Split(strings.TrimSpace(Fstab(f.img.Recipe, f.cfg)), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(FstabFile(f.img.Recipe, f.cfg)), "\n") {
 		if !strings.HasPrefix(l, "#") {
 			lines = append(lines, "  "+strings.ReplaceAll(l, "\t", " "))
 		}
@@ -101,7 +131,7 @@ func (fstab) ChangesKernel() bool { return false }
 
 // mountPoints lists the directories fstab mounts on.
 func (f fstab) mountPoints() ([]string, error) {
-	entries, err := confread.Fstab(Fstab(f.img.Recipe, f.cfg))
+	entries, err := confread.Fstab(FstabFile(f.img.Recipe, f.cfg))
 	if err != nil {
 		return nil, fmt.Errorf("reading back the generated fstab: %w", err)
 	}
@@ -115,7 +145,7 @@ func (f fstab) mountPoints() ([]string, error) {
 }
 
 func (f fstab) Apply(_ context.Context, s *chroot.Session) error {
-	if err := s.WriteFile("/etc/fstab", []byte(Fstab(f.img.Recipe, f.cfg)), 0o644, "root", "root"); err != nil {
+	if err := s.WriteFile("/etc/fstab", []byte(FstabFile(f.img.Recipe, f.cfg)), 0o644, "root", "root"); err != nil {
 		return err
 	}
 	// Mount points must exist on a read-only root: nobody can create them

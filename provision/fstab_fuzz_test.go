@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/krgimage/krgimage/internal/confread"
-	"github.com/krgimage/krgimage/recipes"
 	"github.com/krgimage/krgimage/recipes/recipestest"
 )
 
@@ -24,10 +23,10 @@ func FuzzFstab(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cfg := r.Provision[0].Config.(*recipes.Fstab)
-		got, err := confread.Fstab(Fstab(r, cfg))
+		cfg := r.Provision[0].Config.(*Fstab)
+		got, err := confread.Fstab(FstabFile(r, cfg))
 		if err != nil {
-			t.Fatalf("%v\n%s", err, Fstab(r, cfg))
+			t.Fatalf("%v\n%s", err, FstabFile(r, cfg))
 		}
 		opts := mountOptions
 		if opts == "" {

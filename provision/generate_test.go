@@ -25,9 +25,9 @@ func shipped(t *testing.T, name string, vars map[string]string) *recipes.Recipe 
 	return r
 }
 
-func fstabOf(t *testing.T, r *recipes.Recipe) *recipes.Fstab {
+func fstabOf(t *testing.T, r *recipes.Recipe) *Fstab {
 	for _, e := range r.Provision {
-		if f, ok := e.Config.(*recipes.Fstab); ok {
+		if f, ok := e.Config.(*Fstab); ok {
 			return f
 		}
 	}
@@ -38,19 +38,19 @@ func fstabOf(t *testing.T, r *recipes.Recipe) *recipes.Fstab {
 // The seed's two fstab layouts.
 func TestFstabGolden(t *testing.T) {
 	ro := shipped(t, "kerrighed-lenny", nil)
-	checkGolden(t, "fstab-lenny-ro", []byte(Fstab(ro, fstabOf(t, ro))))
+	checkGolden(t, "fstab-lenny-ro", []byte(FstabFile(ro, fstabOf(t, ro))))
 
 	rw := shipped(t, "kerrighed-lenny", nil)
 	rw.NFSRoot.Mode = "rw"
-	checkGolden(t, "fstab-lenny-rw", []byte(Fstab(rw, fstabOf(t, rw))))
+	checkGolden(t, "fstab-lenny-rw", []byte(FstabFile(rw, fstabOf(t, rw))))
 
 	bw := shipped(t, "bookworm-nfsroot", nil)
-	checkGolden(t, "fstab-bookworm-"+bw.NFSRoot.Mode, []byte(Fstab(bw, fstabOf(t, bw))))
+	checkGolden(t, "fstab-bookworm-"+bw.NFSRoot.Mode, []byte(FstabFile(bw, fstabOf(t, bw))))
 
 	// Options per mount point win over the defaults.
 	cfg := *fstabOf(t, ro)
 	cfg.Options = map[string]string{"/var": "rw,hard,intr", "/proc": "hidepid=2"}
-	got := Fstab(ro, &cfg)
+	got := FstabFile(ro, &cfg)
 	for _, want := range []string{"10.11.12.1:/NFSROOT/kerrighed/var\t/var\tnfs\trw,hard,intr\t0\t0", "none\t/proc\tproc\thidepid=2\t0\t0"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("fstab lacks %q:\n%s", want, got)
@@ -68,7 +68,7 @@ func TestFstabEmptyOptions(t *testing.T) {
 		{Path: "/tmp", Type: "tmpfs", Options: []string{}},
 		{Path: "/root", Type: "nfs", Source: "/srv/root", Options: []string{"rw", "nfsvers=3"}},
 	}
-	text := Fstab(r, &recipes.Fstab{Options: map[string]string{"/proc": ""}})
+	text := FstabFile(r, &Fstab{Options: map[string]string{"/proc": ""}})
 	entries, err := confread.Fstab(text)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestFstabEmptyOptions(t *testing.T) {
 
 func TestHostsGolden(t *testing.T) {
 	r := shipped(t, "kerrighed-lenny", nil)
-	checkGolden(t, "hosts-lenny", []byte(HostsFile(r, []recipes.HostEntry{{IP: mustAddr(t, "10.11.12.2"), Names: []string{"storage"}}})))
+	checkGolden(t, "hosts-lenny", []byte(HostsFile(r, []HostEntry{{IP: mustAddr(t, "10.11.12.2"), Names: []string{"storage"}}})))
 }
 
 func mustAddr(t *testing.T, s string) recipes.Addr {
@@ -100,21 +100,21 @@ func TestAptSourcesRender(t *testing.T) {
 	lenny := shipped(t, "kerrighed-lenny", nil)
 	tests := []struct {
 		name, mirror, security string
-		cfg                    recipes.AptSources
+		cfg                    AptSources
 		r                      *recipes.Recipe
 		path, want             string
 	}{
 		{"lenny, as the seed", "http://archive.example/debian", "http://archive.example/debian-security",
-			recipes.AptSources{Security: true, Format: "auto"}, lenny, "/etc/apt/sources.list",
+			AptSources{Security: true, Format: "auto"}, lenny, "/etc/apt/sources.list",
 			"deb http://archive.example/debian lenny main contrib non-free\ndeb http://archive.example/debian-security lenny/updates main contrib non-free\n"},
 		{"explicit lines", "http://m/debian", "",
-			recipes.AptSources{Sources: []string{"deb http://x/debian lenny main"}, Security: true}, lenny, "/etc/apt/sources.list",
+			AptSources{Sources: []string{"deb http://x/debian lenny main"}, Security: true}, lenny, "/etc/apt/sources.list",
 			"deb http://x/debian lenny main\n"},
 		{"deb822", "http://m/debian", "http://m/debian-security",
-			recipes.AptSources{Security: true, Format: "deb822"}, shipped(t, "bookworm-nfsroot", nil), "/etc/apt/sources.list.d/debian.sources",
+			AptSources{Security: true, Format: "deb822"}, shipped(t, "bookworm-nfsroot", nil), "/etc/apt/sources.list.d/debian.sources",
 			"Types: deb\nURIs: http://m/debian\nSuites: bookworm\nComponents: main\n\nTypes: deb\nURIs: http://m/debian-security\nSuites: bookworm-security\nComponents: main\n"},
 		{"deb822 keeps the options", "http://m/debian", "",
-			recipes.AptSources{Sources: []string{"deb [signed-by=/k.gpg arch=amd64] http://x/debian bookworm main contrib"}, Format: "deb822"},
+			AptSources{Sources: []string{"deb [signed-by=/k.gpg arch=amd64] http://x/debian bookworm main contrib"}, Format: "deb822"},
 			shipped(t, "bookworm-nfsroot", nil), "/etc/apt/sources.list.d/debian.sources",
 			"Types: deb\nURIs: http://x/debian\nSuites: bookworm\nComponents: main contrib\nArchitectures: amd64\nSigned-By: /k.gpg\n"},
 	}

@@ -10,10 +10,47 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
+// Hosts writes /etc/hosts from the cluster inventory: localhost, the
+// server and every node, each with its FQDN and short name, plus extra
+// entries. /etc/hostname is emptied so that each node takes its name from
+// DHCP at boot, unless hostname fixes one.
+type Hosts struct {
+	Extra    []HostEntry `yaml:"extra,omitempty"`
+	Hostname string      `yaml:"hostname,omitempty" check:"hostname"`
+}
+
+var hostsType = typeOf(func() *Hosts { return &Hosts{} }, func(c *Hosts, img *Image) Step { return hosts{c, img} })
+
+func (h *Hosts) Validate(v *recipes.Validator, keyPath string) {
+	if v.Recipe().Cluster == nil {
+		v.Errorf(keyPath, recipes.ErrMissing, "the hosts step needs a cluster: section (domain, server, nodes)")
+	}
+	for i, e := range h.Extra {
+		p := fmt.Sprintf("%s.extra[%d]", keyPath, i)
+		if !e.IP.IsValid() {
+			v.Errorf(p, recipes.ErrMissing, "a hosts entry needs an ip")
+		}
+		if len(e.Names) == 0 {
+			v.Errorf(p, recipes.ErrMissing, "a hosts entry needs names")
+		}
+		for j, n := range e.Names {
+			if !recipes.ValidDomain(n) {
+				v.Errorf(fmt.Sprintf("%s.names[%d]", p, j), recipes.ErrInvalid, "invalid host name %q", n)
+			}
+		}
+	}
+}
+
+// HostEntry is one extra /etc/hosts line.
+type HostEntry struct {
+	IP    recipes.Addr `yaml:"ip"`
+	Names []string     `yaml:"names" check:"domain"`
+}
+
 // HostsFile renders /etc/hosts from the cluster inventory: localhost, the
 // server and every node, each with its FQDN and short name, as the seed
 // lists server, ssi1..ssi4.
-func HostsFile(r *recipes.Recipe, extra []recipes.HostEntry) string {
+func HostsFile(r *recipes.Recipe, extra []HostEntry) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# /etc/hosts: written by krgimage from the inventory of recipe %s.\n", quote.Plain(r.Name))
 	line := func(ip, name string) {
@@ -39,9 +76,9 @@ func HostsFile(r *recipes.Recipe, extra []recipes.HostEntry) string {
 	return b.String()
 }
 
-// hosts writes /etc/hosts and /etc/hostname (recipes.Hosts).
+// hosts writes /etc/hosts and /etc/hostname (Hosts).
 type hosts struct {
-	cfg *recipes.Hosts
+	cfg *Hosts
 	img *Image
 }
 

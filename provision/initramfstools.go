@@ -10,9 +10,22 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
+// InitramfsTools configures /etc/initramfs-tools/initramfs.conf for a
+// network boot (BOOT=nfs, MODULES=netboot) in images that use
+// initramfs-tools.
+type InitramfsTools struct {
+	Boot    string `yaml:"boot" enum:"nfs,local"`
+	Modules string `yaml:"modules" enum:"most,dep,netboot,list"`
+	Device  string `yaml:"device,omitempty" check:"arg"`
+}
+
+var initramfsToolsType = typeOf(func() *InitramfsTools { return &InitramfsTools{Boot: "nfs", Modules: "netboot"} }, func(c *InitramfsTools, _ *Image) Step { return initramfsTools{c} })
+
+func (*InitramfsTools) Validate(*recipes.Validator, string) {}
+
 // initramfsTools configures initramfs-tools for a network boot
-// (recipes.InitramfsTools).
-type initramfsTools struct{ cfg *recipes.InitramfsTools }
+// (InitramfsTools).
+type initramfsTools struct{ cfg *InitramfsTools }
 
 func (i initramfsTools) vars() map[string]string {
 	v := map[string]string{"BOOT": i.cfg.Boot, "MODULES": i.cfg.Modules}

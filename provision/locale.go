@@ -10,9 +10,27 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
+// Locale follows the seed's advice to export LC_ALL=C in root's .bashrc
+// (bashrc: false skips it), and optionally generates a locale:
+//
+//   - locale: {lc_all: C, generate: en_US.UTF-8}
+type Locale struct {
+	LCAll    string `yaml:"lc_all" check:"locale"`
+	Bashrc   bool   `yaml:"bashrc"`
+	Generate string `yaml:"generate,omitempty" check:"locale"`
+}
+
+var localeType = typeOf(func() *Locale { return &Locale{LCAll: "C", Bashrc: true} }, func(c *Locale, _ *Image) Step { return locale{c} })
+
+func (l *Locale) Validate(v *recipes.Validator, keyPath string) {
+	if l.LCAll == "" && l.Bashrc {
+		v.Errorf(keyPath+".lc_all", recipes.ErrMissing, "lc_all is empty; set bashrc: false to skip .bashrc")
+	}
+}
+
 // locale exports LC_ALL in root's .bashrc and generates a locale
-// (recipes.Locale).
-type locale struct{ cfg *recipes.Locale }
+// (Locale).
+type locale struct{ cfg *Locale }
 
 func (l locale) Describe() []string {
 	var out []string

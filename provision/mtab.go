@@ -4,9 +4,17 @@ import (
 	"context"
 
 	"github.com/krgimage/krgimage/chroot"
+	"github.com/krgimage/krgimage/recipes"
 )
 
-// mtab links /etc/mtab to /proc/mounts (recipes.Mtab).
+// Mtab makes /etc/mtab a symbolic link to /proc/mounts. It has no keys.
+type Mtab struct{}
+
+var mtabType = typeOf(func() *Mtab { return &Mtab{} }, func(*Mtab, *Image) Step { return mtab{} })
+
+func (*Mtab) Validate(*recipes.Validator, string) {}
+
+// mtab links /etc/mtab to /proc/mounts (Mtab).
 type mtab struct{}
 
 func (mtab) Describe() []string { return []string{"ln -sf /proc/mounts /etc/mtab"} }

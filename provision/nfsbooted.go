@@ -7,11 +7,27 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
+// Nfsbooted gives every node sharing the root its own host name (from DHCP
+// or reverse DNS) and the writable areas a read-only root needs. method
+// package installs lenny's nfsbooted package; native does the same with
+// the suite's own means; auto picks by suite.
+type Nfsbooted struct {
+	Method string `yaml:"method" enum:"auto,package,native"`
+}
+
+var nfsbootedType = typeOf(func() *Nfsbooted { return &Nfsbooted{Method: "auto"} }, func(c *Nfsbooted, img *Image) Step { return nfsbooted{c, img} })
+
+func (n *Nfsbooted) Validate(v *recipes.Validator, keyPath string) {
+	if n.Method == "package" && !recipes.Legacy(v.Recipe().Suite) {
+		v.Errorf(keyPath+".method", recipes.ErrConflict, "the nfsbooted package does not exist after lenny; use method: native or auto")
+	}
+}
+
 // nfsbooted names each node sharing the root after its address
-// (recipes.Nfsbooted): lenny's package, or the same with the suite's own
+// (Nfsbooted): lenny's package, or the same with the suite's own
 // means.
 type nfsbooted struct {
-	cfg *recipes.Nfsbooted
+	cfg *Nfsbooted
 	img *Image
 }
 

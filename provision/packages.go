@@ -8,9 +8,28 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// packages installs packages with apt-get (recipes.Packages).
+// Packages installs packages with apt-get inside the image, without
+// recommended packages unless recommends is true:
+//
+//   - packages: [dhcp3-common, nfs-common, nfsbooted, openssh-server]
+type Packages struct {
+	Install    []string `yaml:"install" check:"package"`
+	Recommends bool     `yaml:"recommends,omitempty"`
+}
+
+var packagesType = typeOf(func() *Packages { return &Packages{} }, func(c *Packages, _ *Image) Step { return packages{c} })
+
+func (*Packages) ShorthandField() string { return "install" }
+
+func (p *Packages) Validate(v *recipes.Validator, keyPath string) {
+	if len(p.Install) == 0 {
+		v.Errorf(keyPath, recipes.ErrMissing, "list at least one package to install")
+	}
+}
+
+// packages installs packages with apt-get (Packages).
 type packages struct {
-	cfg *recipes.Packages
+	cfg *Packages
 }
 
 func (p packages) Describe() []string {

@@ -7,7 +7,16 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// rcs sets ASYNCMOUNTNFS=no in lenny's /etc/default/rcS (recipes.RcS);
+// RcS makes lenny's boot scripts really mount the NFS filesystems
+// (ASYNCMOUNTNFS=no in /etc/default/rcS). On systemd suites it does
+// nothing, and the plan says so.
+type RcS struct{}
+
+var rcsType = typeOf(func() *RcS { return &RcS{} }, func(_ *RcS, img *Image) Step { return rcs{img} })
+
+func (*RcS) Validate(*recipes.Validator, string) {}
+
+// rcs sets ASYNCMOUNTNFS=no in lenny's /etc/default/rcS (RcS);
 // systemd suites need nothing.
 type rcs struct{ img *Image }
 

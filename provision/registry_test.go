@@ -2,8 +2,13 @@ package provision
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -56,23 +61,68 @@ var declared = map[string][]struct {
 	},
 }
 
-// The two registries list the same types, and each has its own file.
-func TestRegistries(t *testing.T) {
-	if got, want := Types(), recipes.ProvisionTypes(); !slices.Equal(got, want) {
-		t.Errorf("provision registers %v, recipes %v", got, want)
+// Every step type recipes knows is this package's, its configuration is
+// a documented type of the step's own file (the doc comment is the
+// user's reference), and its defaults build a step.
+func TestRegistry(t *testing.T) {
+	if got, want := slices.Sorted(maps.Keys(steps)), recipes.ProvisionTypes(); !slices.Equal(got, want) {
+		t.Errorf("provision registers %v, recipes knows %v", got, want)
 	}
 	for _, typ := range recipes.ProvisionTypes() {
 		file := strings.ReplaceAll(typ, "-", "") + ".go"
-		if _, err := os.Stat(file); err != nil {
-			t.Errorf("step type %s: its file: %v", typ, err)
-		}
 		c, _ := recipes.NewProvisionConfig(typ)
+		name := reflect.TypeOf(c).Elem().Name()
+		if doc := typeDoc(t, file, name); doc == "" {
+			t.Errorf("step type %s: %s declares no documented type %s", typ, file, name)
+		}
 		if _, err := New(recipes.ProvisionEntry{Type: typ, Config: c}, &Image{Recipe: &recipes.Recipe{Suite: "bookworm"}}); err != nil {
 			t.Errorf("step type %s with its defaults: %v", typ, err)
 		}
 	}
-	if _, err := New(recipes.ProvisionEntry{Type: "mtab", Config: &recipes.Files{}}, &Image{}); err == nil {
+	if _, err := New(recipes.ProvisionEntry{Type: "mtab", Config: &Files{}}, &Image{}); err == nil {
 		t.Error("New accepted a configuration of another type")
+	}
+}
+
+// typeDoc returns the doc comment of the type name declared in file.
+func typeDoc(t *testing.T, file, name string) string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.ParseComments)
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.TYPE {
+			continue
+		}
+		for _, spec := range g.Specs {
+			if ts := spec.(*ast.TypeSpec); ts.Name.Name == name {
+				return g.Doc.Text()
+			}
+		}
+	}
+	return ""
+}
+
+// A configuration decodes over its defaults, keeps a secret unprinted
+// and a script unexpanded.
+func TestConfigDecoding(t *testing.T) {
+	const hash = "$6$salt$abcdefghijklmnop"
+	src := "suite: bookworm\nprovision:\n  - run: {script: 'echo ${HOME}'}\n  - users: [{name: krg}]\n  - root-password: {hash: '" + hash + "'}\n"
+	r, err := recipes.Parse([]byte(src), "r.yaml", recipes.Options{LookupEnv: func(string) (string, bool) { return "/root", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Provision[0].Config.(*Run); got.Script != "echo ${HOME}" || got.Shell != "/bin/sh" || !got.Chroot {
+		t.Errorf("run: %+v, want the script unexpanded and the defaults", got)
+	}
+	if u := r.Provision[1].Config.(*Users).Users[0]; u.Shell != "/bin/bash" {
+		t.Errorf("user shell default: %q", u.Shell)
+	}
+	if got := r.Provision[2].Config.(*RootPassword).Hash; got.Reveal() != hash || fmt.Sprint(got) == hash {
+		t.Errorf("root-password hash: Reveal() = %q, printed %v", got.Reveal(), got)
 	}
 }
 

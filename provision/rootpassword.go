@@ -9,10 +9,45 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// rootPassword sets or locks root's password (recipes.RootPassword). The
+// RootPassword sets root's password in the image. Give exactly one of:
+//
+//   - root-password: {hash: '$6$...'}       # a crypt(3) hash
+//   - root-password: {file: root.hash}      # a file holding the hash
+//   - root-password: {env: ROOT_HASH}       # an environment variable
+//   - root-password: {lock: true}           # no password login for root
+//
+// A plain-text password is refused, and the hash is never logged.
+type RootPassword struct {
+	Hash recipes.Secret `yaml:"hash,omitempty"`
+	File string         `yaml:"file,omitempty"`
+	Env  string         `yaml:"env,omitempty"`
+	Lock bool           `yaml:"lock,omitempty"`
+}
+
+var rootPasswordType = typeOf(func() *RootPassword { return &RootPassword{} }, func(c *RootPassword, img *Image) Step { return rootPassword{c, img} })
+
+func (p *RootPassword) Validate(v *recipes.Validator, keyPath string) {
+	n := 0
+	for _, set := range []bool{p.Hash != "", p.File != "", p.Env != "", p.Lock} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		v.Errorf(keyPath, recipes.ErrConflict, "give exactly one of hash, file, env or lock: true")
+	}
+	if p.Hash != "" && !recipes.ValidHash(p.Hash.Reveal()) {
+		v.Errorf(keyPath+".hash", recipes.ErrInvalid, "not a crypt(3) hash (such as $6$... or $y$..., made with mkpasswd); plain-text passwords are refused")
+	}
+	if p.Env != "" && !recipes.ValidVarName(p.Env) {
+		v.Errorf(keyPath+".env", recipes.ErrInvalid, "invalid variable name %q", p.Env)
+	}
+}
+
+// rootPassword sets or locks root's password (RootPassword). The
 // hash goes to chpasswd on stdin and is never logged.
 type rootPassword struct {
-	cfg *recipes.RootPassword
+	cfg *RootPassword
 	img *Image
 }
 

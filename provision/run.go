@@ -12,10 +12,40 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
+// Run runs a shell script inside the image (or, with chroot: false, on the
+// host with ROOT set to the image root). The script is not subject to
+// ${VAR} expansion; pass recipe values through env:
+//
+//   - run:
+//     env: {CLUSTER: "${CLUSTER}"}
+//     script: |
+//     echo "$CLUSTER" > /etc/cluster-name
+type Run struct {
+	Script  string            `yaml:"script,omitempty" expand:"no" text:"multiline"`
+	File    string            `yaml:"file,omitempty"`
+	Env     map[string]string `yaml:"env,omitempty" text:"multiline"`
+	Shell   string            `yaml:"shell" check:"abspath"`
+	Timeout recipes.Duration  `yaml:"timeout,omitempty"`
+	Chroot  bool              `yaml:"chroot"`
+}
+
+var runType = typeOf(func() *Run { return &Run{Shell: "/bin/sh", Chroot: true} }, func(c *Run, img *Image) Step { return runScript{c, img} })
+
+func (r *Run) Validate(v *recipes.Validator, keyPath string) {
+	if (r.Script == "") == (r.File == "") {
+		v.Errorf(keyPath, recipes.ErrConflict, "give exactly one of script and file")
+	}
+	for k := range r.Env {
+		if !recipes.ValidVarName(k) {
+			v.Errorf(keyPath+".env."+k, recipes.ErrInvalid, "invalid variable name %q", k)
+		}
+	}
+}
+
 // runScript runs a recipe's shell script inside the image, or on the host
-// with ROOT set when chroot is false (recipes.Run).
+// with ROOT set when chroot is false (Run).
 type runScript struct {
-	cfg *recipes.Run
+	cfg *Run
 	img *Image
 }
 

@@ -8,10 +8,23 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// ssh sets up openssh-server for a shared root (recipes.SSH): per-node
+// SSH sets up openssh-server for a shared root. host_keys per-node (the
+// default) removes the image's host keys and has each node generate its
+// own at boot, since nodes sharing one root must not share a host key;
+// fixed keeps the image's keys for every node.
+type SSH struct {
+	HostKeys        string `yaml:"host_keys" enum:"per-node,fixed"`
+	PermitRootLogin string `yaml:"permit_root_login,omitempty" enum:"yes,no,prohibit-password"`
+}
+
+var sshType = typeOf(func() *SSH { return &SSH{HostKeys: "per-node"} }, func(c *SSH, img *Image) Step { return ssh{c, img} })
+
+func (*SSH) Validate(*recipes.Validator, string) {}
+
+// ssh sets up openssh-server for a shared root (SSH): per-node
 // host keys made at boot, or the image's kept.
 type ssh struct {
-	cfg *recipes.SSH
+	cfg *SSH
 	img *Image
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/krgimage/krgimage/chroot"
@@ -80,57 +79,61 @@ func (in *inputs) env(name string) {
 	}
 }
 
-// constructor builds a step from its configuration; false means the
-// configuration is of another type.
-type constructor func(c recipes.ProvisionConfig, img *Image) (Step, bool)
+// stepType is what the registry holds of a step type: its configuration
+// with the defaults set, which the recipe's YAML is decoded over, and how
+// the step is built from a configuration.
+type stepType struct {
+	config func() recipes.ProvisionConfig
+	build  func(c recipes.ProvisionConfig, img *Image) (Step, bool)
+}
 
-// of adapts a step's constructor to the registry's signature.
-func of[C recipes.ProvisionConfig](build func(c C, img *Image) Step) constructor {
-	return func(c recipes.ProvisionConfig, img *Image) (Step, bool) {
-		cfg, ok := c.(C)
-		if !ok {
-			return nil, false
-		}
-		return build(cfg, img), true
+// typeOf ties a configuration type to its step; each step type's file
+// declares one.
+func typeOf[C recipes.ProvisionConfig](config func() C, build func(c C, img *Image) Step) stepType {
+	return stepType{
+		config: func() recipes.ProvisionConfig { return config() },
+		build: func(c recipes.ProvisionConfig, img *Image) (Step, bool) {
+			cfg, ok := c.(C)
+			if !ok {
+				return nil, false
+			}
+			return build(cfg, img), true
+		},
 	}
 }
 
-// steps is the registry: one line per step type, keyed as recipes'
-// registry is.
-var steps = map[string]constructor{
-	"root-password":   of(func(c *recipes.RootPassword, img *Image) Step { return rootPassword{c, img} }),
-	"users":           of(func(c *recipes.Users, img *Image) Step { return users{c, img} }),
-	"apt-sources":     of(func(c *recipes.AptSources, img *Image) Step { return aptSources{c, img} }),
-	"packages":        of(func(c *recipes.Packages, _ *Image) Step { return packages{c} }),
-	"hosts":           of(func(c *recipes.Hosts, img *Image) Step { return hosts{c, img} }),
-	"nfsbooted":       of(func(c *recipes.Nfsbooted, img *Image) Step { return nfsbooted{c, img} }),
-	"mtab":            of(func(*recipes.Mtab, *Image) Step { return mtab{} }),
-	"fstab":           of(func(c *recipes.Fstab, img *Image) Step { return fstab{c, img} }),
-	"rcs":             of(func(_ *recipes.RcS, img *Image) Step { return rcs{img} }),
-	"initramfs-tools": of(func(c *recipes.InitramfsTools, _ *Image) Step { return initramfsTools{c} }),
-	"locale":          of(func(c *recipes.Locale, _ *Image) Step { return locale{c} }),
-	"ssh":             of(func(c *recipes.SSH, img *Image) Step { return ssh{c, img} }),
-	"run":             of(func(c *recipes.Run, img *Image) Step { return runScript{c, img} }),
-	"files":           of(func(c *recipes.Files, img *Image) Step { return files{c, img} }),
-	"write":           of(func(c *recipes.Write, _ *Image) Step { return write{c} }),
+// steps is the registry, the one place a step type is listed: its name in
+// a recipe's provision entries and its file's stepType.
+var steps = map[string]stepType{
+	"root-password":   rootPasswordType,
+	"users":           usersType,
+	"apt-sources":     aptSourcesType,
+	"packages":        packagesType,
+	"hosts":           hostsType,
+	"nfsbooted":       nfsbootedType,
+	"mtab":            mtabType,
+	"fstab":           fstabType,
+	"rcs":             rcsType,
+	"initramfs-tools": initramfsToolsType,
+	"locale":          localeType,
+	"ssh":             sshType,
+	"run":             runType,
+	"files":           filesType,
+	"write":           writeType,
 }
 
-// Types lists the registered step types, sorted.
-func Types() []string {
-	out := make([]string, 0, len(steps))
-	for k := range steps {
-		out = append(out, k)
+func init() {
+	for typ, st := range steps {
+		recipes.RegisterProvision(typ, st.config)
 	}
-	sort.Strings(out)
-	return out
 }
 
 // New returns the step for a provision entry. Whether it can change the
 // kernel depends on its configuration alone, so an Image holding only the
 // recipe answers ChangesKernel.
 func New(e recipes.ProvisionEntry, img *Image) (Step, error) {
-	if build, ok := steps[e.Type]; ok {
-		if s, ok := build(e.Config, img); ok {
+	if st, ok := steps[e.Type]; ok {
+		if s, ok := st.build(e.Config, img); ok {
 			return s, nil
 		}
 	}

@@ -14,10 +14,91 @@ import (
 	"github.com/krgimage/krgimage/recipes"
 )
 
-// users creates or updates accounts (recipes.Users), in the image's own
+// Users creates the seed's "default user to be used during program
+// executions on the nodes", and any others:
+//
+//   - users:
+//   - name: krg
+//     uid: 1000
+//     groups: [sudo]
+//     password_hash: '$6$...'
+//     ssh_keys: ["ssh-ed25519 AAAA... admin@server"]
+//
+// Defaults: shell /bin/bash, home /home/NAME, a primary group named like
+// the user, uid and gid chosen by the image when 0.
+type Users struct {
+	Users []User `yaml:"users"`
+}
+
+var usersType = typeOf(func() *Users { return &Users{} }, func(c *Users, img *Image) Step { return users{c, img} })
+
+func (*Users) ShorthandField() string { return "users" }
+
+// Accounts lets validate refuse a name or uid another users entry gives.
+func (u *Users) Accounts() []recipes.Account {
+	out := make([]recipes.Account, len(u.Users))
+	for i, user := range u.Users {
+		out[i] = recipes.Account{Name: user.Name, UID: user.UID}
+	}
+	return out
+}
+
+func (u *Users) Validate(v *recipes.Validator, keyPath string) {
+	if len(u.Users) == 0 {
+		v.Errorf(keyPath, recipes.ErrMissing, "list at least one user")
+	}
+	for i, user := range u.Users {
+		p := fmt.Sprintf("%s[%d]", keyPath, i)
+		if user.Name == "" {
+			v.Errorf(p, recipes.ErrMissing, "a user needs a name")
+		}
+		n := 0
+		for _, set := range []bool{user.PasswordHash != "", user.PasswordFile != "", user.PasswordEnv != ""} {
+			if set {
+				n++
+			}
+		}
+		if n > 1 {
+			v.Errorf(p, recipes.ErrConflict, "give at most one of password_hash, password_file and password_env")
+		}
+		if user.PasswordHash != "" && !recipes.ValidHash(user.PasswordHash.Reveal()) {
+			v.Errorf(p+".password_hash", recipes.ErrInvalid, "not a crypt(3) hash (such as $6$... or $y$..., made with mkpasswd); plain-text passwords are refused")
+		}
+		if user.PasswordEnv != "" && !recipes.ValidVarName(user.PasswordEnv) {
+			v.Errorf(p+".password_env", recipes.ErrInvalid, "invalid variable name %q", user.PasswordEnv)
+		}
+		for j, k := range user.SSHKeys {
+			if f := strings.Fields(k); len(f) < 2 {
+				v.Errorf(fmt.Sprintf("%s.ssh_keys[%d]", p, j), recipes.ErrInvalid, "not an authorized_keys line (TYPE KEY [COMMENT])")
+			}
+		}
+	}
+}
+
+// User is one account.
+type User struct {
+	Name         string         `yaml:"name" check:"username"`
+	UID          int            `yaml:"uid,omitempty" check:"nonnegative"`
+	GID          int            `yaml:"gid,omitempty" check:"nonnegative"`
+	Group        string         `yaml:"group,omitempty" check:"username"`
+	Groups       []string       `yaml:"groups,omitempty" check:"username"`
+	Shell        string         `yaml:"shell" check:"confpath"`
+	Home         string         `yaml:"home,omitempty" check:"confpath"`
+	Comment      string         `yaml:"comment,omitempty" check:"gecos"`
+	System       bool           `yaml:"system,omitempty"`
+	PasswordHash recipes.Secret `yaml:"password_hash,omitempty"`
+	PasswordFile string         `yaml:"password_file,omitempty"`
+	PasswordEnv  string         `yaml:"password_env,omitempty"`
+	SSHKeys      []string       `yaml:"ssh_keys,omitempty"`
+	SSHKeysFile  string         `yaml:"ssh_keys_file,omitempty"`
+}
+
+func (u *User) SetDefaults() { u.Shell = "/bin/bash" }
+
+// users creates or updates accounts (Users), in the image's own
 // account database.
 type users struct {
-	cfg *recipes.Users
+	cfg *Users
 	img *Image
 }
 
@@ -77,7 +158,7 @@ func (u users) Apply(ctx context.Context, s *chroot.Session) error {
 	return nil
 }
 
-func applyUser(ctx context.Context, s *chroot.Session, u recipes.User) error {
+func applyUser(ctx context.Context, s *chroot.Session, u User) error {
 	users, groups, err := s.Accounts()
 	if err != nil {
 		return err
@@ -141,7 +222,7 @@ func requireGroups(groups chroot.Accounts, want []string) error {
 
 // primaryGroup creates the user's primary group unless it exists with
 // the asked gid; it takes the uid as its gid when that is free.
-func primaryGroup(ctx context.Context, s *chroot.Session, groups chroot.Accounts, u recipes.User, primary string) error {
+func primaryGroup(ctx context.Context, s *chroot.Session, groups chroot.Accounts, u User, primary string) error {
 	pg, ok := groups.Find(primary)
 	switch {
 	case ok && u.GID != 0 && pg.ID != u.GID:
@@ -170,7 +251,7 @@ func primaryGroup(ctx context.Context, s *chroot.Session, groups chroot.Accounts
 
 // account runs useradd, or usermod for a user the image has: running
 // provisioning twice gives the same account.
-func account(ctx context.Context, s *chroot.Session, u recipes.User, exists bool, primary, home string) error {
+func account(ctx context.Context, s *chroot.Session, u User, exists bool, primary, home string) error {
 	args := []string{"-g", primary, "-s", u.Shell, "-d", home, "-c", u.Comment}
 	if len(u.Groups) > 0 {
 		args = append(args, "-G", strings.Join(u.Groups, ","))
@@ -188,7 +269,7 @@ func account(ctx context.Context, s *chroot.Session, u recipes.User, exists bool
 	return s.Run(ctx, append([]string{"useradd"}, append(args, u.Name)...)...)
 }
 
-func authorizedKeys(s *chroot.Session, u recipes.User, home, group string) error {
+func authorizedKeys(s *chroot.Session, u User, home, group string) error {
 	keys := slices.Clone(u.SSHKeys)
 	if u.SSHKeysFile != "" {
 		b, err := os.ReadFile(s.Recipe.Path(u.SSHKeysFile))

@@ -59,11 +59,11 @@ func tagsOf(f reflect.StructField) fieldTags {
 
 // setDefaulter is implemented by types whose zero value is not their
 // default; the decoder calls it whenever it creates such a value.
-type setDefaulter interface{ setDefaults() }
+type setDefaulter interface{ SetDefaults() }
 
 // sequenceShorthand is implemented by structs that may be written as a
 // bare list, which then fills the named field.
-type sequenceShorthand interface{ shorthandField() string }
+type sequenceShorthand interface{ ShorthandField() string }
 
 // nodeDecoder is implemented by types that decode themselves.
 type nodeDecoder interface {
@@ -244,7 +244,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, tags fieldTag
 		for i, item := range seq.Values {
 			el := out.Index(i)
 			if sd, ok := el.Addr().Interface().(setDefaulter); ok {
-				sd.setDefaults()
+				sd.SetDefaults()
 			}
 			d.decode(item, el, fmt.Sprintf("%s[%d]", path, i), itemTags, depth+1)
 		}
@@ -282,7 +282,7 @@ func (d *decoder) decode(n ast.Node, v reflect.Value, path string, tags fieldTag
 func (d *decoder) alloc(v reflect.Value) {
 	p := reflect.New(v.Type().Elem())
 	if sd, ok := p.Interface().(setDefaulter); ok {
-		sd.setDefaults()
+		sd.SetDefaults()
 	}
 	v.Set(p)
 }
@@ -315,7 +315,7 @@ func (d *decoder) decodeStruct(n ast.Node, v reflect.Value, path string, depth i
 	if seq, ok := n.(*ast.SequenceNode); ok {
 		if sh, ok := v.Addr().Interface().(sequenceShorthand); ok {
 			fields, _ := structFields(v.Type())
-			f := fields[sh.shorthandField()]
+			f := fields[sh.ShorthandField()]
 			d.decode(seq, v.FieldByIndex(f.index), path, f.tags, depth+1)
 			return
 		}
@@ -501,6 +501,10 @@ var (
 	urlRE      = regexp.MustCompile(`^(https?|file|ftp)://[^\s]+$`)
 	nameRE     = regexp.MustCompile(`^[a-z_][a-z0-9_-]*\$?$`)
 )
+
+// ValidDomain reports whether s is a host or domain name: dot-separated
+// labels of letters, digits and inner hyphens.
+func ValidDomain(s string) bool { return domainRE.MatchString(s) }
 
 // checkScalar applies a field's enum and check tags.
 func (d *decoder) checkScalar(n ast.Node, path string, tags fieldTags, s string) {

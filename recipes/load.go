@@ -65,7 +65,7 @@ func readLimited(path string) ([]byte, error) {
 // understood.
 func Parse(data []byte, source string, opts Options) (*Recipe, error) {
 	r := &Recipe{Source: source, Raw: data, pos: positions{}}
-	r.setDefaults()
+	r.SetDefaults()
 	if len(data) > MaxSize {
 		return r, Errors{{File: source, Kind: ErrSyntax, Msg: fmt.Sprintf("larger than %d bytes", MaxSize)}}
 	}

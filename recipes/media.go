@@ -68,11 +68,11 @@ func (r *Recipe) mediaProblems(m Media) []mediaProblem {
 }
 
 // validateMedia checks what the media step could only find out late.
-func (r *Recipe) validateMedia(v *validator) {
+func (r *Recipe) validateMedia(v *Validator) {
 	if r.Netboot.Media == nil {
 		return
 	}
 	for _, p := range r.mediaProblems(*r.Netboot.Media) {
-		v.errorf(p.key, p.kind, "%s", p.msg)
+		v.Errorf(p.key, p.kind, "%s", p.msg)
 	}
 }

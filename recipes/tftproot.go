@@ -81,20 +81,20 @@ func isLibDir(clean string) bool {
 // validateTFTPRoot reports an unsafe tftp.root at its line and column.
 // Relative paths and ".." are the confpath check's to report, once; an
 // empty root is not, and would put the tree at the top of the server.
-func (r *Recipe) validateTFTPRoot(v *validator) {
+func (r *Recipe) validateTFTPRoot(v *Validator) {
 	root := r.Netboot.TFTP.Root
 	if root != "" && (!strings.HasPrefix(root, "/") || hasDotDot(root)) {
 		return
 	}
 	if msg := tftpRootProblem(root); msg != "" {
-		v.errorf("netboot.tftp.root", ErrInvalid, "invalid tftp root %q: %s", root, msg)
+		v.Errorf("netboot.tftp.root", ErrInvalid, "invalid tftp root %q: %s", root, msg)
 		return
 	}
 	// tftpd serves its whole tree to anyone: an image below it would give
 	// away its /etc/shadow and SSH host keys, and a TFTP tree inside the
 	// export would be written into what nodes mount as their root.
 	if r.NFSRoot != nil && r.NFSRoot.Path != "" && nested(path.Clean(root), path.Clean(r.NFSRoot.Path)) {
-		v.errorf("netboot.tftp.root", ErrInvalid, "invalid tftp root %q: it overlaps nfsroot.path %s; tftpd would serve the image's files, /etc/shadow included, to anyone", root, r.NFSRoot.Path)
+		v.Errorf("netboot.tftp.root", ErrInvalid, "invalid tftp root %q: it overlaps nfsroot.path %s; tftpd would serve the image's files, /etc/shadow included, to anyone", root, r.NFSRoot.Path)
 	}
 }
 

@@ -26,7 +26,7 @@ var DefaultNICs = []string{
 // INSTALL file, run after ./configure.
 var DefaultKernelTargets = []string{"kernel", "all", "kernel-install", "install"}
 
-func (r *Recipe) setDefaults() {
+func (r *Recipe) SetDefaults() {
 	r.Suite = "lenny"
 	r.Architecture = "amd64"
 	r.Variant = "important"
@@ -34,14 +34,14 @@ func (r *Recipe) setDefaults() {
 	r.Bootstrap = Bootstrap{Method: "native", MergedUsr: "auto"}
 }
 
-func (c *Cluster) setDefaults()   { c.Server.Name = "server" }
-func (n *NodeRange) setDefaults() { n.Start = 1 }
-func (n *NFSRoot) setDefaults()   { n.Mode, n.Version = "ro", 3 }
-func (m *Mount) setDefaults()     { m.Type = "nfs" }
-func (i *Initramfs) setDefaults() { i.Generator, i.Compression = "native", "gzip" }
-func (m *Media) setDefaults()     { m.Kind = "isolinux" }
+func (c *Cluster) SetDefaults()   { c.Server.Name = "server" }
+func (n *NodeRange) SetDefaults() { n.Start = 1 }
+func (n *NFSRoot) SetDefaults()   { n.Mode, n.Version = "ro", 3 }
+func (m *Mount) SetDefaults()     { m.Type = "nfs" }
+func (i *Initramfs) SetDefaults() { i.Generator, i.Compression = "native", "gzip" }
+func (m *Media) SetDefaults()     { m.Kind = "isolinux" }
 
-func (n *Netboot) setDefaults() {
+func (n *Netboot) SetDefaults() {
 	n.DHCP = DHCP{Flavor: "auto", MaxMessageSize: 2048, DenyBootp: true, HostnamePrefix: "krgnode"}
 	n.TFTP = TFTP{Root: "/srv/tftp", Form: "auto", Address: "0.0.0.0:69", Username: "tftp", Options: "--secure"}
 	n.PXE = PXE{Syslinux: "host"}
@@ -138,7 +138,9 @@ func (r *Recipe) normalize() {
 	}
 }
 
-type validator struct {
+// Validator collects what a recipe's checks refuse, each with where the
+// recipe wrote it.
+type Validator struct {
 	r    *Recipe
 	errs Errors
 	// more counts repeats of an error already reported for the same key
@@ -172,7 +174,13 @@ func (r *Recipe) Errorf(keyPath string, kind error, format string, args ...any) 
 	return &Error{File: r.Source, Pos: r.Pos(keyPath), Path: keyPath, Msg: fmt.Sprintf(format, args...), Kind: kind}
 }
 
-func (v *validator) errorf(keyPath string, kind error, format string, args ...any) {
+// Recipe is the recipe being validated, for the checks that depend on
+// its other sections (the suite, the cluster, the NFS root).
+func (v *Validator) Recipe() *Recipe { return v.r }
+
+// Errorf reports a refusal at keyPath, with the line and column the recipe
+// gave it. A repeat of the same refusal for the same key only counts.
+func (v *Validator) Errorf(keyPath string, kind error, format string, args ...any) {
 	key := keyPath + "\x00" + format
 	if _, ok := v.first[key]; ok {
 		v.more[key]++
@@ -183,14 +191,14 @@ func (v *validator) errorf(keyPath string, kind error, format string, args ...an
 	v.errs = append(v.errs, e)
 }
 
-func (v *validator) finish() Errors {
+func (v *Validator) finish() Errors {
 	for key, n := range v.more {
 		v.first[key].Msg += fmt.Sprintf(" (and %d more like it)", n)
 	}
 	return v.errs
 }
 
-func (v *validator) written(keyPath string) bool {
+func (v *Validator) written(keyPath string) bool {
 	_, ok := v.r.pos[keyPath]
 	return ok
 }
@@ -202,35 +210,35 @@ var (
 )
 
 func (r *Recipe) validate() Errors {
-	v := &validator{r: r, more: map[string]int{}, first: map[string]*Error{}}
+	v := &Validator{r: r, more: map[string]int{}, first: map[string]*Error{}}
 	if !suiteRE.MatchString(r.Suite) {
-		v.errorf("suite", ErrInvalid, "invalid suite %q: expected a release code name such as lenny or bookworm", r.Suite)
+		v.Errorf("suite", ErrInvalid, "invalid suite %q: expected a release code name such as lenny or bookworm", r.Suite)
 	}
 	if !v.written("name") {
 		if msg := checkText("name", r.Name); msg != "" {
-			v.errorf("name", ErrInvalid, "the recipe's file name gives the image name %q, which is not %s: set name:", r.Name, msg)
+			v.Errorf("name", ErrInvalid, "the recipe's file name gives the image name %q, which is not %s: set name:", r.Name, msg)
 		}
 	}
 	for i, name := range r.PublicVariables {
-		if !validVarName(name) {
-			v.errorf(fmt.Sprintf("public_variables[%d]", i), ErrInvalid, "invalid variable name %q", name)
+		if !ValidVarName(name) {
+			v.Errorf(fmt.Sprintf("public_variables[%d]", i), ErrInvalid, "invalid variable name %q", name)
 		}
 	}
 	if len(r.Components) == 0 {
-		v.errorf("components", ErrMissing, "at least one component is needed (main)")
+		v.Errorf("components", ErrMissing, "at least one component is needed (main)")
 	}
 	for i, c := range r.Components {
 		if !componentRE.MatchString(c) {
-			v.errorf(fmt.Sprintf("components[%d]", i), ErrInvalid, "invalid component %q (main, contrib, non-free...)", c)
+			v.Errorf(fmt.Sprintf("components[%d]", i), ErrInvalid, "invalid component %q (main, contrib, non-free...)", c)
 		}
 	}
 	if r.Insecure && r.Keyring != "" {
-		v.errorf("insecure", ErrConflict, "insecure: true and keyring contradict each other; give one")
+		v.Errorf("insecure", ErrConflict, "insecure: true and keyring contradict each other; give one")
 	}
 	v.overlap("bootstrap.exclude", r.Bootstrap.Include, r.Bootstrap.Exclude, "both included and excluded")
 	if r.Bootstrap.Foreign && r.Bootstrap.Method != "debootstrap" {
 		if v.written("bootstrap.method") {
-			v.errorf("bootstrap.foreign", ErrConflict, "foreign bootstrapping needs method: debootstrap")
+			v.Errorf("bootstrap.foreign", ErrConflict, "foreign bootstrapping needs method: debootstrap")
 		} else {
 			// The native method runs the target's maintainer scripts
 			// itself; only debootstrap has a second stage to run under
@@ -239,7 +247,7 @@ func (r *Recipe) validate() Errors {
 		}
 	}
 	if r.Bootstrap.Lockfile != "" && r.Bootstrap.Method != "native" {
-		v.errorf("bootstrap.lockfile", ErrConflict, "a lockfile pins the packages of method: native only")
+		v.Errorf("bootstrap.lockfile", ErrConflict, "a lockfile pins the packages of method: native only")
 	}
 	r.validateProvision(v)
 	nodes := r.validateCluster(v)
@@ -251,63 +259,60 @@ func (r *Recipe) validate() Errors {
 		byExt, named, err := compression.FromName(s.Path)
 		switch {
 		case err != nil:
-			v.errorf("outputs.snapshot.path", ErrInvalid, "%s: %v", s.Path, err)
+			v.Errorf("outputs.snapshot.path", ErrInvalid, "%s: %v", s.Path, err)
 		case named && v.written("outputs.snapshot.compression") && string(byExt) != s.Compression:
-			v.errorf("outputs.snapshot.compression", ErrConflict, "compression %s contradicts the file name %s (%s)", s.Compression, s.Path, byExt)
+			v.Errorf("outputs.snapshot.compression", ErrConflict, "compression %s contradicts the file name %s (%s)", s.Compression, s.Path, byExt)
 		}
 	}
 	return v.finish()
 }
 
-func (v *validator) overlap(keyPath string, a, b []string, what string) {
+func (v *Validator) overlap(keyPath string, a, b []string, what string) {
 	in := map[string]bool{}
 	for _, x := range a {
 		in[x] = true
 	}
 	for i, x := range b {
 		if in[x] {
-			v.errorf(fmt.Sprintf("%s[%d]", keyPath, i), ErrConflict, "package %q is %s", x, what)
+			v.Errorf(fmt.Sprintf("%s[%d]", keyPath, i), ErrConflict, "package %q is %s", x, what)
 		}
 	}
 }
 
-func (r *Recipe) validateProvision(v *validator) {
+func (r *Recipe) validateProvision(v *Validator) {
 	seen := map[string]string{}
 	for i, s := range r.Provision {
 		if s.Config == nil {
 			continue
 		}
 		p := fmt.Sprintf("provision[%d].%s", i, s.Type)
-		s.Config.validate(v, p)
-		switch s.Type {
-		case "hosts":
-			if r.Cluster == nil {
-				v.errorf(s.Path, ErrMissing, "the hosts step needs a cluster: section (domain, server, nodes)")
-			}
-		case "fstab":
-			if r.NFSRoot == nil {
-				v.errorf(s.Path, ErrMissing, "the fstab step needs an nfsroot: section (server, path, mode)")
-			}
-		case "users":
-			for j, u := range s.Config.(*Users).Users {
-				up := fmt.Sprintf("%s[%d]", p, j)
-				if prev, ok := seen["name:"+u.Name]; ok {
-					v.errorf(up+".name", ErrDuplicate, "user %q is already defined at %s", u.Name, prev)
-				}
-				seen["name:"+u.Name] = v.posString(up + ".name")
-				if u.UID != 0 {
-					key := fmt.Sprintf("uid:%d", u.UID)
-					if prev, ok := seen[key]; ok {
-						v.errorf(up+".uid", ErrDuplicate, "uid %d is already used at %s", u.UID, prev)
-					}
-					seen[key] = v.posString(up + ".uid")
-				}
-			}
+		s.Config.Validate(v, p)
+		if am, ok := s.Config.(AccountMaker); ok {
+			v.uniqueAccounts(p, am.Accounts(), seen)
 		}
 	}
 }
 
-func (v *validator) posString(keyPath string) string {
+// uniqueAccounts refuses an account whose name or uid an earlier one of
+// the recipe's (in seen) gives.
+func (v *Validator) uniqueAccounts(keyPath string, accounts []Account, seen map[string]string) {
+	for j, u := range accounts {
+		up := fmt.Sprintf("%s[%d]", keyPath, j)
+		if prev, ok := seen["name:"+u.Name]; ok {
+			v.Errorf(up+".name", ErrDuplicate, "user %q is already defined at %s", u.Name, prev)
+		}
+		seen["name:"+u.Name] = v.posString(up + ".name")
+		if u.UID != 0 {
+			key := fmt.Sprintf("uid:%d", u.UID)
+			if prev, ok := seen[key]; ok {
+				v.Errorf(up+".uid", ErrDuplicate, "uid %d is already used at %s", u.UID, prev)
+			}
+			seen[key] = v.posString(up + ".uid")
+		}
+	}
+}
+
+func (v *Validator) posString(keyPath string) string {
 	p := v.r.Pos(keyPath)
 	return fmt.Sprintf("line %d", p.Line)
 }
@@ -358,28 +363,28 @@ func inRange(a netip.Addr, rg *AddrRange) bool {
 	return rg != nil && rg.Start.IsValid() && rg.End.IsValid() && a.Compare(rg.Start.Addr) >= 0 && a.Compare(rg.End.Addr) <= 0
 }
 
-func (r *Recipe) validateCluster(v *validator) []ResolvedNode {
+func (r *Recipe) validateCluster(v *Validator) []ResolvedNode {
 	c := r.Cluster
 	if c == nil {
 		return nil
 	}
 	subnet := c.Subnet
 	if !subnet.IsValid() {
-		v.errorf("cluster.subnet", ErrMissing, "the cluster needs a subnet, such as 10.11.12.0/24")
+		v.Errorf("cluster.subnet", ErrMissing, "the cluster needs a subnet, such as 10.11.12.0/24")
 	}
 	if !c.Server.IP.IsValid() {
-		v.errorf("cluster.server.ip", ErrMissing, "the cluster needs the server's IP address")
+		v.Errorf("cluster.server.ip", ErrMissing, "the cluster needs the server's IP address")
 	}
 	inSubnet := func(keyPath string, a netip.Addr, what string) bool {
 		if !subnet.IsValid() || !a.IsValid() {
 			return true
 		}
 		if !subnet.Contains(a) {
-			v.errorf(keyPath, ErrInvalid, "%s %s is outside the subnet %s", what, a, subnet)
+			v.Errorf(keyPath, ErrInvalid, "%s %s is outside the subnet %s", what, a, subnet)
 			return false
 		}
 		if a == subnet.Addr() || a == subnet.Broadcast() {
-			v.errorf(keyPath, ErrInvalid, "%s %s is the subnet's network or broadcast address", what, a)
+			v.Errorf(keyPath, ErrInvalid, "%s %s is the subnet's network or broadcast address", what, a)
 			return false
 		}
 		return true
@@ -390,45 +395,45 @@ func (r *Recipe) validateCluster(v *validator) []ResolvedNode {
 	}
 	if rg := c.DynamicRange; rg != nil {
 		if !rg.Start.IsValid() || !rg.End.IsValid() {
-			v.errorf("cluster.dynamic_range", ErrMissing, "a dynamic range needs start and end")
+			v.Errorf("cluster.dynamic_range", ErrMissing, "a dynamic range needs start and end")
 		} else {
 			inSubnet("cluster.dynamic_range.start", rg.Start.Addr, "range start")
 			inSubnet("cluster.dynamic_range.end", rg.End.Addr, "range end")
 			if rg.Start.Compare(rg.End.Addr) > 0 {
-				v.errorf("cluster.dynamic_range", ErrInvalid, "range start %s is after its end %s", rg.Start, rg.End)
+				v.Errorf("cluster.dynamic_range", ErrInvalid, "range start %s is after its end %s", rg.Start, rg.End)
 			}
 			if inRange(c.Server.IP.Addr, rg) {
-				v.errorf("cluster.server.ip", ErrConflict, "server address %s is inside the dynamic range %s-%s", c.Server.IP, rg.Start, rg.End)
+				v.Errorf("cluster.server.ip", ErrConflict, "server address %s is inside the dynamic range %s-%s", c.Server.IP, rg.Start, rg.End)
 			}
 		}
 	}
 	for i, n := range c.Nodes {
 		p := fmt.Sprintf("cluster.nodes[%d]", i)
 		if n.Name == "" {
-			v.errorf(p, ErrMissing, "a node needs a name")
+			v.Errorf(p, ErrMissing, "a node needs a name")
 		}
 		if !n.IP.IsValid() {
-			v.errorf(p, ErrMissing, "node %s needs an ip", n.Name)
+			v.Errorf(p, ErrMissing, "node %s needs an ip", n.Name)
 		}
 		v.kernelArgs(p+".append", n.Append)
 	}
 	for i, nr := range c.NodeRanges {
 		p := fmt.Sprintf("cluster.node_ranges[%d]", i)
 		if nr.Prefix == "" {
-			v.errorf(p, ErrMissing, "a node range needs a prefix")
+			v.Errorf(p, ErrMissing, "a node range needs a prefix")
 		}
 		if !nr.FirstIP.IsValid() {
-			v.errorf(p, ErrMissing, "a node range needs first_ip")
+			v.Errorf(p, ErrMissing, "a node range needs first_ip")
 		} else if _, ok := addAddr(nr.FirstIP.Addr, nr.Count-1); !ok {
-			v.errorf(p+".count", ErrInvalid, "%d nodes from %s run past 255.255.255.255", nr.Count, nr.FirstIP)
+			v.Errorf(p+".count", ErrInvalid, "%d nodes from %s run past 255.255.255.255", nr.Count, nr.FirstIP)
 		}
 		if nr.FirstMAC.Set() {
 			if _, ok := addMAC(nr.FirstMAC.HardwareAddr, nr.Count-1); !ok {
-				v.errorf(p+".first_mac", ErrInvalid, "%d MAC addresses from %s overflow", nr.Count, nr.FirstMAC)
+				v.Errorf(p+".first_mac", ErrInvalid, "%d MAC addresses from %s overflow", nr.Count, nr.FirstMAC)
 			}
 		}
 		if last := len(nr.Prefix) + len(fmt.Sprintf("%0*d", nr.Width, nr.Start+nr.Count-1)); last > 63 {
-			v.errorf(p+".prefix", ErrInvalid, "generated names would be %d characters, over the 63 a host name label allows", last)
+			v.Errorf(p+".prefix", ErrInvalid, "generated names would be %d characters, over the 63 a host name label allows", last)
 		}
 		v.kernelArgs(p+".append", nr.Append)
 	}
@@ -447,24 +452,24 @@ func (r *Recipe) validateCluster(v *validator) []ResolvedNode {
 		}
 		where := v.posString(n.Path)
 		if prev, ok := names[n.Name]; ok && n.Name != "" {
-			v.errorf(namePath, ErrDuplicate, "node name %q is already used by %s", n.Name, prev)
+			v.Errorf(namePath, ErrDuplicate, "node name %q is already used by %s", n.Name, prev)
 		} else {
 			names[n.Name] = "the node at " + where
 		}
 		if n.IP.IsValid() {
 			if prev, ok := ips[n.IP]; ok {
-				v.errorf(ipPath, ErrDuplicate, "address %s of node %s is already used by %s", n.IP, n.Name, prev)
+				v.Errorf(ipPath, ErrDuplicate, "address %s of node %s is already used by %s", n.IP, n.Name, prev)
 			} else {
 				ips[n.IP] = fmt.Sprintf("node %s (%s)", n.Name, where)
 			}
 			if inSubnet(ipPath, n.IP, "node "+n.Name+"'s address") && inRange(n.IP, c.DynamicRange) {
-				v.errorf(ipPath, ErrConflict, "address %s of node %s is inside the dynamic range %s-%s", n.IP, n.Name, c.DynamicRange.Start, c.DynamicRange.End)
+				v.Errorf(ipPath, ErrConflict, "address %s of node %s is inside the dynamic range %s-%s", n.IP, n.Name, c.DynamicRange.Start, c.DynamicRange.End)
 			}
 		}
 		if len(n.MAC) > 0 {
 			m := n.MAC.String()
 			if prev, ok := macs[m]; ok {
-				v.errorf(macPath, ErrDuplicate, "MAC %s of node %s is already used by %s", m, n.Name, prev)
+				v.Errorf(macPath, ErrDuplicate, "MAC %s of node %s is already used by %s", m, n.Name, prev)
 			} else {
 				macs[m] = fmt.Sprintf("node %s (%s)", n.Name, where)
 			}
@@ -473,74 +478,74 @@ func (r *Recipe) validateCluster(v *validator) []ResolvedNode {
 	return nodes
 }
 
-func (v *validator) kernelArgs(keyPath string, args []string) {
+func (v *Validator) kernelArgs(keyPath string, args []string) {
 	for i, a := range args {
 		if !kernelArgRE.MatchString(a) {
-			v.errorf(fmt.Sprintf("%s[%d]", keyPath, i), ErrInvalid, "kernel argument %q must be one word; give each argument as its own list item", a)
+			v.Errorf(fmt.Sprintf("%s[%d]", keyPath, i), ErrInvalid, "kernel argument %q must be one word; give each argument as its own list item", a)
 		}
 	}
 }
 
-func (r *Recipe) validateNFSRoot(v *validator) {
+func (r *Recipe) validateNFSRoot(v *Validator) {
 	n := r.NFSRoot
 	if n == nil {
 		return
 	}
 	if n.Path == "" {
-		v.errorf("nfsroot.path", ErrMissing, "the NFS root needs the exported path, such as /NFSROOT/kerrighed")
+		v.Errorf("nfsroot.path", ErrMissing, "the NFS root needs the exported path, such as /NFSROOT/kerrighed")
 	}
 	if !n.Server.IsValid() {
-		v.errorf("nfsroot.server", ErrMissing, "the NFS root needs a server address (nfsroot.server or cluster.server.ip)")
+		v.Errorf("nfsroot.server", ErrMissing, "the NFS root needs a server address (nfsroot.server or cluster.server.ip)")
 	}
 	if n.Mode == "rw" && v.written("nfsroot.writable") && len(n.Writable) > 0 {
-		v.errorf("nfsroot.writable", ErrConflict, "writable mounts are for a read-only root (mode: ro); a read-write root is writable everywhere")
+		v.Errorf("nfsroot.writable", ErrConflict, "writable mounts are for a read-only root (mode: ro); a read-write root is writable everywhere")
 	}
 	seen := map[string]bool{}
 	for i, m := range n.Writable {
 		p := fmt.Sprintf("nfsroot.writable[%d]", i)
 		switch {
 		case m.Path == "":
-			v.errorf(p, ErrMissing, "a writable mount needs a path")
+			v.Errorf(p, ErrMissing, "a writable mount needs a path")
 		case m.Path == "/":
-			v.errorf(p+".path", ErrInvalid, "the root itself cannot be a writable mount; use mode: rw")
+			v.Errorf(p+".path", ErrInvalid, "the root itself cannot be a writable mount; use mode: rw")
 		case seen[m.Path]:
-			v.errorf(p+".path", ErrDuplicate, "%s is listed twice", m.Path)
+			v.Errorf(p+".path", ErrDuplicate, "%s is listed twice", m.Path)
 		}
 		seen[m.Path] = true
 		if m.Type == "tmpfs" && v.written(p+".source") {
-			v.errorf(p+".source", ErrConflict, "a tmpfs mount has no source")
+			v.Errorf(p+".source", ErrConflict, "a tmpfs mount has no source")
 		}
 	}
 	for i, t := range n.Tmpfs {
 		if seen[t] {
-			v.errorf(fmt.Sprintf("nfsroot.tmpfs[%d]", i), ErrDuplicate, "%s is already a writable mount", t)
+			v.Errorf(fmt.Sprintf("nfsroot.tmpfs[%d]", i), ErrDuplicate, "%s is already a writable mount", t)
 		}
 		seen[t] = true
 	}
 }
 
-func (r *Recipe) validateKernel(v *validator) {
+func (r *Recipe) validateKernel(v *Validator) {
 	k := r.Kernel
 	if k == nil {
 		return
 	}
 	switch {
 	case k.Package != "" && k.Source != "":
-		v.errorf("kernel.source", ErrConflict, "give either package (a packaged kernel) or source (a kernel to build), not both")
+		v.Errorf("kernel.source", ErrConflict, "give either package (a packaged kernel) or source (a kernel to build), not both")
 	case k.Package == "" && k.Source == "":
-		v.errorf("kernel", ErrMissing, "the kernel needs package (such as linux-image-amd64) or source (a tree to build)")
+		v.Errorf("kernel", ErrMissing, "the kernel needs package (such as linux-image-amd64) or source (a tree to build)")
 	case k.Package != "":
 		for _, key := range []string{"linux", "config", "configure", "targets", "jobs", "mode", "env", "sha256"} {
 			if v.written("kernel." + key) {
-				v.errorf("kernel."+key, ErrConflict, "%s applies to a kernel built from source, not to package %s", key, k.Package)
+				v.Errorf("kernel."+key, ErrConflict, "%s applies to a kernel built from source, not to package %s", key, k.Package)
 			}
 		}
 	case isURL(k.Source) && k.SHA256 == "":
-		v.errorf("kernel.sha256", ErrMissing, "a kernel source downloaded from %s needs its sha256", k.Source)
+		v.Errorf("kernel.sha256", ErrMissing, "a kernel source downloaded from %s needs its sha256", k.Source)
 	}
 	for i, t := range k.Targets {
 		if t == "" || strings.ContainsAny(t, " \t") {
-			v.errorf(fmt.Sprintf("kernel.targets[%d]", i), ErrInvalid, "invalid make target %q", t)
+			v.Errorf(fmt.Sprintf("kernel.targets[%d]", i), ErrInvalid, "invalid make target %q", t)
 		}
 	}
 }
@@ -549,35 +554,35 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "ftp://")
 }
 
-func (r *Recipe) validateNetboot(v *validator) {
+func (r *Recipe) validateNetboot(v *Validator) {
 	nb := r.Netboot
 	if nb == nil {
 		return
 	}
 	if r.Cluster == nil {
-		v.errorf("netboot", ErrMissing, "netboot needs a cluster: section (subnet, server, nodes)")
+		v.Errorf("netboot", ErrMissing, "netboot needs a cluster: section (subnet, server, nodes)")
 	}
 	if r.NFSRoot == nil {
-		v.errorf("netboot", ErrMissing, "netboot needs an nfsroot: section (the root-path nodes mount)")
+		v.Errorf("netboot", ErrMissing, "netboot needs an nfsroot: section (the root-path nodes mount)")
 	}
 	if host, _, err := net.SplitHostPort(nb.TFTP.Address); err != nil || !validHost(host) {
-		v.errorf("netboot.tftp.address", ErrInvalid, "invalid address %q: expected HOST:PORT such as 0.0.0.0:69", nb.TFTP.Address)
+		v.Errorf("netboot.tftp.address", ErrInvalid, "invalid address %q: expected HOST:PORT such as 0.0.0.0:69", nb.TFTP.Address)
 	}
 	r.validateTFTPRoot(v)
 	v.kernelArgs("netboot.pxelinux.append", nb.PXE.Append)
 	if strings.ContainsAny(nb.PXE.Label, " \t") || nb.PXE.Label == "" && v.written("netboot.pxelinux.label") {
-		v.errorf("netboot.pxelinux.label", ErrInvalid, "a pxelinux label is one word")
+		v.Errorf("netboot.pxelinux.label", ErrInvalid, "a pxelinux label is one word")
 	}
 	if nb.Exports.Options != nil && len(nb.Exports.Options) == 0 {
 		// "()" would leave the root to exportfs's own defaults (ro,
 		// root_squash): a read-write root would be read-only, and root on
 		// the nodes nobody. Leaving the key out gives krgimage's.
-		v.errorf("netboot.exports.options", ErrInvalid, "list the exported root's options (such as [ro, sync, no_subtree_check]), or leave options out for the defaults")
+		v.Errorf("netboot.exports.options", ErrInvalid, "list the exported root's options (such as [ro, sync, no_subtree_check]), or leave options out for the defaults")
 	}
 	if nb.Exports.Clients != "*" {
 		if _, err := netip.ParsePrefix(nb.Exports.Clients); err != nil {
 			if _, err := netip.ParseAddr(nb.Exports.Clients); err != nil {
-				v.errorf("netboot.exports.clients", ErrInvalid, "invalid clients %q: expected *, an address or a CIDR network", nb.Exports.Clients)
+				v.Errorf("netboot.exports.clients", ErrInvalid, "invalid clients %q: expected *, an address or a CIDR network", nb.Exports.Clients)
 			}
 		}
 	}
@@ -592,16 +597,16 @@ func validHost(h string) bool {
 	return h == "" || hostnameRE.MatchString(h) || domainRE.MatchString(h)
 }
 
-func (r *Recipe) validateBootTest(v *validator, nodes []ResolvedNode) {
+func (r *Recipe) validateBootTest(v *Validator, nodes []ResolvedNode) {
 	b := r.BootTest
 	if b == nil {
 		return
 	}
 	if r.NFSRoot == nil {
-		v.errorf("boot_test", ErrMissing, "boot_test needs an nfsroot: section")
+		v.Errorf("boot_test", ErrMissing, "boot_test needs an nfsroot: section")
 	}
 	if b.Nodes > 1 && b.Network != "netns" {
-		v.errorf("boot_test.nodes", ErrConflict, "booting %d nodes at once needs network: netns", b.Nodes)
+		v.Errorf("boot_test.nodes", ErrConflict, "booting %d nodes at once needs network: netns", b.Nodes)
 	}
 	if b.Network == "netns" {
 		withMAC := 0
@@ -611,21 +616,21 @@ func (r *Recipe) validateBootTest(v *validator, nodes []ResolvedNode) {
 			}
 		}
 		if withMAC < b.Nodes {
-			v.errorf("boot_test.nodes", ErrInvalid, "netns mode boots inventory nodes by MAC: %d wanted, %d nodes have a mac", b.Nodes, withMAC)
+			v.Errorf("boot_test.nodes", ErrInvalid, "netns mode boots inventory nodes by MAC: %d wanted, %d nodes have a mac", b.Nodes, withMAC)
 		}
 	}
 	for i, c := range b.Checks {
 		if strings.TrimSpace(c.Run) == "" {
-			v.errorf(fmt.Sprintf("boot_test.checks[%d].run", i), ErrMissing, "a check needs a command to run")
+			v.Errorf(fmt.Sprintf("boot_test.checks[%d].run", i), ErrMissing, "a check needs a command to run")
 		}
 	}
 	if b.Login != nil && b.Login.User == "" {
-		v.errorf("boot_test.login.user", ErrMissing, "a login needs a user")
+		v.Errorf("boot_test.login.user", ErrMissing, "a login needs a user")
 	}
 	if b.Login != nil && strings.IndexFunc(b.Login.Password.Reveal(), quote.IsControl) >= 0 {
 		// Typed on the console, a newline would end the password early
 		// and type the rest as a command. The value is not shown.
-		v.errorf("boot_test.login.password", ErrInvalid, "a password typed on the console cannot hold control characters (newline, tab, ...)")
+		v.Errorf("boot_test.login.password", ErrInvalid, "a password typed on the console cannot hold control characters (newline, tab, ...)")
 	}
 }
 

@@ -33,7 +33,7 @@ func (x *expander) get(name string) (string, bool) {
 	return v, ok
 }
 
-func validVarName(s string) bool {
+func ValidVarName(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -75,7 +75,7 @@ func (x *expander) expand(s string) (string, error) {
 		}
 		expr := s[i+2 : i+2+end]
 		name, def, hasDef := strings.Cut(expr, ":-")
-		if !validVarName(name) {
+		if !ValidVarName(name) {
 			return "", fmt.Errorf("invalid variable name %q in ${%s} (letters, digits and _)", name, expr)
 		}
 		v, ok := x.get(name)
