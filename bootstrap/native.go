@@ -281,9 +281,9 @@ func weakOnly(stronger, weak string) string {
 }
 
 func parseMirror(m string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimRight(m, "/"))
-	if err != nil || m == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-		return nil, fmt.Errorf("%w: invalid mirror URL %q", ErrMirror, debarchive.RedactURL(m))
+	u, err := debarchive.ParseMirror(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: invalid mirror URL %q: %w", ErrMirror, debarchive.RedactURL(m), err)
 	}
 	return u, nil
 }

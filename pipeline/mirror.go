@@ -3,7 +3,6 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/krgimage/krgimage/internal/debarchive"
@@ -34,10 +33,10 @@ type MirrorInputs struct {
 // ResolveMirror picks the build's mirror.
 func ResolveMirror(in MirrorInputs, r *recipes.Recipe) (Mirror, error) {
 	check := func(m Mirror) (Mirror, error) {
-		u, err := url.Parse(m.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
-			return Mirror{}, fmt.Errorf("mirror %q from %s: expected an http, https or file URL", debarchive.RedactURL(m.URL), m.Source)
+		if _, err := debarchive.ParseMirror(m.URL); err != nil {
+			return Mirror{}, fmt.Errorf("mirror %q from %s: %w", debarchive.RedactURL(m.URL), m.Source, err)
 		}
+		// As given: the URL is part of cache keys.
 		m.URL = strings.TrimRight(m.URL, "/")
 		return m, nil
 	}

@@ -292,6 +292,21 @@ func UnwrapURLError(err error) error {
 
 var userinfo = regexp.MustCompile(`//[^/?#]*@`)
 
+// ErrMirrorURL: a mirror is not an http, https or file URL.
+var ErrMirrorURL = errors.New("expected an http, https or file URL")
+
+// ParseMirror reads a mirror's URL, without the trailing slashes: the
+// schemes the fetcher and debootstrap both read, with a host unless it
+// is a file URL.
+func ParseMirror(s string) (*url.URL, error) {
+	s = strings.TrimRight(s, "/")
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
+		return nil, ErrMirrorURL
+	}
+	return u, nil
+}
+
 // RedactURL returns the URL s for messages: a mirror URL may carry
 // credentials, a password or a token given as the user name, so all of
 // its user info is hidden, even when s does not parse.
