@@ -43,16 +43,32 @@ type Tree struct {
 	// Services are the commands that make the running services read the
 	// new files, as the seed lists them.
 	Services []string
+	// Pending are the files the configuration names that only the image
+	// can give (its kernel and initramfs, its pxelinux), when the tree
+	// was made before the image was built, as the seed sets the server
+	// up before it creates the base system.
+	Pending []Pending
+}
+
+// Pending is a file of the tree still to come.
+type Pending struct {
+	// Path is where it goes in the tree, as Files are keyed.
+	Path string
+	// From says where a later run takes it from.
+	From string
 }
 
 // Options say where the boot files come from.
 type Options struct {
 	Recipe *recipes.Recipe
 	// ImageRoot is the built image: its kernel, initramfs and, with
-	// pxelinux.syslinux: image, its pxelinux.
+	// pxelinux.syslinux: image, its pxelinux. Empty means the image is
+	// not built yet: those files are Pending.
 	ImageRoot string
 	// Kernel is the kernel version; Initramfs its initramfs inside the
-	// image (default /boot/initrd.img-VERSION).
+	// image (default /boot/initrd.img-VERSION). Without an image the
+	// version may be unknown: the configuration then names the image's
+	// /vmlinuz and /initrd.img, the links Debian's kernel packages make.
 	Kernel    string
 	Initramfs string
 	// HostRoot is where the host's syslinux files are looked for ("/").
@@ -119,20 +135,11 @@ func Generate(o Options) (*Tree, error) {
 	t.Files[ExportsPath] = File{Data: []byte(Exports(r)), Mode: 0o644}
 	tftp := TFTPRoot(r)
 
-	pxe, ld, err := FindPXELinux(SyslinuxRoot(r, o.HostRoot, o.ImageRoot))
-	if err != nil {
+	if err := t.pxelinux(o, tftp); err != nil {
 		return nil, err
 	}
-	t.Files[path.Join(tftp, "pxelinux.0")] = File{Src: pxe, Mode: 0o644}
-	if ld != "" {
-		t.Files[path.Join(tftp, "ldlinux.c32")] = File{Src: ld, Mode: 0o644}
-	}
-
-	initrd := o.Initramfs
-	if initrd == "" {
-		initrd = "/boot/initrd.img-" + o.Kernel
-	}
-	boot, err := t.bootFiles(o, tftp, "/boot/vmlinuz-"+o.Kernel, initrd)
+	vmlinuz, initrd := o.bootNames()
+	boot, err := t.bootFiles(o, tftp, vmlinuz, initrd)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +153,7 @@ func Generate(o Options) (*Tree, error) {
 			if n.Kernel != "" || n.Initrd != "" {
 				k, i := n.Kernel, n.Initrd
 				if k == "" {
-					k = "/boot/vmlinuz-" + o.Kernel
+					k = vmlinuz
 				}
 				if i == "" {
 					i = initrd
@@ -166,23 +173,72 @@ func Generate(o Options) (*Tree, error) {
 	return t, nil
 }
 
+// pxelinux puts the host's pxelinux.0 (and the ldlinux.c32 syslinux 5 and
+// newer load) at the TFTP root, or the image's with pxelinux.syslinux:
+// image, which without an image is still to come.
+func (t *Tree) pxelinux(o Options, tftp string) error {
+	if o.ImageRoot == "" && o.Recipe.Netboot.PXE.Syslinux == "image" {
+		t.Pending = append(t.Pending, Pending{Path: path.Join(tftp, "pxelinux.0"),
+			From: "the image's pxelinux.0 and, for syslinux 5 and newer, its ldlinux.c32 (pxelinux.syslinux: image)"})
+		return nil
+	}
+	pxe, ld, err := FindPXELinux(SyslinuxRoot(o.Recipe, o.HostRoot, o.ImageRoot))
+	if err != nil {
+		return err
+	}
+	t.Files[path.Join(tftp, "pxelinux.0")] = File{Src: pxe, Mode: 0o644}
+	if ld != "" {
+		t.Files[path.Join(tftp, "ldlinux.c32")] = File{Src: ld, Mode: 0o644}
+	}
+	return nil
+}
+
+// bootNames are the image's kernel and initramfs that every node boots
+// unless its inventory entry names others.
+func (o Options) bootNames() (vmlinuz, initrd string) {
+	if o.Kernel == "" {
+		vmlinuz, initrd = "/vmlinuz", "/initrd.img"
+	} else {
+		vmlinuz, initrd = "/boot/vmlinuz-"+o.Kernel, "/boot/initrd.img-"+o.Kernel
+	}
+	if o.Initramfs != "" {
+		initrd = o.Initramfs
+	}
+	return vmlinuz, initrd
+}
+
 // bootFiles puts a kernel and initramfs of the image into the TFTP tree's
 // boot/ directory, as the seed copies them, and returns their TFTP paths.
+// Without an image they are Pending.
 func (t *Tree) bootFiles(o Options, tftp, kernel, initrd string) (Boot, error) {
 	var b Boot
 	for _, f := range []struct {
 		image string
 		dst   *string
 	}{{kernel, &b.Kernel}, {initrd, &b.Initrd}} {
+		rel := path.Join("boot", path.Base(f.image))
+		*f.dst = rel
+		if o.ImageRoot == "" {
+			t.pend(path.Join(tftp, rel), "the image's "+f.image)
+			continue
+		}
 		src := filepath.Join(o.ImageRoot, f.image)
 		if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() {
 			return b, fmt.Errorf("%w: the image has no %s", ErrNoKernel, f.image)
 		}
-		rel := path.Join("boot", path.Base(f.image))
 		t.Files[path.Join(tftp, rel)] = File{Src: src, Mode: 0o644}
-		*f.dst = rel
 	}
 	return b, nil
+}
+
+// pend records a file still to come, once however many nodes boot it.
+func (t *Tree) pend(p, from string) {
+	for _, q := range t.Pending {
+		if q.Path == p {
+			return
+		}
+	}
+	t.Pending = append(t.Pending, Pending{Path: p, From: from})
 }
 
 func services(r *recipes.Recipe) []string {

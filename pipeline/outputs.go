@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/krgimage/krgimage/internal/layout"
@@ -75,7 +77,13 @@ func RunOutputStep(ctx context.Context, name string, o OutputOptions) error {
 
 // NetbootTree is what the recipe's netboot step would write for the image
 // in o.Layout, for krgimage netboot to compare with a server or install.
+// Before the image exists, it is the server's part alone: every
+// configuration file and the host's loaders, with the image's files
+// Pending.
 func NetbootTree(ctx context.Context, o OutputOptions) (*netboot.Tree, error) {
+	if _, err := os.Stat(o.Layout.Rootfs()); errors.Is(err, fs.ErrNotExist) {
+		return netbootBeforeImage(o)
+	}
 	s, env, err := o.step("netboot")
 	if err != nil {
 		return nil, err
@@ -95,14 +103,9 @@ type treeMaker interface {
 // step finds the output step called name among the recipe's, with the
 // environment it runs in.
 func (o *OutputOptions) step(name string) (BuildStep, *Env, error) {
-	var s BuildStep
-	for _, c := range Steps(o.Recipe) {
-		if c.Name() == name && isOutputOnly(c) {
-			s = c
-		}
-	}
-	if s == nil {
-		return nil, nil, fmt.Errorf("%w: %s does not write %s", ErrNoSuchStep, o.Recipe.Source, name)
+	s, err := o.find(name)
+	if err != nil {
+		return nil, nil, err
 	}
 	out, root := o.Layout.Out(), o.Layout.Rootfs()
 	env := &Env{
@@ -118,4 +121,27 @@ func (o *OutputOptions) step(name string) (BuildStep, *Env, error) {
 		env.State.KernelVersion = v
 	}
 	return s, env, nil
+}
+
+// find returns the recipe's output step called name.
+func (o *OutputOptions) find(name string) (BuildStep, error) {
+	for _, c := range Steps(o.Recipe) {
+		if c.Name() == name && isOutputOnly(c) {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s does not write %s", ErrNoSuchStep, o.Recipe.Source, name)
+}
+
+// netbootBeforeImage names the kernel by the version --kernel or the
+// recipe's kernel.version gives, when one does.
+func netbootBeforeImage(o OutputOptions) (*netboot.Tree, error) {
+	if _, err := o.find("netboot"); err != nil {
+		return nil, err
+	}
+	version := o.Kernel
+	if k := o.Recipe.Kernel; version == "" && k != nil {
+		version = k.Version
+	}
+	return netboot.Generate(netboot.Options{Recipe: o.Recipe, Kernel: version})
 }

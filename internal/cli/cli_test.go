@@ -222,3 +222,41 @@ func TestNetbootBadInventory(t *testing.T) {
 		t.Error("files were written despite the error")
 	}
 }
+
+// Before the image is built, netboot writes the server's part, as the
+// seed sets up DHCP, TFTP and NFS first, and lists what the image will
+// add; a root given by hand that is not there is still an error.
+func TestNetbootBeforeTheImage(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/PXELINUX/pxelinux.0"); err != nil {
+		testenv.Missing(t, "pxelinux not installed (make deps installs it)")
+	}
+	recipe, err := filepath.Abs("../../recipes/bookworm-nfsroot.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	out := filepath.Join(t.TempDir(), "server")
+	code, stdout, stderr := execute(t, "netboot", recipe, "--kernel", "6.1.0-50-amd64", "--out", out)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, p := range []string{"etc/dhcp/dhcpd.conf", "etc/default/tftpd-hpa", "etc/exports.d/krgimage.exports",
+		"srv/tftp/pxelinux.0", "srv/tftp/ldlinux.c32", "srv/tftp/pxelinux.cfg/default"} {
+		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, want := range []string{"still to come: /srv/tftp/boot/vmlinuz-6.1.0-50-amd64 (the image's /boot/vmlinuz-6.1.0-50-amd64)",
+		"still to come: /srv/tftp/boot/initrd.img-6.1.0-50-amd64"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "srv/tftp/boot")); !os.IsNotExist(err) {
+		t.Error("boot/ exists before the image gave it anything")
+	}
+	code, _, stderr = execute(t, "netboot", recipe, "--image", filepath.Join(t.TempDir(), "typo"), "--out", out)
+	if code != ExitFailure || !strings.Contains(stderr, "image root") {
+		t.Errorf("a missing --image: exit %d: %s", code, stderr)
+	}
+}

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -38,7 +40,11 @@ next to an earlier backup, never over it) with its mode and owner, and
 refuses a tftp.root that is a system directory such as / or /etc.
 
 The kernel and initramfs come from --image (default: OUT/rootfs of the
-build, or the recipe's outputs.rootfs).`,
+build, or the recipe's outputs.rootfs). When that default root does not
+exist yet, the server comes first, as in the seed: every configuration file
+and the host's pxelinux are written, and the command lists the image's files
+still to come (the kernel and initramfs, named by --kernel or the recipe's
+kernel.version when given, else by the image's /vmlinuz and /initrd.img).`,
 		Example: `  krgimage netboot recipes/kerrighed-lenny.yaml --image /NFSROOT/kerrighed --out /tmp/server
   krgimage netboot --diff /
   krgimage netboot --install /`,
@@ -78,13 +84,19 @@ func (a *app) runNetboot(ctx context.Context, recipe string, o *netbootOptions) 
 	if o.image != "" {
 		lay = lay.At(lay.Out(), o.image)
 	}
-	if _, err := os.Stat(lay.Rootfs()); err != nil {
-		return fmt.Errorf("image root: %w (build the image first, or give --image)", err)
+	if _, err := os.Stat(lay.Rootfs()); err != nil && (o.image != "" || !errors.Is(err, fs.ErrNotExist)) {
+		// A root given by hand that is not there is a mistake, not a
+		// server set up before its image.
+		return fmt.Errorf("image root: %w", err)
 	}
 	t, err := pipeline.NetbootTree(ctx, pipeline.OutputOptions{Recipe: r, Layout: lay, Kernel: o.kernel, Log: a.log})
 	if err != nil {
 		return err
 	}
+	if len(t.Pending) > 0 {
+		a.log.Warn("no image yet: writing the server's configuration and loaders; the image's files are still to come", "image", lay.Rootfs())
+	}
+	defer a.reportPending(t)
 	switch {
 	case o.out != "":
 		if err := t.Write(o.out); err != nil {
@@ -102,6 +114,17 @@ func (a *app) runNetboot(ctx context.Context, recipe string, o *netbootOptions) 
 		return a.installNetboot(ctx, t, o.install)
 	}
 	return nil
+}
+
+// reportPending says which files the configuration names that the image
+// will give, and how they will come.
+func (a *app) reportPending(t *netboot.Tree) {
+	for _, p := range t.Pending {
+		fmt.Fprintf(a.stdout, "still to come: /%s (%s)\n", p.Path, p.From)
+	}
+	if len(t.Pending) > 0 {
+		fmt.Fprintln(a.stdout, "once the image is built, run the same command again: it copies them in, and names the kernel by its version")
+	}
 }
 
 // installNetboot installs the tree and says what it wrote and what it kept,
