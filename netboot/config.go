@@ -101,8 +101,20 @@ func PXEConfig(r *recipes.Recipe, label string, b Boot, args []string, comment s
 	return sb.String()
 }
 
-// DHCPConf renders dhcpd.conf in the seed's four parts.
+// DHCPConf renders the configuration of the recipe's DHCP server
+// (netboot.dhcp.server), which goes to DHCPPath.
 func DHCPConf(r *recipes.Recipe) string {
+	switch r.Netboot.DHCP.Server {
+	case "kea":
+		return keaConf(r)
+	case "dnsmasq":
+		return dnsmasqConf(r)
+	}
+	return iscConf(r)
+}
+
+// iscConf renders dhcpd.conf in the seed's four parts.
+func iscConf(r *recipes.Recipe) string {
 	c, d := r.Cluster, r.Netboot.DHCP
 	var b strings.Builder
 	fmt.Fprintf(&b, "# dhcpd.conf: written by krgimage for recipe %s (%s).\n\n", quote.Plain(r.Name), map[string]string{"dhcp3": "dhcp3-server", "isc": "isc-dhcp-server"}[d.Flavor])
@@ -215,13 +227,33 @@ func exportClient(clients, opts string) string {
 
 // Paths of the generated server files, relative to the tree's root.
 func DHCPPath(r *recipes.Recipe) string {
-	if r.Netboot.DHCP.Flavor == "dhcp3" {
+	switch d := r.Netboot.DHCP; {
+	case d.Server == "kea":
+		return KeaPath
+	case d.Server == "dnsmasq":
+		return DnsmasqPath
+	case d.Flavor == "dhcp3":
 		return "etc/dhcp3/dhcpd.conf"
 	}
 	return "etc/dhcp/dhcpd.conf"
 }
 
+// DHCPService is the Debian service that reads DHCPPath, and its package.
+func DHCPService(r *recipes.Recipe) (service, pkg string) {
+	switch d := r.Netboot.DHCP; {
+	case d.Server == "kea":
+		return "kea-dhcp4-server", "kea-dhcp4-server"
+	case d.Server == "dnsmasq":
+		return "dnsmasq", "dnsmasq"
+	case d.Flavor == "dhcp3":
+		return "dhcp3-server", "dhcp3-server"
+	}
+	return "isc-dhcp-server", "isc-dhcp-server"
+}
+
 const (
+	KeaPath          = "etc/kea/kea-dhcp4.conf"
+	DnsmasqPath      = "etc/dnsmasq.d/krgimage.conf"
 	TFTPDefaultsPath = "etc/default/tftpd-hpa"
 	ExportsPath      = "etc/exports.d/krgimage.exports"
 )

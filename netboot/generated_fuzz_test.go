@@ -15,10 +15,12 @@ import (
 	"github.com/krgimage/krgimage/recipes/recipestest"
 )
 
-// FuzzServerFiles: for every recipe that validates, dhcpd.conf, exports,
-// the tftpd-hpa defaults and pxelinux.cfg read back (as dhcpd, exportfs,
-// sh and pxelinux read them) to exactly the directives the recipe asks
-// for, and no other.
+// FuzzServerFiles: for every recipe that validates, dhcpd.conf, Kea's
+// and dnsmasq's configurations (whichever server the recipe picks: the
+// others get the same values), exports, the tftpd-hpa defaults and
+// pxelinux.cfg read back (as dhcpd, Kea, dnsmasq, exportfs, sh and
+// pxelinux read them) to exactly the directives the recipe asks for, and
+// no other.
 func FuzzServerFiles(f *testing.F) {
 	for _, v := range recipestest.Seeds {
 		f.Add(v.Name, v.Path, v.Option, v.Label, v.Arg, v.Clients, v.TFTPOptions, v.ExportOptions)
@@ -30,7 +32,8 @@ func FuzzServerFiles(f *testing.F) {
 			return
 		}
 		for file, check := range map[string]func(*recipes.Recipe) error{
-			"dhcpd.conf": checkDHCP, "exports": checkExports, "tftpd-hpa": checkTFTP, "pxelinux.cfg": checkPXE,
+			"dhcpd.conf": checkDHCP, "kea-dhcp4.conf": checkKea, "dnsmasq": checkDnsmasq,
+			"exports": checkExports, "tftpd-hpa": checkTFTP, "pxelinux.cfg": checkPXE,
 		} {
 			if err := check(r); err != nil {
 				t.Fatalf("%s: %v\nrecipe values: %q", file, err, []string{name, path, option, label, arg, clients, tftpOptions, exportOptions})

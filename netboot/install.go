@@ -137,6 +137,8 @@ func (t *Tree) checkInstall() error {
 var serverFiles = map[string]bool{
 	"etc/dhcp/dhcpd.conf":  true,
 	"etc/dhcp3/dhcpd.conf": true,
+	KeaPath:                true,
+	DnsmasqPath:            true,
 	TFTPDefaultsPath:       true,
 	ExportsPath:            true,
 }

@@ -242,10 +242,11 @@ func (t *Tree) pend(p, from string) {
 }
 
 func services(r *recipes.Recipe) []string {
-	if r.Netboot.DHCP.Flavor == "dhcp3" {
-		return []string{"exportfs -avr", "/etc/init.d/dhcp3-server restart", "/etc/init.d/tftpd-hpa restart", "/etc/init.d/nfs-kernel-server restart"}
+	dhcp, _ := DHCPService(r)
+	if r.Netboot.DHCP.Flavor == "dhcp3" && r.Netboot.DHCP.Server == "isc" {
+		return []string{"exportfs -avr", "/etc/init.d/" + dhcp + " restart", "/etc/init.d/tftpd-hpa restart", "/etc/init.d/nfs-kernel-server restart"}
 	}
-	return []string{"exportfs -avr", "systemctl restart isc-dhcp-server", "systemctl restart tftpd-hpa", "systemctl restart nfs-kernel-server"}
+	return []string{"exportfs -avr", "systemctl restart " + dhcp, "systemctl restart tftpd-hpa", "systemctl restart nfs-kernel-server"}
 }
 
 // Paths returns the tree's paths, sorted.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/krgimage/krgimage/kernel"
 	"github.com/krgimage/krgimage/netboot"
+	"github.com/krgimage/krgimage/recipes"
 )
 
 // netbootStep writes the boot server's files into OUT/netboot: dhcpd.conf,
@@ -25,11 +26,22 @@ func (*netbootStep) Describe(env *Env) []string {
 	tftp := netboot.TFTPRoot(r)
 	return []string{
 		"write " + out + ":",
-		"  " + netboot.DHCPPath(r) + " (" + r.Netboot.DHCP.Flavor + " syntax, " + fmt.Sprint(len(r.Nodes())) + " nodes)",
+		"  " + netboot.DHCPPath(r) + " (" + dhcpKind(r) + ", " + fmt.Sprint(len(r.Nodes())) + " nodes)",
 		"  " + netboot.TFTPDefaultsPath + " (" + r.Netboot.TFTP.Form + " form), " + netboot.ExportsPath,
 		"  " + tftp + "/: pxelinux.0 (" + r.Netboot.PXE.Syslinux + "'s syslinux), the kernel and initramfs, pxelinux.cfg/default",
 		"  kernel arguments: " + strings.Join(netboot.KernelArgs(r, nil), " "),
 	}
+}
+
+// dhcpKind says which server the DHCP configuration is for.
+func dhcpKind(r *recipes.Recipe) string {
+	switch {
+	case netboot.DnsmasqProxy(r):
+		return "dnsmasq, proxy DHCP beside the site's server"
+	case r.Netboot.DHCP.Server == "isc":
+		return r.Netboot.DHCP.Flavor + " syntax"
+	}
+	return r.Netboot.DHCP.Server
 }
 
 func (*netbootStep) Validate(context.Context, *Env) error { return nil }

@@ -287,10 +287,18 @@ type Netboot struct {
 
 // DHCP configures the generated dhcpd.conf.
 type DHCP struct {
+	// Server is the DHCP server the configuration is written for: isc
+	// (ISC dhcpd, the seed's and the default), kea (ISC Kea's
+	// kea-dhcp4) or dnsmasq. Without a cluster.dynamic_range, dnsmasq
+	// runs as a proxy beside the site's own DHCP server: it adds only
+	// the boot options, and the site's server gives the addresses.
+	Server string `yaml:"server" enum:"isc,kea,dnsmasq"`
 	// Flavor is dhcp3 (lenny's dhcp3-server) or isc (isc-dhcp-server);
-	// auto picks by suite.
+	// auto picks by suite. It applies to server: isc only.
 	Flavor string `yaml:"flavor" enum:"auto,dhcp3,isc"`
-	// MaxMessageSize is option dhcp-max-message-size (2048).
+	// MaxMessageSize is option dhcp-max-message-size (2048); ISC dhcpd
+	// only, as is DenyBootp (Kea and dnsmasq answer no BOOTP client
+	// unless told to).
 	MaxMessageSize int `yaml:"max_message_size" check:"positive"`
 	// DenyBootp refuses BOOTP clients (true).
 	DenyBootp bool `yaml:"deny_bootp"`

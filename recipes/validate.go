@@ -42,7 +42,7 @@ func (i *Initramfs) SetDefaults() { i.Generator, i.Compression = "native", "gzip
 func (m *Media) SetDefaults()     { m.Kind = "isolinux" }
 
 func (n *Netboot) SetDefaults() {
-	n.DHCP = DHCP{Flavor: "auto", MaxMessageSize: 2048, DenyBootp: true, HostnamePrefix: "krgnode"}
+	n.DHCP = DHCP{Server: "isc", Flavor: "auto", MaxMessageSize: 2048, DenyBootp: true, HostnamePrefix: "krgnode"}
 	n.TFTP = TFTP{Root: "/srv/tftp", Form: "auto", Address: "0.0.0.0:69", Username: "tftp", Options: "--secure"}
 	n.PXE = PXE{Syslinux: "host"}
 }
@@ -564,6 +564,9 @@ func (r *Recipe) validateNetboot(v *Validator) {
 	}
 	if r.NFSRoot == nil {
 		v.Errorf("netboot", ErrMissing, "netboot needs an nfsroot: section (the root-path nodes mount)")
+	}
+	if nb.DHCP.Server != "isc" && nb.DHCP.Flavor == "dhcp3" && v.written("netboot.dhcp.flavor") {
+		v.Errorf("netboot.dhcp.flavor", ErrConflict, "flavor dhcp3 is ISC dhcpd's; the configuration is for %s (netboot.dhcp.server)", nb.DHCP.Server)
 	}
 	if host, _, err := net.SplitHostPort(nb.TFTP.Address); err != nil || !validHost(host) {
 		v.Errorf("netboot.tftp.address", ErrInvalid, "invalid address %q: expected HOST:PORT such as 0.0.0.0:69", nb.TFTP.Address)

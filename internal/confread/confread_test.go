@@ -3,6 +3,7 @@ package confread_test
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/krgimage/krgimage/internal/confread"
 	"github.com/krgimage/krgimage/internal/quote"
@@ -151,3 +152,31 @@ func fstab(s string) error   { _, err := confread.Fstab(s); return err }
 func exports(s string) error { _, err := confread.Exports(s); return err }
 func dhcp(s string) error    { _, err := confread.DHCP(s); return err }
 func grub(s string) error    { _, err := confread.Grub(s); return err }
+
+// FuzzDnsmasqFields: a value written with quote.DnsmasqString is one
+// field, its text kept but for control characters (left out) and #
+// (made _), and one written with quote.DnsmasqField is one field too.
+func FuzzDnsmasqFields(f *testing.F) {
+	for _, s := range hostile {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		text := "dhcp-option=option:root-path," + quote.DnsmasqString(s) + "\ndhcp-host=52:54:00:00:00:01,10.0.0.1," + quote.DnsmasqField(s) + "\n"
+		got, err := confread.Dnsmasq(text)
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		want := strings.ReplaceAll(strings.Map(func(r rune) rune {
+			if quote.IsControl(r) {
+				return -1
+			}
+			return r
+		}, s), "#", "_")
+		if len(got) != 2 || len(got[0].Fields) != 2 || got[0].Fields[1] != want || len(got[1].Fields) != 3 {
+			t.Fatalf("%q read back as %+v, want root path %q", text, got, want)
+		}
+	})
+}

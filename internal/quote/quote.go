@@ -139,3 +139,39 @@ func GrubWords(vs []string) string {
 func IsControl(r rune) bool {
 	return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == '\u2028' || r == '\u2029'
 }
+
+// DnsmasqString returns s as a dnsmasq quoted string: in double quotes,
+// inside which a comma is text, with \" and \\ escaped. A control
+// character is left out and a # becomes _: dnsmasq has no escape for the
+// one, and whether it reads the other as a comment inside quotes is not
+// worth trusting.
+func DnsmasqString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '#':
+			b.WriteByte('_')
+		case IsControl(r):
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// DnsmasqField returns s as one unquoted field of a dnsmasq option, where a
+// comma ends the field and # starts a comment: those, spaces and control
+// characters become _.
+func DnsmasqField(s string) string {
+	return strings.Map(func(r rune) rune {
+		if IsControl(r) || unicode.IsSpace(r) || r == ',' || r == '#' || r == '"' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, s)
+}
