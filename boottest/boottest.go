@@ -44,6 +44,12 @@ type Options struct {
 	Out string
 	// Network is user or netns; empty means the recipe's.
 	Network string
+	// DHCP is the DHCP server netns runs: isc, kea, dnsmasq, or
+	// dnsmasq-proxy (beside a site DHCP server the test runs on a
+	// machine of its own); empty means the recipe's netboot.dhcp.server. ISC dhcpd reads the
+	// build's own dhcpd.conf; Kea and dnsmasq read one written for the
+	// test by the same generator, with the test's lease file.
+	DHCP string
 	// Nodes boots this many inventory nodes (netns); 0 means the recipe's.
 	Nodes int
 	// Timeout per node; 0 means the recipe's.
@@ -103,6 +109,9 @@ type NodeResult struct {
 type Result struct {
 	Recipe  string `json:"recipe"`
 	Network string `json:"network"`
+	// DHCP is the DHCP server netns ran (dnsmasq-proxy: a proxy beside
+	// a site server).
+	DHCP string `json:"dhcp,omitempty"`
 	// Accel is the accelerator the nodes ran under and why (KVM only
 	// when a probe machine ran the BIOS under it), as it stood after the
 	// boots: a KVM guest that dies silently falls back to TCG mid-run.
@@ -180,6 +189,7 @@ func withDefaults(o Options) (Options, *recipes.BootTest) {
 func prepare(ctx context.Context, o Options) (*plan, error) {
 	o, bt := withDefaults(o)
 	r := o.Recipe
+	var err error
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("%w: it runs its servers in a private network namespace, and nfs-ganesha's VFS backend needs CAP_DAC_READ_SEARCH", ErrNeedsRoot)
 	}
@@ -189,6 +199,9 @@ func prepare(ctx context.Context, o Options) (*plan, error) {
 	if o.Nodes > 1 && o.Network != "netns" {
 		return nil, fmt.Errorf("booting %d nodes at once needs --network netns", o.Nodes)
 	}
+	if r, err = withDHCP(r, o); err != nil {
+		return nil, err
+	}
 	nodes, err := pickNodes(r, o)
 	if err != nil {
 		return nil, err
@@ -197,7 +210,7 @@ func prepare(ctx context.Context, o Options) (*plan, error) {
 	if err := p.locate(); err != nil {
 		return nil, err
 	}
-	if err := preflight(p.o.Network, p.tftp, p.o.Media == ""); err != nil {
+	if err := preflight(r, p.o.Network, p.tftp, p.o.Media == ""); err != nil {
 		return nil, err
 	}
 	// Probed before any server starts, so that a fallback to TCG, or a
@@ -331,7 +344,15 @@ func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanup
 		netdevs[0] = fmt.Sprintf("user,net=%s,host=%s,dhcpstart=%s,tftp=%s,bootfile=pxelinux.0", cl.Subnet, cl.Server.IP, p.nodes[0].IP, p.tftp)
 		return netdevs, nil
 	}
-	servers, err := startServerNetwork(ctx, p.r, ns, p.work, p.layout().Netboot(), len(p.nodes))
+	var site *netns.Namespace
+	if netboot.DnsmasqProxy(p.r) {
+		var err error
+		if site, err = netns.New("krgboot-site"); err != nil {
+			return nil, fmt.Errorf("making the site DHCP server's network namespace: %w", err)
+		}
+		c.push("deleting the site DHCP server's network namespace", func(context.Context) error { return site.Delete() })
+	}
+	servers, err := startServerNetwork(ctx, p.r, ns, site, p.work, p.layout().Netboot(), len(p.nodes))
 	c.push("stopping dhcpd and tftpd", func(context.Context) error {
 		for _, s := range servers {
 			s.stop()
@@ -350,6 +371,12 @@ func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanup
 // boot boots the nodes at once and follows each to its checks.
 func boot(ctx context.Context, p *plan, s *session) *Result {
 	res := &Result{Recipe: p.r.Name, Network: p.o.Network, Nodes: make([]NodeResult, len(p.nodes))}
+	if p.o.Network == "netns" {
+		res.DHCP = p.r.Netboot.DHCP.Server
+		if netboot.DnsmasqProxy(p.r) {
+			res.DHCP = "dnsmasq-proxy"
+		}
+	}
 	var wg sync.WaitGroup
 	for i, n := range p.nodes {
 		wg.Add(1)
@@ -515,7 +542,7 @@ func copyTree(src, dst string) error {
 // bridge holding the server's address, a tap per guest, the real ISC dhcpd
 // with the generated dhcpd.conf and the real tftpd-hpa serving the
 // generated TFTP tree.
-func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namespace, work, tree string, guests int) ([]*server, error) {
+func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns, site *netns.Namespace, work, tree string, guests int) ([]*server, error) {
 	c := r.Cluster
 	prefix := c.Subnet.Bits()
 	steps := [][]string{
@@ -532,28 +559,25 @@ func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namesp
 			return nil, err
 		}
 	}
-	dhcpd, err := run.LookSbin("dhcpd")
+	dhcp, err := dhcpServer(r, ns, work, tree)
 	if err != nil {
-		return nil, fmt.Errorf("dhcpd not found: install isc-dhcp-server")
+		return nil, err
+	}
+	cmds := []serverCmd{dhcp}
+	if site != nil {
+		siteDHCP, err := siteServer(r, ns, site, work)
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, siteDHCP)
 	}
 	tftpd, err := run.LookSbin("in.tftpd")
 	if err != nil {
 		return nil, fmt.Errorf("in.tftpd not found: install tftpd-hpa")
 	}
-	conf := filepath.Join(tree, netboot.DHCPPath(r))
 	tftp := filepath.Join(tree, netboot.TFTPRoot(r))
-	leases := filepath.Join(work, "dhcpd.leases")
-	if err := os.WriteFile(leases, nil, 0o644); err != nil {
-		return nil, err
-	}
 	var servers []*server
-	for _, x := range []struct {
-		name string
-		argv []string
-	}{
-		{"dhcpd", ns.Exec(dhcpd, "-4", "-f", "-d", "-cf", conf, "-lf", leases, "-pf", filepath.Join(work, "dhcpd.pid"), "br0")},
-		{"in.tftpd", ns.Exec(tftpd, "-L", "-u", "root", "-a", c.Server.IP.String()+":69", "-s", tftp)},
-	} {
+	for _, x := range append(cmds, serverCmd{"in.tftpd", ns.Exec(tftpd, "-L", "-u", "root", "-a", c.Server.IP.String()+":69", "-s", tftp)}) {
 		s, err := startLogged(x.name, x.argv, filepath.Join(work, x.name+".log"))
 		if err != nil {
 			for _, s := range servers {
@@ -580,7 +604,7 @@ func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns *netns.Namesp
 // preflight finds what a boot test needs before anything starts, naming
 // the Debian package of what is missing. Ports cannot be taken: the
 // servers listen in a namespace of their own.
-func preflight(network, tftp string, pxe bool) error {
+func preflight(r *recipes.Recipe, network, tftp string, pxe bool) error {
 	var errs []error
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		errs = append(errs, qemu.ErrMissing)
@@ -592,7 +616,8 @@ func preflight(network, tftp string, pxe bool) error {
 		errs = append(errs, fmt.Errorf("%w: the TFTP tree has no pxelinux.0 (install pxelinux and syslinux-common, then rebuild)", ErrNotBuilt))
 	}
 	if network == "netns" {
-		for _, x := range [][2]string{{"dhcpd", "isc-dhcp-server"}, {"in.tftpd", "tftpd-hpa"}} {
+		dhcp, pkg := dhcpTool(r)
+		for _, x := range [][2]string{{dhcp, pkg}, {"in.tftpd", "tftpd-hpa"}} {
 			if _, err := run.LookSbin(x[0]); err != nil {
 				errs = append(errs, fmt.Errorf("%s not found: install %s (or use --network user)", x[0], x[1]))
 			}

@@ -3,11 +3,13 @@ package boottest
 import (
 	"strings"
 	"testing"
+
+	"github.com/krgimage/krgimage/recipes"
 )
 
 func TestPreflightNamesWhatToInstall(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	err := preflight("user", t.TempDir(), true)
+	err := preflight(&recipes.Recipe{Netboot: &recipes.Netboot{}}, "user", t.TempDir(), true)
 	if err == nil {
 		t.Fatal("preflight passed without QEMU, ganesha or pxelinux")
 	}

@@ -78,11 +78,15 @@ const KeaLeaseFile = "/var/lib/kea/kea-leases4.csv"
 // BIOS loader it could not run.
 const biosTest = "not option[93].exists or option[93].hex == 0x0000"
 
-func keaConf(r *recipes.Recipe) string {
+func keaConf(r *recipes.Recipe) string { return KeaConfig(r, KeaLeaseFile) }
+
+// KeaConfig is kea-dhcp4.conf with its leases in leaseFile: the boot test
+// keeps them in its own directory.
+func KeaConfig(r *recipes.Recipe, leaseFile string) string {
 	c := r.Cluster
 	d := keaDhcp4{
 		Interfaces:    keaInterfaces{Interfaces: []string{"*"}},
-		LeaseDatabase: keaLeases{Type: "memfile", Persist: true, Name: KeaLeaseFile},
+		LeaseDatabase: keaLeases{Type: "memfile", Persist: true, Name: leaseFile},
 		ValidLifetime: 43200,
 		OptionData:    siteOptions(r),
 		ClientClasses: []keaClass{{Name: "pxe-bios", Test: biosTest, NextServer: c.Server.IP.String(),

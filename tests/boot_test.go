@@ -213,6 +213,46 @@ func TestBootTestNetns(t *testing.T) {
 	}
 }
 
+// TestBootTestDHCPServers boots a node with each DHCP server beside ISC
+// dhcpd: Kea from the generated kea-dhcp4.conf, and dnsmasq as a proxy
+// beside a site DHCP server on a machine of its own, which alone gives the
+// address while the proxy adds only the boot options.
+func TestBootTestDHCPServers(t *testing.T) {
+	out, _ := bookwormImage(t, "ro")
+	for _, tc := range []struct {
+		dhcp string
+		logs map[string][]string
+		not  map[string]string
+	}{
+		{"kea", map[string][]string{"kea-dhcp4.log": {"DHCP4_LEASE_ALLOC [hwtype=1 52:54:00:12:01:01]", "lease 192.168.1.101 has been allocated"}}, nil},
+		{"dnsmasq-proxy", map[string][]string{
+			"dnsmasq.log":      {"proxy on subnet 192.168.1.0", "PXE(br0) 52:54:00:12:01:01 proxy"},
+			"site-dnsmasq.log": {"DHCPACK(site1) 192.168.1.101 52:54:00:12:01:01 node1"},
+		}, map[string]string{"dnsmasq.log": "DHCPACK"}},
+	} {
+		t.Run(tc.dhcp, func(t *testing.T) {
+			res, stderr, err := bootTest(t, out, "--network", "netns", "--dhcp", tc.dhcp)
+			checkPassed(t, res, stderr, err, 1)
+			if n := res.Nodes[0]; res.DHCP != tc.dhcp || n.Hostname != "node1" || !strings.Contains(strings.Join(n.Addresses, " "), "192.168.1.101") {
+				t.Errorf("dhcp %q: node %q at %v, want node1 at 192.168.1.101", res.DHCP, n.Hostname, n.Addresses)
+			}
+			for file, wants := range tc.logs {
+				log, _ := os.ReadFile(filepath.Join(out, boottest.Dir, file))
+				for _, want := range wants {
+					if !strings.Contains(string(log), want) {
+						t.Errorf("%s lacks %q:\n%s", file, want, tail(string(log), 20))
+					}
+				}
+			}
+			for file, not := range tc.not {
+				if log, _ := os.ReadFile(filepath.Join(out, boottest.Dir, file)); strings.Contains(string(log), not) {
+					t.Errorf("%s has %q: the proxy gave an address", file, not)
+				}
+			}
+		})
+	}
+}
+
 // TestBootTestFailures breaks a build in the two places a boot most often
 // fails and checks the verdict names the phase, well before the timeout.
 func TestBootTestFailures(t *testing.T) {

@@ -20,6 +20,7 @@ type bootTestOptions struct {
 	usb     bool
 	uefi    bool
 	network string
+	dhcp    string
 	nodes   int
 	timeout time.Duration
 	flags   recipeFlags
@@ -27,6 +28,7 @@ type bootTestOptions struct {
 
 func (f *bootTestOptions) add(cmd *cobra.Command, prefix string) {
 	cmd.Flags().StringVar(&f.network, prefix+"network", "", "user (QEMU's network poses as the server) or netns (the real dhcpd, tftpd-hpa and NFS server); default the recipe's")
+	cmd.Flags().StringVar(&f.dhcp, prefix+"dhcp", "", "with --network netns, the DHCP server to run: isc, kea, dnsmasq, or dnsmasq-proxy (beside a site DHCP server on a machine of its own); default the recipe's netboot.dhcp.server")
 	cmd.Flags().IntVar(&f.nodes, prefix+"nodes", 0, "boot this many inventory nodes at once (netns); default the recipe's")
 	cmd.Flags().DurationVar(&f.timeout, prefix+"timeout", 0, "time each node has to reach the success pattern; default the recipe's")
 }
@@ -47,7 +49,11 @@ OUTPUT_DIR/boot-test.
 --network user (the default) uses QEMU's own DHCP and TFTP, posing as the
 recipe's server address; --network netns runs the seed's real servers (ISC
 dhcpd with the generated dhcpd.conf, tftpd-hpa) on a bridge, and can boot
-several nodes at once with their inventory MAC addresses. Needs root.
+several nodes at once with their inventory MAC addresses. Needs root. The
+DHCP server is the recipe's (netboot.dhcp.server), or --dhcp kea, dnsmasq or
+dnsmasq-proxy, configured by the same generator as netboot/'s file; the proxy
+runs beside a plain DHCP server on a machine of its own (another namespace on
+the bridge) that gives the nodes their addresses and names.
 
 To run the checks, boot-test logs in on the console as boot_test.login.user
 (root by default). Without boot_test.login.password it uses a one-time
@@ -66,7 +72,8 @@ The recipe is the one build.json names, or --recipe; --set fills its
 variables (boot_test.login.password, say).`,
 		Example: `  krgimage boot-test out
   ROOT_PASSWORD="$(cat root.pw)" krgimage boot-test out   # the recipe's ${ROOT_PASSWORD}
-  krgimage boot-test out --network netns --nodes 2`,
+  krgimage boot-test out --network netns --nodes 2
+  krgimage boot-test out --network netns --dhcp kea`,
 		Args: oneOptionalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := firstArg(args)
@@ -126,10 +133,10 @@ func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o 
 	if o.uefi {
 		firmware = ovmfPath
 	}
-	res, err := boottest.Run(ctx, boottest.Options{Recipe: r, Out: out, Network: o.network, Nodes: o.nodes, Timeout: o.timeout,
+	res, err := boottest.Run(ctx, boottest.Options{Recipe: r, Out: out, Network: o.network, DHCP: o.dhcp, Nodes: o.nodes, Timeout: o.timeout,
 		Media: o.media, MediaUSB: o.usb, Firmware: firmware,
 		Log: a.log, Progress: a.progress, Clock: a.now})
-	if errors.Is(err, qemu.ErrUnknownAccel) {
+	if errors.Is(err, qemu.ErrUnknownAccel) || errors.Is(err, boottest.ErrDHCPChoice) {
 		return usageError{err}
 	}
 	if res != nil {
