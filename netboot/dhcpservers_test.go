@@ -25,54 +25,43 @@ var dhcpVariants = map[string]func(r *recipes.Recipe){
 	"dnsmasq-proxy": func(r *recipes.Recipe) { r.Netboot.DHCP.Server = "dnsmasq"; r.Cluster.DynamicRange = nil },
 }
 
-// variant loads a golden recipe with its DHCP server changed; the
+// eachVariant runs f on every golden recipe with each DHCP variant; the
 // lenny recipe has no dynamic range, so its dnsmasq is always a proxy.
-func variant(t *testing.T, recipe, v string) *recipes.Recipe {
-	t.Helper()
-	r := load(t, goldenRecipes[recipe])
-	if r.Cluster.DynamicRange == nil && v == "dnsmasq" {
-		return nil
+func eachVariant(t *testing.T, f func(t *testing.T, name, v string, r *recipes.Recipe)) {
+	for name := range goldenRecipes {
+		for v := range dhcpVariants {
+			t.Run(name+"/"+v, func(t *testing.T) {
+				r := load(t, goldenRecipes[name])
+				if r.Cluster.DynamicRange == nil && v == "dnsmasq" {
+					return
+				}
+				dhcpVariants[v](r)
+				f(t, name, v, r)
+			})
+		}
 	}
-	dhcpVariants[v](r)
-	return r
 }
 
 // Each server's file, for each recipe, against its golden copy, and at
 // the path and service Debian's package reads.
 func TestDHCPServersGolden(t *testing.T) {
-	for name := range goldenRecipes {
-		for v := range dhcpVariants {
-			t.Run(name+"/"+v, func(t *testing.T) {
-				r := variant(t, name, v)
-				if r == nil {
-					return
-				}
-				golden.Check(t, filepath.Join("testdata", "golden", "dhcp", name+"-"+v), []byte(DHCPConf(r)))
-				service, _ := DHCPService(r)
-				want := map[string]string{"kea": KeaPath, "dnsmasq": DnsmasqPath}[r.Netboot.DHCP.Server]
-				if DHCPPath(r) != want || !slices.Contains(services(r), "systemctl restart "+service) {
-					t.Errorf("path %s, services %v", DHCPPath(r), services(r))
-				}
-			})
+	eachVariant(t, func(t *testing.T, name, v string, r *recipes.Recipe) {
+		golden.Check(t, filepath.Join("testdata", "golden", "dhcp", name+"-"+v), []byte(DHCPConf(r)))
+		service, _ := DHCPService(r)
+		want := map[string]string{"kea": KeaPath, "dnsmasq": DnsmasqPath}[r.Netboot.DHCP.Server]
+		if DHCPPath(r) != want || !slices.Contains(services(r), "systemctl restart "+service) {
+			t.Errorf("path %s, services %v", DHCPPath(r), services(r))
 		}
-	}
+	})
 }
 
 // kea-dhcp4 -t and dnsmasq --test accept every generated configuration.
 func TestDHCPServersAccept(t *testing.T) {
-	for name := range goldenRecipes {
-		for v := range dhcpVariants {
-			t.Run(name+"/"+v, func(t *testing.T) {
-				r := variant(t, name, v)
-				if r == nil {
-					return
-				}
-				if err := serverCheck(t, r, DHCPConf(r)); err != nil {
-					t.Error(err)
-				}
-			})
+	eachVariant(t, func(t *testing.T, _, _ string, r *recipes.Recipe) {
+		if err := serverCheck(t, r, DHCPConf(r)); err != nil {
+			t.Error(err)
 		}
-	}
+	})
 }
 
 // serverCheck runs the server's own configuration check on text.
