@@ -15,12 +15,12 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar xz-utils bzip2 make \
 	pxelinux syslinux-common
 # What the boot tests run: QEMU, a userspace NFS server, the three DHCP
-# servers a recipe can configure (ISC dhcpd, Kea, dnsmasq), busybox for the
-# test roots, GNU cpio to check initramfs archives; for boot media, the
-# boot loaders (isolinux, iPXE, Debian's GRUB for CDs), UEFI firmware for
+# servers a recipe can configure (ISC dhcpd, Kea, dnsmasq), nginx for HTTP
+# boots, busybox for the test roots, GNU cpio to check initramfs archives;
+# for boot media, the boot loaders (isolinux, iPXE, Debian's GRUB for CDs), UEFI firmware for
 # QEMU, xorriso and fsck.vfat to check the images.
 BOOT_PKGS := qemu-system-x86 ipxe-qemu nfs-ganesha nfs-ganesha-vfs rpcbind busybox-static cpio iproute2 util-linux \
-	isc-dhcp-server kea-dhcp4-server dnsmasq-base tftpd-hpa pxelinux syslinux-common isolinux diffutils \
+	isc-dhcp-server kea-dhcp4-server dnsmasq-base tftpd-hpa nginx-light pxelinux syslinux-common isolinux diffutils \
 	ipxe grub-efi-amd64-signed ovmf xorriso dosfstools
 # Everything the test suite runs for real (the snapshot tests: setfacl,
 # getfattr, setcap, bsdtar, zstd; GNU tar and xz come with IMAGE_PKGS),

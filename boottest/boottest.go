@@ -42,6 +42,10 @@ type Options struct {
 	Recipe *recipes.Recipe
 	// Out is the build's output directory: rootfs and netboot/.
 	Out string
+	// Netboot is the boot server's tree to serve; empty means the
+	// build's OUT/netboot. krgimage boot-test --http gives one made for
+	// an HTTP boot.
+	Netboot string
 	// Network is user or netns; empty means the recipe's.
 	Network string
 	// DHCP is the DHCP server netns runs: isc, kea, dnsmasq, or
@@ -202,6 +206,9 @@ func prepare(ctx context.Context, o Options) (*plan, error) {
 	if r, err = withDHCP(r, o); err != nil {
 		return nil, err
 	}
+	if r.Netboot.HTTP != nil && o.Network != "netns" && o.Media == "" {
+		return nil, fmt.Errorf("%w: an HTTP boot needs --network netns, where nginx serves the kernel and initramfs", ErrServerChoice)
+	}
 	nodes, err := pickNodes(r, o)
 	if err != nil {
 		return nil, err
@@ -250,7 +257,7 @@ func (p *plan) locate() error {
 	if p.root, err = filepath.EvalSymlinks(p.layout().RootfsLink()); err != nil {
 		return fmt.Errorf("%w: %s has no rootfs: %v", ErrNotBuilt, out, err)
 	}
-	p.tftp = filepath.Join(p.layout().Netboot(), netboot.TFTPRoot(p.r))
+	p.tftp = filepath.Join(p.netbootDir(), netboot.TFTPRoot(p.r))
 	if _, err := os.Stat(filepath.Join(p.tftp, "pxelinux.cfg", "default")); err != nil {
 		return fmt.Errorf("%w: %s has no TFTP tree (the recipe's netboot step writes it): %v", ErrNotBuilt, out, err)
 	}
@@ -265,6 +272,14 @@ func (p *plan) locate() error {
 		}
 	}
 	return nil
+}
+
+// netbootDir is the boot server's tree the test serves.
+func (p *plan) netbootDir() string {
+	if p.o.Netboot != "" {
+		return p.o.Netboot
+	}
+	return p.layout().Netboot()
 }
 
 // session is what serve started for the nodes.
@@ -352,7 +367,7 @@ func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanup
 		}
 		c.push("deleting the site DHCP server's network namespace", func(context.Context) error { return site.Delete() })
 	}
-	servers, err := startServerNetwork(ctx, p.r, ns, site, p.work, p.layout().Netboot(), len(p.nodes))
+	servers, err := startServerNetwork(ctx, p.r, ns, site, p.work, p.netbootDir(), len(p.nodes))
 	c.push("stopping dhcpd and tftpd", func(context.Context) error {
 		for _, s := range servers {
 			s.stop()
@@ -564,6 +579,13 @@ func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns, site *netns.
 		return nil, err
 	}
 	cmds := []serverCmd{dhcp}
+	if r.Netboot.HTTP != nil {
+		web, err := webServer(r, ns, work, filepath.Join(tree, netboot.TFTPRoot(r)))
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, web)
+	}
 	if site != nil {
 		siteDHCP, err := siteServer(r, ns, site, work)
 		if err != nil {
@@ -617,7 +639,11 @@ func preflight(r *recipes.Recipe, network, tftp string, pxe bool) error {
 	}
 	if network == "netns" {
 		dhcp, pkg := dhcpTool(r)
-		for _, x := range [][2]string{{dhcp, pkg}, {"in.tftpd", "tftpd-hpa"}} {
+		tools := [][2]string{{dhcp, pkg}, {"in.tftpd", "tftpd-hpa"}}
+		if r.Netboot.HTTP != nil {
+			tools = append(tools, [2]string{"nginx", "nginx-light"})
+		}
+		for _, x := range tools {
 			if _, err := run.LookSbin(x[0]); err != nil {
 				errs = append(errs, fmt.Errorf("%s not found: install %s (or use --network user)", x[0], x[1]))
 			}

@@ -69,9 +69,9 @@ func dhcpServer(r *recipes.Recipe, ns *netns.Namespace, work, tree string) (serv
 	return serverCmd{"dhcpd", ns.Exec(bin, "-4", "-f", "-d", "-cf", conf, "-lf", leases, "-pf", filepath.Join(work, "dhcpd.pid"), "br0")}, nil
 }
 
-// ErrDHCPChoice: a DHCP server was chosen where the test runs none, or
-// one krgimage does not configure.
-var ErrDHCPChoice = errors.New("invalid DHCP server choice")
+// ErrServerChoice: a DHCP server or an HTTP boot was asked for where the
+// test runs no such server, or a DHCP server krgimage does not configure.
+var ErrServerChoice = errors.New("invalid DHCP server choice")
 
 // withDHCP is the recipe with the DHCP server o chose, leaving the
 // caller's recipe as it was.
@@ -80,17 +80,17 @@ func withDHCP(r *recipes.Recipe, o Options) (*recipes.Recipe, error) {
 		return r, nil
 	}
 	if o.Network != "netns" {
-		return nil, fmt.Errorf("%w: --dhcp %s needs --network netns (QEMU's network has a DHCP server of its own)", ErrDHCPChoice, o.DHCP)
+		return nil, fmt.Errorf("%w: --dhcp %s needs --network netns (QEMU's network has a DHCP server of its own)", ErrServerChoice, o.DHCP)
 	}
 	switch o.DHCP {
 	case "isc", "kea", "dnsmasq", "dnsmasq-proxy":
 	default:
-		return nil, fmt.Errorf("%w: %q (allowed: isc, kea, dnsmasq, dnsmasq-proxy)", ErrDHCPChoice, o.DHCP)
+		return nil, fmt.Errorf("%w: %q (allowed: isc, kea, dnsmasq, dnsmasq-proxy)", ErrServerChoice, o.DHCP)
 	}
 	if o.DHCP == "isc" {
 		// dhcpd reads the build's own dhcpd.conf, which a recipe for
 		// another server did not write.
-		return nil, fmt.Errorf("%w: the build wrote no dhcpd.conf (netboot.dhcp.server is %s)", ErrDHCPChoice, r.Netboot.DHCP.Server)
+		return nil, fmt.Errorf("%w: the build wrote no dhcpd.conf (netboot.dhcp.server is %s)", ErrServerChoice, r.Netboot.DHCP.Server)
 	}
 	c := *r
 	nb := *r.Netboot

@@ -30,8 +30,8 @@ func TestDHCPChoice(t *testing.T) {
 		{r, Options{Network: "netns", DHCP: "udhcpd"}},
 		{kea, Options{Network: "netns", DHCP: "isc"}},
 	} {
-		if _, err := withDHCP(bad.r, bad.o); !errors.Is(err, ErrDHCPChoice) {
-			t.Errorf("withDHCP(%+v) = %v, want ErrDHCPChoice", bad.o, err)
+		if _, err := withDHCP(bad.r, bad.o); !errors.Is(err, ErrServerChoice) {
+			t.Errorf("withDHCP(%+v) = %v, want ErrServerChoice", bad.o, err)
 		}
 	}
 }

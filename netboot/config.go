@@ -262,3 +262,20 @@ const (
 func TFTPRoot(r *recipes.Recipe) string {
 	return strings.TrimPrefix(path.Clean(r.Netboot.TFTP.Root), "/")
 }
+
+// NginxPath is the nginx site of an HTTP boot, which the administrator
+// enables with a link in sites-enabled.
+const NginxPath = "etc/nginx/sites-available/krgimage"
+
+// NginxSite renders the nginx site that serves the TFTP tree over HTTP at
+// the server's address: files only, no listing. The root is quoted as
+// nginx reads a quoted string.
+func NginxSite(r *recipes.Recipe) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# nginx site: written by krgimage for recipe %s: the TFTP tree over HTTP.\n", quote.Plain(r.Name))
+	b.WriteString("server {\n")
+	fmt.Fprintf(&b, "\tlisten %s;\n", netip.AddrPortFrom(r.Cluster.Server.IP.Addr, uint16(r.Netboot.HTTP.Port)))
+	fmt.Fprintf(&b, "\troot %s;\n", quote.Nginx(r.Netboot.TFTP.Root))
+	b.WriteString("\tautoindex off;\n\tlocation / {\n\t\ttry_files $uri =404;\n\t}\n}\n")
+	return b.String()
+}

@@ -139,6 +139,7 @@ var serverFiles = map[string]bool{
 	"etc/dhcp3/dhcpd.conf": true,
 	KeaPath:                true,
 	DnsmasqPath:            true,
+	NginxPath:              true,
 	TFTPDefaultsPath:       true,
 	ExportsPath:            true,
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path"
@@ -80,8 +81,9 @@ type Options struct {
 // syslinux-common puts ldlinux.c32, which syslinux 5 and newer load first
 // (lenny's 3.71 has none).
 var (
-	pxelinuxPaths = []string{"usr/lib/PXELINUX/pxelinux.0", "usr/lib/syslinux/pxelinux.0"}
-	LdlinuxPaths  = []string{"usr/lib/syslinux/modules/bios/ldlinux.c32", "usr/lib/syslinux/ldlinux.c32"}
+	pxelinuxPaths  = []string{"usr/lib/PXELINUX/pxelinux.0", "usr/lib/syslinux/pxelinux.0"}
+	lpxelinuxPaths = []string{"usr/lib/PXELINUX/lpxelinux.0"}
+	LdlinuxPaths   = []string{"usr/lib/syslinux/modules/bios/ldlinux.c32", "usr/lib/syslinux/ldlinux.c32"}
 )
 
 // FirstFile returns the first of rels, relative to root, that is a regular
@@ -143,8 +145,11 @@ func Generate(o Options) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h := r.Netboot.HTTP; h != nil {
+		t.Files[NginxPath] = File{Data: []byte(NginxSite(r)), Mode: 0o644}
+	}
 	label := r.Netboot.PXE.Label
-	def := PXEConfig(r, label, boot, KernelArgs(r, nil), "")
+	def := PXEConfig(r, label, overHTTP(r, boot), KernelArgs(r, nil), "")
 	t.Files[path.Join(tftp, "pxelinux.cfg/default")] = File{Data: []byte(def), Mode: 0o644}
 	for _, n := range r.Nodes() {
 		content := def
@@ -162,7 +167,7 @@ func Generate(o Options) (*Tree, error) {
 					return nil, fmt.Errorf("node %s: %w", n.Name, err)
 				}
 			}
-			content = PXEConfig(r, label, nb, KernelArgs(r, n.Append), ", node "+n.Name)
+			content = PXEConfig(r, label, overHTTP(r, nb), KernelArgs(r, n.Append), ", node "+n.Name)
 			t.Files[path.Join(tftp, "pxelinux.cfg", HexName(n.IP))] = File{Data: []byte(content), Mode: 0o644}
 		}
 		if r.Netboot.PXE.MACFiles && len(n.MAC) > 0 {
@@ -185,6 +190,14 @@ func (t *Tree) pxelinux(o Options, tftp string) error {
 	pxe, ld, err := FindPXELinux(SyslinuxRoot(o.Recipe, o.HostRoot, o.ImageRoot))
 	if err != nil {
 		return err
+	}
+	if o.Recipe.Netboot.HTTP != nil {
+		// Served under the name DHCP gives: lpxelinux.0 is pxelinux.0
+		// with an HTTP client, and reads the same pxelinux.cfg.
+		root := SyslinuxRoot(o.Recipe, o.HostRoot, o.ImageRoot)
+		if pxe = FirstFile(root, lpxelinuxPaths); pxe == "" {
+			return fmt.Errorf("%w in %s: an HTTP boot needs lpxelinux.0 (package pxelinux, syslinux 5 and newer)", ErrNoPXELinux, root)
+		}
 	}
 	t.Files[path.Join(tftp, "pxelinux.0")] = File{Src: pxe, Mode: 0o644}
 	if ld != "" {
@@ -231,6 +244,22 @@ func (t *Tree) bootFiles(o Options, tftp, kernel, initrd string) (Boot, error) {
 	return b, nil
 }
 
+// overHTTP is where the loader fetches b from: the TFTP tree's paths,
+// or with netboot.http the same paths on the server's web server, whose
+// root is the TFTP tree.
+func overHTTP(r *recipes.Recipe, b Boot) Boot {
+	h := r.Netboot.HTTP
+	if h == nil {
+		return b
+	}
+	base := "http://" + netip.AddrPortFrom(r.Cluster.Server.IP.Addr, uint16(h.Port)).String() + "/"
+	b.Kernel = base + b.Kernel
+	if b.Initrd != "" {
+		b.Initrd = base + b.Initrd
+	}
+	return b
+}
+
 // pend records a file still to come, once however many nodes boot it.
 func (t *Tree) pend(p, from string) {
 	for _, q := range t.Pending {
@@ -243,10 +272,16 @@ func (t *Tree) pend(p, from string) {
 
 func services(r *recipes.Recipe) []string {
 	dhcp, _ := DHCPService(r)
+	var out []string
 	if r.Netboot.DHCP.Flavor == "dhcp3" && r.Netboot.DHCP.Server == "isc" {
-		return []string{"exportfs -avr", "/etc/init.d/" + dhcp + " restart", "/etc/init.d/tftpd-hpa restart", "/etc/init.d/nfs-kernel-server restart"}
+		out = []string{"exportfs -avr", "/etc/init.d/" + dhcp + " restart", "/etc/init.d/tftpd-hpa restart", "/etc/init.d/nfs-kernel-server restart"}
+	} else {
+		out = []string{"exportfs -avr", "systemctl restart " + dhcp, "systemctl restart tftpd-hpa", "systemctl restart nfs-kernel-server"}
 	}
-	return []string{"exportfs -avr", "systemctl restart " + dhcp, "systemctl restart tftpd-hpa", "systemctl restart nfs-kernel-server"}
+	if r.Netboot.HTTP != nil {
+		out = append(out, "ln -sf ../sites-available/krgimage /etc/nginx/sites-enabled/krgimage", "systemctl reload nginx")
+	}
+	return out
 }
 
 // Paths returns the tree's paths, sorted.

@@ -24,13 +24,17 @@ func (*netbootStep) Describe(env *Env) []string {
 	r := env.Recipe
 	out := env.finalLayout().Netboot()
 	tftp := netboot.TFTPRoot(r)
-	return []string{
+	lines := []string{
 		"write " + out + ":",
 		"  " + netboot.DHCPPath(r) + " (" + dhcpKind(r) + ", " + fmt.Sprint(len(r.Nodes())) + " nodes)",
 		"  " + netboot.TFTPDefaultsPath + " (" + r.Netboot.TFTP.Form + " form), " + netboot.ExportsPath,
 		"  " + tftp + "/: pxelinux.0 (" + r.Netboot.PXE.Syslinux + "'s syslinux), the kernel and initramfs, pxelinux.cfg/default",
 		"  kernel arguments: " + strings.Join(netboot.KernelArgs(r, nil), " "),
 	}
+	if r.Netboot.HTTP != nil {
+		lines = append(lines, "  "+netboot.NginxPath+": the TFTP tree over HTTP, where lpxelinux.0 fetches the kernel and initramfs")
+	}
+	return lines
 }
 
 // dhcpKind says which server the DHCP configuration is for.

@@ -283,7 +283,22 @@ type Netboot struct {
 	PXE     PXE     `yaml:"pxelinux"`
 	Exports Exports `yaml:"exports"`
 	Media   *Media  `yaml:"media,omitempty"`
+	// HTTP, when set, serves the kernel and initramfs over HTTP: TFTP
+	// carries only the first stage, pxelinux.0 is then syslinux's
+	// lpxelinux.0 (pxelinux with an HTTP client, syslinux 5 and newer),
+	// and an nginx site serving the TFTP tree is written beside the
+	// other files.
+	HTTP *HTTP `yaml:"http,omitempty"`
 }
+
+// HTTP configures the web server of an HTTP boot.
+type HTTP struct {
+	// Port nginx listens on, at the cluster server's address (80).
+	Port int `yaml:"port" check:"positive"`
+}
+
+// SetDefaults gives an http: section its port.
+func (h *HTTP) SetDefaults() { h.Port = 80 }
 
 // DHCP configures the generated dhcpd.conf.
 type DHCP struct {

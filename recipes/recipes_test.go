@@ -94,6 +94,7 @@ func TestErrors(t *testing.T) {
 		{"kernel argument with space", "cluster: {server: {ip: 10.0.0.1}, subnet: 10.0.0.0/24}\nnfsroot: {path: /x}\nnetboot: {pxelinux: {append: [\"a b\"]}}\n", ErrInvalid, "3:31: netboot.pxelinux.append[0]", "one word"},
 		{"netboot without cluster", "netboot: {}\n", ErrMissing, "1:10: netboot", "cluster"},
 		{"unknown DHCP server", cluster + "nfsroot: {path: /srv/n}\nnetboot: {dhcp: {server: udhcpd}}\n", ErrInvalid, "10:26: netboot.dhcp.server", "isc, kea, dnsmasq"},
+		{"HTTP port too high", cluster + "nfsroot: {path: /srv/n}\nnetboot: {http: {port: 70000}}\n", ErrInvalid, "10:24: netboot.http.port", "1 to 65535"},
 		{"dhcp3 flavor for Kea", cluster + "nfsroot: {path: /srv/n}\nnetboot: {dhcp: {server: kea, flavor: dhcp3}}\n", ErrConflict, "10:39: netboot.dhcp.flavor", "ISC dhcpd's"},
 		{"too many boot-test nodes", "nfsroot: {path: /x, server: 10.0.0.1}\nboot_test: {nodes: 2}\n", ErrConflict, "2:20: boot_test.nodes", "netns"},
 		{"alias to nowhere", "suite: *x\n", ErrSyntax, "1:8: suite", "no earlier anchor"},

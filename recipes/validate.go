@@ -572,6 +572,12 @@ func (r *Recipe) validateNetboot(v *Validator) {
 		v.Errorf("netboot.tftp.address", ErrInvalid, "invalid address %q: expected HOST:PORT such as 0.0.0.0:69", nb.TFTP.Address)
 	}
 	r.validateTFTPRoot(v)
+	if h := nb.HTTP; h != nil && h.Port > 65535 {
+		v.Errorf("netboot.http.port", ErrInvalid, "invalid port %d: expected 1 to 65535", h.Port)
+	}
+	if nb.HTTP != nil && Legacy(r.Suite) && nb.PXE.Syslinux == "image" {
+		v.Errorf("netboot.http", ErrConflict, "%s's syslinux has no lpxelinux.0, which an HTTP boot needs: use pxelinux.syslinux: host", r.Suite)
+	}
 	v.kernelArgs("netboot.pxelinux.append", nb.PXE.Append)
 	if strings.ContainsAny(nb.PXE.Label, " \t") || nb.PXE.Label == "" && v.written("netboot.pxelinux.label") {
 		v.Errorf("netboot.pxelinux.label", ErrInvalid, "a pxelinux label is one word")

@@ -213,27 +213,35 @@ func TestBootTestNetns(t *testing.T) {
 	}
 }
 
-// TestBootTestDHCPServers boots a node with each DHCP server beside ISC
-// dhcpd: Kea from the generated kea-dhcp4.conf, and dnsmasq as a proxy
-// beside a site DHCP server on a machine of its own, which alone gives the
-// address while the proxy adds only the boot options.
-func TestBootTestDHCPServers(t *testing.T) {
+// TestBootTestServers boots a node with each DHCP server beside ISC
+// dhcpd and each way of loading the kernel: Kea from the generated
+// kea-dhcp4.conf with the kernel and initramfs over HTTP (lpxelinux.0,
+// nginx), and dnsmasq as a proxy beside a site DHCP server on a machine of
+// its own, which alone gives the address, over TFTP. It logs how long the
+// loader took to get the kernel running each way.
+func TestBootTestServers(t *testing.T) {
 	out, _ := bookwormImage(t, "ro")
+	loader := map[string]float64{}
 	for _, tc := range []struct {
-		dhcp string
+		name string
+		args []string
 		logs map[string][]string
 		not  map[string]string
 	}{
-		{"kea", map[string][]string{"kea-dhcp4.log": {"DHCP4_LEASE_ALLOC [hwtype=1 52:54:00:12:01:01]", "lease 192.168.1.101 has been allocated"}}, nil},
-		{"dnsmasq-proxy", map[string][]string{
+		{"kea-http", []string{"--dhcp", "kea", "--http"}, map[string][]string{
+			"kea-dhcp4.log":    {"DHCP4_LEASE_ALLOC [hwtype=1 52:54:00:12:01:01]", "lease 192.168.1.101 has been allocated"},
+			"nginx-access.log": {"\"GET /boot/vmlinuz-6", "\"GET /boot/initrd.img-6"},
+		}, nil},
+		{"dnsmasq-proxy-tftp", []string{"--dhcp", "dnsmasq-proxy"}, map[string][]string{
 			"dnsmasq.log":      {"proxy on subnet 192.168.1.0", "PXE(br0) 52:54:00:12:01:01 proxy"},
 			"site-dnsmasq.log": {"DHCPACK(site1) 192.168.1.101 52:54:00:12:01:01 node1"},
 		}, map[string]string{"dnsmasq.log": "DHCPACK"}},
 	} {
-		t.Run(tc.dhcp, func(t *testing.T) {
-			res, stderr, err := bootTest(t, out, "--network", "netns", "--dhcp", tc.dhcp)
+		t.Run(tc.name, func(t *testing.T) {
+			res, stderr, err := bootTest(t, out, append([]string{"--network", "netns"}, tc.args...)...)
 			checkPassed(t, res, stderr, err, 1)
-			if n := res.Nodes[0]; res.DHCP != tc.dhcp || n.Hostname != "node1" || !strings.Contains(strings.Join(n.Addresses, " "), "192.168.1.101") {
+			n := res.Nodes[0]
+			if n.Hostname != "node1" || !strings.Contains(strings.Join(n.Addresses, " "), "192.168.1.101") {
 				t.Errorf("dhcp %q: node %q at %v, want node1 at 192.168.1.101", res.DHCP, n.Hostname, n.Addresses)
 			}
 			for file, wants := range tc.logs {
@@ -246,11 +254,36 @@ func TestBootTestDHCPServers(t *testing.T) {
 			}
 			for file, not := range tc.not {
 				if log, _ := os.ReadFile(filepath.Join(out, boottest.Dir, file)); strings.Contains(string(log), not) {
-					t.Errorf("%s has %q: the proxy gave an address", file, not)
+					t.Errorf("%s has %q", file, not)
 				}
 			}
+			loader[tc.name] = phaseGap(n.Timeline, "pxelinux", "kernel")
 		})
 	}
+	if m, _ := filepath.Glob(filepath.Join(out, ".boot-test-http-*")); len(m) > 0 {
+		t.Errorf("the HTTP boot's tree was left: %v", m)
+	}
+	if h, f := loader["kea-http"], loader["dnsmasq-proxy-tftp"]; h > 0 && f > 0 {
+		t.Logf("pxelinux to the kernel's first line: TFTP %.1fs, HTTP %.1fs: HTTP %.1f× faster", f, h, f/h)
+	}
+}
+
+// phaseGap is the time from one boot phase to another, 0 when either is
+// missing.
+func phaseGap(timeline []boottest.PhaseTime, from, to string) float64 {
+	var a, b float64
+	for _, p := range timeline {
+		switch p.Phase {
+		case from:
+			a = p.Seconds
+		case to:
+			b = p.Seconds
+		}
+	}
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return b - a
 }
 
 // TestBootTestFailures breaks a build in the two places a boot most often

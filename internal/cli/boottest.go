@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +13,7 @@ import (
 	"github.com/krgimage/krgimage/boottest"
 	"github.com/krgimage/krgimage/internal/layout"
 	"github.com/krgimage/krgimage/internal/qemu"
+	"github.com/krgimage/krgimage/pipeline"
 	"github.com/krgimage/krgimage/recipes"
 )
 
@@ -21,6 +24,7 @@ type bootTestOptions struct {
 	uefi    bool
 	network string
 	dhcp    string
+	http    bool
 	nodes   int
 	timeout time.Duration
 	flags   recipeFlags
@@ -29,6 +33,7 @@ type bootTestOptions struct {
 func (f *bootTestOptions) add(cmd *cobra.Command, prefix string) {
 	cmd.Flags().StringVar(&f.network, prefix+"network", "", "user (QEMU's network poses as the server) or netns (the real dhcpd, tftpd-hpa and NFS server); default the recipe's")
 	cmd.Flags().StringVar(&f.dhcp, prefix+"dhcp", "", "with --network netns, the DHCP server to run: isc, kea, dnsmasq, or dnsmasq-proxy (beside a site DHCP server on a machine of its own); default the recipe's netboot.dhcp.server")
+	cmd.Flags().BoolVar(&f.http, prefix+"http", false, "with --network netns, load the kernel and initramfs over HTTP (lpxelinux.0, nginx), as netboot.http does")
 	cmd.Flags().IntVar(&f.nodes, prefix+"nodes", 0, "boot this many inventory nodes at once (netns); default the recipe's")
 	cmd.Flags().DurationVar(&f.timeout, prefix+"timeout", 0, "time each node has to reach the success pattern; default the recipe's")
 }
@@ -51,7 +56,9 @@ recipe's server address; --network netns runs the seed's real servers (ISC
 dhcpd with the generated dhcpd.conf, tftpd-hpa) on a bridge, and can boot
 several nodes at once with their inventory MAC addresses. Needs root. The
 DHCP server is the recipe's (netboot.dhcp.server), or --dhcp kea, dnsmasq or
-dnsmasq-proxy, configured by the same generator as netboot/'s file; the proxy
+dnsmasq-proxy, configured by the same generator as netboot/'s file; --http loads the kernel
+and initramfs over HTTP (lpxelinux.0 over TFTP, then nginx), from a tree made
+as krgimage netboot makes it with netboot.http; the proxy
 runs beside a plain DHCP server on a machine of its own (another namespace on
 the bridge) that gives the nodes their addresses and names.
 
@@ -133,10 +140,19 @@ func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o 
 	if o.uefi {
 		firmware = ovmfPath
 	}
-	res, err := boottest.Run(ctx, boottest.Options{Recipe: r, Out: out, Network: o.network, DHCP: o.dhcp, Nodes: o.nodes, Timeout: o.timeout,
+	tree := ""
+	if o.http && r.Netboot != nil && r.Netboot.HTTP == nil {
+		var cleanup func()
+		var err error
+		if r, tree, cleanup, err = a.httpTree(ctx, r, out); err != nil {
+			return err
+		}
+		defer cleanup()
+	}
+	res, err := boottest.Run(ctx, boottest.Options{Recipe: r, Out: out, Netboot: tree, Network: o.network, DHCP: o.dhcp, Nodes: o.nodes, Timeout: o.timeout,
 		Media: o.media, MediaUSB: o.usb, Firmware: firmware,
 		Log: a.log, Progress: a.progress, Clock: a.now})
-	if errors.Is(err, qemu.ErrUnknownAccel) || errors.Is(err, boottest.ErrDHCPChoice) {
+	if errors.Is(err, qemu.ErrUnknownAccel) || errors.Is(err, boottest.ErrServerChoice) {
 		return usageError{err}
 	}
 	if res != nil {
@@ -144,4 +160,32 @@ func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o 
 		fmt.Fprintln(a.stdout, res.Verdict)
 	}
 	return err
+}
+
+// httpTree is the boot server's tree of an HTTP boot of the build in out,
+// made as krgimage netboot makes it for the recipe with netboot.http, in
+// a directory removed once the test is over.
+func (a *app) httpTree(ctx context.Context, r *recipes.Recipe, out string) (*recipes.Recipe, string, func(), error) {
+	c := *r
+	nb := *r.Netboot
+	nb.HTTP = &recipes.HTTP{}
+	nb.HTTP.SetDefaults()
+	c.Netboot = &nb
+	t, err := pipeline.NetbootTree(ctx, pipeline.OutputOptions{Recipe: &c, Layout: layout.New(out, &c), Log: a.log})
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("the HTTP boot's server files: %w", err)
+	}
+	if len(t.Pending) > 0 {
+		return nil, "", nil, fmt.Errorf("%w: %s has no image to boot", boottest.ErrNotBuilt, out)
+	}
+	dir, err := os.MkdirTemp(out, ".boot-test-http-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	if err := t.Write(filepath.Join(dir, "netboot")); err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	return &c, filepath.Join(dir, "netboot"), cleanup, nil
 }

@@ -175,3 +175,25 @@ func DnsmasqField(s string) string {
 		return r
 	}, s)
 }
+
+// Nginx returns s as an nginx quoted string: in double quotes, with \" and
+// \\ escaped. nginx has no escape for the $ that starts a variable, so a
+// $ becomes _, and a control character is left out.
+func Nginx(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '$':
+			b.WriteByte('_')
+		case IsControl(r):
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
