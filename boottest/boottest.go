@@ -254,6 +254,12 @@ func (p *plan) locate() error {
 		return err
 	}
 	p.o.Out = out
+	if p.o.Netboot != "" {
+		// nginx and tftpd take absolute roots.
+		if p.o.Netboot, err = filepath.Abs(p.o.Netboot); err != nil {
+			return err
+		}
+	}
 	if p.root, err = filepath.EvalSymlinks(p.layout().RootfsLink()); err != nil {
 		return fmt.Errorf("%w: %s has no rootfs: %v", ErrNotBuilt, out, err)
 	}

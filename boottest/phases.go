@@ -101,6 +101,9 @@ func (t *tracker) line(l string, at time.Time) int {
 		}
 	}
 	worst := noProblem
+	if t.loaderFailed(l) {
+		worst = fatalProblem
+	}
 	for _, f := range failures {
 		if !strings.Contains(l, f.text) {
 			continue
@@ -162,7 +165,7 @@ func (t *tracker) explain(cause string) string {
 	case PhaseStart:
 		what = "nothing booted (no PXE answer or no pxelinux on the serial console)"
 	case PhasePXELinux:
-		what = "pxelinux ran but the kernel did not start (kernel or initramfs missing from TFTP?)"
+		what = "pxelinux ran but the kernel did not start (kernel or initramfs missing from TFTP or HTTP?)"
 	case PhaseKernel:
 		what = "the kernel started but the initramfs did not run"
 	case PhaseInitramfs:
@@ -186,4 +189,19 @@ func (t *tracker) explain(cause string) string {
 		out += " (" + cause + ")"
 	}
 	return out
+}
+
+// loaderFailed says whether l is pxelinux giving up on a file ("Loading
+// boot/vmlinuz... failed: No such file or directory"): it then waits at
+// its boot: prompt for ever, so the boot is over.
+func (t *tracker) loaderFailed(l string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last != PhasePXELinux || !strings.Contains(l, "Loading ") || !strings.Contains(l, "... failed: ") {
+		return false
+	}
+	if t.failure == "" {
+		t.failure = strings.TrimSpace(l)
+	}
+	return true
 }
