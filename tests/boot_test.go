@@ -264,7 +264,7 @@ func TestBootTestServers(t *testing.T) {
 		t.Errorf("the HTTP boot's tree was left: %v", m)
 	}
 	if h, f := loader["kea-http"], loader["dnsmasq-proxy-tftp"]; h > 0 && f > 0 {
-		t.Logf("pxelinux to the kernel's first line: TFTP %.1fs, HTTP %.1fs: HTTP %.1f× faster", f, h, f/h)
+		t.Logf("pxelinux to the kernel's first line: TFTP %.1fs, HTTP %.1fs (TFTP/HTTP %.2f)", f, h, f/h)
 	}
 }
 
