@@ -145,24 +145,7 @@ func IsControl(r rune) bool {
 // character is left out and a # becomes _: dnsmasq has no escape for the
 // one, and whether it reads the other as a comment inside quotes is not
 // worth trusting.
-func DnsmasqString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '#':
-			b.WriteByte('_')
-		case IsControl(r):
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
+func DnsmasqString(s string) string { return backslashQuoted(s, '#') }
 
 // DnsmasqField returns s as one unquoted field of a dnsmasq option, where a
 // comma ends the field and # starts a comment: those, spaces and control
@@ -179,7 +162,12 @@ func DnsmasqField(s string) string {
 // Nginx returns s as an nginx quoted string: in double quotes, with \" and
 // \\ escaped. nginx has no escape for the $ that starts a variable, so a
 // $ becomes _, and a control character is left out.
-func Nginx(s string) string {
+func Nginx(s string) string { return backslashQuoted(s, '$') }
+
+// backslashQuoted is s in double quotes with \" and \\ escaped, the
+// format's one unescapable special character made _ and control
+// characters left out: the quoted strings of dnsmasq and nginx.
+func backslashQuoted(s string, special rune) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
@@ -187,7 +175,7 @@ func Nginx(s string) string {
 		case r == '"' || r == '\\':
 			b.WriteByte('\\')
 			b.WriteRune(r)
-		case r == '$':
+		case r == special:
 			b.WriteByte('_')
 		case IsControl(r):
 		default:
