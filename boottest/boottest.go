@@ -300,6 +300,7 @@ type session struct {
 // NFS server exporting the image root, with the one-time login's
 // /etc/shadow, and in netns mode dhcpd and tftpd on a bridge.
 func serve(ctx context.Context, p *plan, c *cleanups) (*session, error) {
+	collectStale(p.o.Log)
 	ns, err := netns.New("krgboot")
 	if err != nil {
 		return nil, fmt.Errorf("making a network namespace: %w", err)
@@ -330,6 +331,20 @@ func serve(ctx context.Context, p *plan, c *cleanups) (*session, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// collectStale deletes the namespaces of boot tests that were killed
+// before they could: each still holds a name and its addresses.
+func collectStale(log *slog.Logger) {
+	for _, prefix := range []string{"krgboot", "krgboot-site"} {
+		gone, err := netns.Collect(prefix)
+		if len(gone) > 0 {
+			log.Info("deleted network namespaces a killed boot test left", "names", gone)
+		}
+		if err != nil {
+			log.Warn("deleting the network namespaces a killed boot test left", "err", err)
+		}
+	}
 }
 
 // setUpLogin settles who logs in on the consoles, and for a one-time

@@ -49,14 +49,15 @@ func bootTestEnv(t *testing.T, out string, env []string, args ...string) (*boott
 	if strings.TrimSpace(string(verdict)) != res.Verdict || strings.TrimSpace(stdout.String()) != res.Verdict {
 		t.Errorf("verdict file %q, stdout %q, result.json %q: want one verdict", verdict, stdout.String(), res.Verdict)
 	}
-	assertStopped(t, out)
+	assertStopped(t, out, cmd.Process.Pid)
 	return &res, stderr.String(), runErr
 }
 
 // assertStopped checks boot-test stopped everything it started for out:
 // its QEMU guests (named krgimage-boot-test-NODE), and the servers whose
-// command lines name the output directory.
-func assertStopped(t *testing.T, out string) {
+// command lines name the output directory, and the network namespaces
+// it made (named after its PID, so that another run's do not count).
+func assertStopped(t *testing.T, out string, pid int) {
 	t.Helper()
 	if _, err := exec.LookPath("pgrep"); err != nil {
 		t.Fatal("pgrep not found (make deps installs procps): cannot check what boot-test left running")
@@ -74,8 +75,11 @@ func assertStopped(t *testing.T, out string) {
 			t.Errorf("pgrep -f %q: %v", pattern, err)
 		}
 	}
-	if o, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(o), "krgboot") {
-		t.Errorf("network namespace left behind:\n%s", o)
+	o, _ := exec.Command("ip", "netns", "list").Output()
+	for _, prefix := range []string{"krgboot-", "krgboot-site-"} {
+		if mine := fmt.Sprintf("%s%d-", prefix, pid); strings.Contains(string(o), mine) {
+			t.Errorf("network namespace %s… left behind:\n%s", mine, o)
+		}
 	}
 }
 
@@ -355,7 +359,7 @@ func TestBootTestInterrupted(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
 		t.Errorf("boot-test exited with %v after SIGINT, want status 130\n%s", err, tail(log.String(), 20))
 	}
-	assertStopped(t, out)
+	assertStopped(t, out, cmd.Process.Pid)
 	testfixture.AssertNoMounts(t, out)
 	b, err := os.ReadFile(filepath.Join(out, boottest.Dir, "verdict"))
 	if err != nil || !strings.Contains(string(b), "interrupted") {
