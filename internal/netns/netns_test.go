@@ -34,7 +34,10 @@ func TestCollectTakesOnlyWhatADeadRunLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
-	waitFor(t, func() bool { o, _ := exec.Command("ip", "netns", "pids", busy).Output(); return len(strings.TrimSpace(string(o))) > 0 })
+	waitFor(t, func() bool {
+		o, _ := exec.Command("ip", "netns", "pids", busy).Output()
+		return len(strings.TrimSpace(string(o))) > 0
+	})
 
 	gone, err := Collect(prefix)
 	if err != nil {
