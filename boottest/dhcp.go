@@ -92,18 +92,15 @@ func withDHCP(r *recipes.Recipe, o Options) (*recipes.Recipe, error) {
 		// another server did not write.
 		return nil, fmt.Errorf("%w: the build wrote no dhcpd.conf (netboot.dhcp.server is %s)", ErrServerChoice, r.Netboot.DHCP.Server)
 	}
-	c := *r
-	nb := *r.Netboot
-	nb.DHCP.Server = o.DHCP
-	c.Netboot = &nb
-	if o.DHCP == "dnsmasq-proxy" {
-		// A proxy is a dnsmasq with no addresses of its own to give.
-		nb.DHCP.Server = "dnsmasq"
-		cl := *r.Cluster
-		cl.DynamicRange = nil
-		c.Cluster = &cl
+	if o.DHCP != "dnsmasq-proxy" {
+		return r.WithNetboot(func(nb *recipes.Netboot) { nb.DHCP.Server = o.DHCP }), nil
 	}
-	return &c, nil
+	// A proxy is a dnsmasq with no addresses of its own to give.
+	c := r.WithNetboot(func(nb *recipes.Netboot) { nb.DHCP.Server = "dnsmasq" })
+	cl := *r.Cluster
+	cl.DynamicRange = nil
+	c.Cluster = &cl
+	return c, nil
 }
 
 // siteServer stands for the site's own DHCP server that a dnsmasq proxy

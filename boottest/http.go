@@ -19,12 +19,9 @@ func webServer(r *recipes.Recipe, ns *netns.Namespace, work, tftp string) (serve
 	if err != nil {
 		return serverCmd{}, fmt.Errorf("nginx not found: install nginx-light")
 	}
-	c := *r
-	nb := *r.Netboot
-	nb.TFTP.Root = tftp
-	c.Netboot = &nb
+	c := r.WithNetboot(func(nb *recipes.Netboot) { nb.TFTP.Root = tftp })
 	site := filepath.Join(work, "nginx-site")
-	if err := os.WriteFile(site, []byte(netboot.NginxSite(&c)), 0o644); err != nil {
+	if err := os.WriteFile(site, []byte(netboot.NginxSite(c)), 0o644); err != nil {
 		return serverCmd{}, err
 	}
 	conf := fmt.Sprintf("daemon off;\nuser root;\nerror_log %[1]s/nginx-error.log info;\npid %[1]s/nginx.pid;\nevents {}\nhttp {\n"+

@@ -291,6 +291,18 @@ type Netboot struct {
 	HTTP *HTTP `yaml:"http,omitempty"`
 }
 
+// WithNetboot is a copy of r whose netboot section change altered; r and
+// its section stay as they were, for a run that serves the build
+// otherwise than the recipe says (another DHCP server, HTTP, a tree
+// elsewhere).
+func (r *Recipe) WithNetboot(change func(*Netboot)) *Recipe {
+	c := *r
+	nb := *r.Netboot
+	change(&nb)
+	c.Netboot = &nb
+	return &c
+}
+
 // HTTP configures the web server of an HTTP boot.
 type HTTP struct {
 	// Port nginx listens on, at the cluster server's address (80).

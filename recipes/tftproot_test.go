@@ -98,3 +98,16 @@ func TestValidateTFTPRoot(t *testing.T) {
 		t.Errorf("relative root: %v", err)
 	}
 }
+
+// A boot test serves the build otherwise than the recipe says; the
+// recipe it was given must not change under it.
+func TestWithNetbootLeavesTheRecipe(t *testing.T) {
+	r := &Recipe{Netboot: &Netboot{TFTP: TFTP{Root: "/srv/tftp"}}}
+	c := r.WithNetboot(func(nb *Netboot) { nb.TFTP.Root = "/tmp/served"; nb.HTTP = &HTTP{Port: 8080} })
+	if r.Netboot.TFTP.Root != "/srv/tftp" || r.Netboot.HTTP != nil {
+		t.Errorf("the recipe changed: %+v", r.Netboot)
+	}
+	if c.Netboot.TFTP.Root != "/tmp/served" || c.Netboot.HTTP == nil || c == r {
+		t.Errorf("the copy: %+v", c.Netboot)
+	}
+}

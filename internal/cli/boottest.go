@@ -166,12 +166,11 @@ func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o 
 // made as krgimage netboot makes it for the recipe with netboot.http, in
 // a directory removed once the test is over.
 func (a *app) httpTree(ctx context.Context, r *recipes.Recipe, out string) (*recipes.Recipe, string, func(), error) {
-	c := *r
-	nb := *r.Netboot
-	nb.HTTP = &recipes.HTTP{}
-	nb.HTTP.SetDefaults()
-	c.Netboot = &nb
-	t, err := pipeline.NetbootTree(ctx, pipeline.OutputOptions{Recipe: &c, Layout: layout.New(out, &c), Log: a.log})
+	c := r.WithNetboot(func(nb *recipes.Netboot) {
+		nb.HTTP = &recipes.HTTP{}
+		nb.HTTP.SetDefaults()
+	})
+	t, err := pipeline.NetbootTree(ctx, pipeline.OutputOptions{Recipe: c, Layout: layout.New(out, c), Log: a.log})
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("the HTTP boot's server files: %w", err)
 	}
@@ -187,5 +186,5 @@ func (a *app) httpTree(ctx context.Context, r *recipes.Recipe, out string) (*rec
 		cleanup()
 		return nil, "", nil, err
 	}
-	return &c, filepath.Join(dir, "netboot"), cleanup, nil
+	return c, filepath.Join(dir, "netboot"), cleanup, nil
 }
