@@ -52,6 +52,8 @@ func markerRoot(t *testing.T, imageRoot string) string {
 // root, in a network namespace of its own, and returns the console.
 func bootNFS(t *testing.T, kernel, initrd, root string, readOnly bool, appendArgs string, wait string, timeout time.Duration) ([]string, error) {
 	t.Helper()
+	// What a killed run of this test left goes first.
+	netns.Collect("krgtest")
 	ns, err := netns.New("krgtest")
 	if err != nil {
 		t.Fatal(err)

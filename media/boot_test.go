@@ -145,6 +145,8 @@ func TestBootCDToLogin(t *testing.T) {
 	t.Parallel()
 	iso, r := nodeMedium(t, "testdata/isolinux.yaml")
 	root, _ := nodeImage(t)
+	// What a killed run of this test left goes first.
+	netns.Collect("krgmedia")
 	ns, err := netns.New("krgmedia")
 	if err != nil {
 		t.Fatal(err)
