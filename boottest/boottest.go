@@ -301,7 +301,7 @@ type session struct {
 // /etc/shadow, and in netns mode dhcpd and tftpd on a bridge.
 func serve(ctx context.Context, p *plan, c *cleanups) (*session, error) {
 	collectStale(p.o.Log)
-	ns, err := netns.New("krgboot")
+	ns, err := netns.New(serverNetns)
 	if err != nil {
 		return nil, fmt.Errorf("making a network namespace: %w", err)
 	}
@@ -333,17 +333,22 @@ func serve(ctx context.Context, p *plan, c *cleanups) (*session, error) {
 	return s, nil
 }
 
+// The prefixes of the boot test's network namespaces: the boot server's,
+// and the site DHCP server's beside a dnsmasq proxy.
+const (
+	serverNetns = "krgboot"
+	siteNetns   = "krgboot-site"
+)
+
 // collectStale deletes the namespaces of boot tests that were killed
 // before they could: each still holds a name and its addresses.
 func collectStale(log *slog.Logger) {
-	for _, prefix := range []string{"krgboot", "krgboot-site"} {
-		gone, err := netns.Collect(prefix)
-		if len(gone) > 0 {
-			log.Info("deleted network namespaces a killed boot test left", "names", gone)
-		}
-		if err != nil {
-			log.Warn("deleting the network namespaces a killed boot test left", "err", err)
-		}
+	gone, err := netns.Collect(serverNetns, siteNetns)
+	if len(gone) > 0 {
+		log.Info("deleted network namespaces a killed boot test left", "names", gone)
+	}
+	if err != nil {
+		log.Warn("deleting the network namespaces a killed boot test left", "err", err)
 	}
 }
 
@@ -383,7 +388,7 @@ func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanup
 	var site *netns.Namespace
 	if netboot.DnsmasqProxy(p.r) {
 		var err error
-		if site, err = netns.New("krgboot-site"); err != nil {
+		if site, err = netns.New(siteNetns); err != nil {
 			return nil, fmt.Errorf("making the site DHCP server's network namespace: %w", err)
 		}
 		c.push("deleting the site DHCP server's network namespace", func(context.Context) error { return site.Delete() })

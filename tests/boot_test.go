@@ -10,12 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/krgimage/krgimage/boottest"
+	"github.com/krgimage/krgimage/internal/netns"
 	"github.com/krgimage/krgimage/internal/testfixture"
 )
 
@@ -364,6 +366,47 @@ func TestBootTestInterrupted(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(out, boottest.Dir, "verdict"))
 	if err != nil || !strings.Contains(string(b), "interrupted") {
 		t.Errorf("verdict after Ctrl-C: %q %v", b, err)
+	}
+}
+
+// TestBootTestKilled SIGKILLs boot-test mid-boot, which leaves it no
+// cleanup of its own: nothing it started may go on running (the kernel
+// ends the servers and guests with it), and the network namespace it
+// could not delete must be one the next boot test deletes.
+func TestBootTestKilled(t *testing.T) {
+	out, _ := bookwormImage(t, "ro")
+	cmd, wait, _ := startUntil(t, "phase=kernel", "boot-test", out)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	mine := fmt.Sprintf("krgboot-%d-", cmd.Process.Pid)
+	var left string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left = ""
+		o, _ := exec.Command("ip", "netns", "list").Output()
+		for _, line := range strings.Split(string(o), "\n") {
+			if name, _, _ := strings.Cut(line, " "); strings.HasPrefix(name, mine) {
+				left = name
+			}
+		}
+		if left == "" {
+			t.Fatalf("no namespace %s… after the kill: boot-test did not name it after itself\n%s", mine, o)
+		}
+		pids, _ := exec.Command("ip", "netns", "pids", left).Output()
+		if len(strings.TrimSpace(string(pids))) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			ps, _ := exec.Command("ps", "-o", "pid,args", "-p", strings.Join(strings.Fields(string(pids)), ",")).Output()
+			t.Fatalf("still running in %s 10 s after boot-test was killed:\n%s", left, ps)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	gone, err := netns.Collect("krgboot")
+	if err != nil || !slices.Contains(gone, left) {
+		t.Errorf("collecting after the kill: deleted %v (%v), want %s among them", gone, err, left)
 	}
 }
 

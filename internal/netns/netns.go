@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,10 +55,10 @@ func (n *Namespace) Delete() error {
 	return ip("netns", "delete", n.Name)
 }
 
-// Collect deletes the namespaces New made with prefix whose maker is
-// gone and in which nothing runs: what a SIGKILLed run, which had no
-// chance to delete its own, left behind. It returns their names.
-func Collect(prefix string) ([]string, error) {
+// Collect deletes the namespaces New made with one of prefixes whose
+// maker is gone and in which nothing runs: what a SIGKILLed run, which
+// had no chance to delete its own, left behind. It returns their names.
+func Collect(prefixes ...string) ([]string, error) {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
 		return nil, fmt.Errorf("ip netns list: %w", err)
@@ -66,7 +67,7 @@ func Collect(prefix string) ([]string, error) {
 	var errs []error
 	for _, line := range strings.Split(string(out), "\n") {
 		name, _, _ := strings.Cut(line, " ")
-		if !stale(prefix, name) {
+		if !slices.ContainsFunc(prefixes, func(prefix string) bool { return stale(prefix, name) }) {
 			continue
 		}
 		if err := ip("netns", "delete", name); err != nil {

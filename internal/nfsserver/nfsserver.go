@@ -173,7 +173,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{LogPath: filepath.Join(o.Dir, "ganesha.log"), o: o, done: make(chan struct{})}
-	argv := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", serverScript(o, ganesha, rpcbind,
+	// The server is PID 1 of a PID namespace of its own, and --kill-child
+	// ends it when unshare dies, which krgimage's death makes happen: the
+	// kernel then kills the whole namespace, the rpcbind it started
+	// included, which would otherwise outlive a killed krgimage and keep
+	// the network namespace in use.
+	argv := []string{"unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--mount-proc", "sh", "-c", serverScript(o, ganesha, rpcbind,
 		"-F", "-f", conf, "-L", s.LogPath, "-p", filepath.Join(o.Dir, "ganesha.pid")), "krgimage-nfs"}
 	// The paths reach the script as its arguments, never as its text.
 	for _, b := range o.Binds {
