@@ -11,9 +11,9 @@ FUZZTIME ?= 30s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Host tools a build needs (the default recipe's TFTP tree takes the
-# host's pxelinux).
+# host's pxelinux, and its signed shim and GRUB network image for UEFI).
 IMAGE_PKGS := debootstrap gpgv debian-archive-keyring ca-certificates kmod tar xz-utils bzip2 make \
-	pxelinux syslinux-common
+	pxelinux syslinux-common shim-signed grub-efi-amd64-signed
 # What the boot tests run: QEMU, a userspace NFS server, the three DHCP
 # servers a recipe can configure (ISC dhcpd, Kea, dnsmasq), nginx for HTTP
 # boots, busybox for the test roots, GNU cpio to check initramfs archives;

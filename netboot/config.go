@@ -124,6 +124,10 @@ func iscConf(r *recipes.Recipe) string {
 	if d.DenyBootp {
 		b.WriteString("deny bootp;\n")
 	}
+	if r.Netboot.UEFI != nil {
+		b.WriteString("# RFC 4578's client system architecture: 7 and 9 are x86-64 UEFI.\n")
+		b.WriteString("option arch code 93 = unsigned integer 16;\n")
+	}
 	b.WriteString("\n### Part 2: site options\n")
 	if c.Domain != "" {
 		fmt.Fprintf(&b, "option domain-name %s;\n", quote.DHCP(c.Domain))
@@ -148,7 +152,11 @@ func iscConf(r *recipes.Recipe) string {
 	b.WriteString("}\n")
 	b.WriteString("\n### Part 4: what nodes boot\n")
 	b.WriteString("group {\n")
-	b.WriteString("\tfilename \"pxelinux.0\";\n")
+	if r.Netboot.UEFI != nil {
+		fmt.Fprintf(&b, "\tif option arch = 00:07 or option arch = 00:09 {\n\t\tfilename %s;\n\t} else {\n\t\tfilename \"pxelinux.0\";\n\t}\n", quote.DHCP(UEFIBootFile))
+	} else {
+		b.WriteString("\tfilename \"pxelinux.0\";\n")
+	}
 	fmt.Fprintf(&b, "\tnext-server %s;\n", c.Server.IP)
 	fmt.Fprintf(&b, "\tserver-name %s;\n", quote.DHCP(c.Server.Name))
 	fmt.Fprintf(&b, "\toption root-path %s;\n", quote.DHCP(r.NFSRoot.Server.String()+":"+r.NFSRoot.Path))

@@ -16,7 +16,7 @@ func DnsmasqProxy(r *recipes.Recipe) bool {
 
 // dnsmasqConf renders a dnsmasq.d file: DHCP only (port=0 leaves DNS to
 // the site), the seed's per-node hosts, names and root path, and
-// pxelinux.0 for BIOS clients by option 93; or, as a proxy, the boot
+// pxelinux.0 for BIOS clients by option 93 (shim for UEFI ones); or, as a proxy, the boot
 // options alone. Every value is a typed address or one field as
 // DnsmasqField keeps it; the root path is a quoted string.
 func dnsmasqConf(r *recipes.Recipe) string {
@@ -33,7 +33,15 @@ func dnsmasqConf(r *recipes.Recipe) string {
 		// A proxy answers PXE clients only, beside the addresses the site
 		// gives; the name and root path come with pxelinux.cfg's nfsroot=.
 		fmt.Fprintf(&b, "dhcp-range=%s,proxy,%s\n", c.Subnet.Addr(), c.Subnet.Netmask())
-		fmt.Fprintf(&b, "pxe-service=x86PC,%s,pxelinux,%s\n", quote.DnsmasqString("Boot "+quote.Plain(r.Name)), c.Server.IP)
+		menu := quote.DnsmasqString("Boot " + quote.Plain(r.Name))
+		fmt.Fprintf(&b, "pxe-service=x86PC,%s,pxelinux,%s\n", menu, c.Server.IP)
+		if r.Netboot.UEFI != nil {
+			// UEFI ROMs ask as EFI BC (7) or x86-64 (9) clients; a
+			// file name with its suffix is served as it is.
+			for _, csa := range []string{"BC_EFI", "x86-64_EFI"} {
+				fmt.Fprintf(&b, "pxe-service=%s,%s,%s,%s\n", csa, menu, UEFIBootFile, c.Server.IP)
+			}
+		}
 		return b.String()
 	}
 	if rg := c.DynamicRange; rg != nil {
@@ -59,6 +67,12 @@ func dnsmasqConf(r *recipes.Recipe) string {
 	b.WriteString("dhcp-match=set:bios,option:client-arch,0\n")
 	fmt.Fprintf(&b, "dhcp-boot=tag:bios,pxelinux.0,%s\n", server)
 	fmt.Fprintf(&b, "dhcp-boot=tag:!arch,pxelinux.0,%s\n", server)
+	if r.Netboot.UEFI != nil {
+		// x86-64 UEFI clients ask as EFI BC (7) or EFI x86-64 (9).
+		b.WriteString("dhcp-match=set:uefi,option:client-arch,7\n")
+		b.WriteString("dhcp-match=set:uefi,option:client-arch,9\n")
+		fmt.Fprintf(&b, "dhcp-boot=tag:uefi,%s,%s\n", UEFIBootFile, server)
+	}
 	for _, n := range r.Nodes() {
 		if len(n.MAC) == 0 {
 			fmt.Fprintf(&b, "# %s (%s) has no MAC address in the inventory: it boots from the dynamic range.\n", quote.Plain(n.Name), n.IP)

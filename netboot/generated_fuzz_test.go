@@ -18,7 +18,7 @@ import (
 // FuzzServerFiles: for every recipe that validates, dhcpd.conf, Kea's
 // and dnsmasq's configurations (whichever server the recipe picks: the
 // others get the same values), exports, the tftpd-hpa defaults and
-// pxelinux.cfg read back (as dhcpd, Kea, dnsmasq, exportfs, sh and
+// pxelinux.cfg and GRUB's grub.cfg read back (as dhcpd, Kea, dnsmasq, exportfs, sh and
 // pxelinux read them) to exactly the directives the recipe asks for, and
 // no other.
 func FuzzServerFiles(f *testing.F) {
@@ -33,7 +33,7 @@ func FuzzServerFiles(f *testing.F) {
 		}
 		for file, check := range map[string]func(*recipes.Recipe) error{
 			"dhcpd.conf": checkDHCP, "kea-dhcp4.conf": checkKea, "dnsmasq": checkDnsmasq,
-			"exports": checkExports, "tftpd-hpa": checkTFTP, "pxelinux.cfg": checkPXE,
+			"exports": checkExports, "tftpd-hpa": checkTFTP, "pxelinux.cfg": checkPXE, "grub.cfg": checkGrub,
 		} {
 			if err := check(r); err != nil {
 				t.Fatalf("%s: %v\nrecipe values: %q", file, err, []string{name, path, option, label, arg, clients, tftpOptions, exportOptions})
@@ -116,6 +116,37 @@ func checkPXE(r *recipes.Recipe) error {
 		{Key: "APPEND", Args: "initrd=initrd.img " + strings.Join(args, " ")}}
 	if !slices.Equal(ds, want) {
 		return fmt.Errorf("directives %+v, want %+v", ds, want)
+	}
+	return nil
+}
+
+func checkGrub(r *recipes.Recipe) error {
+	boot := Boot{Kernel: "boot/vmlinuz", Initrd: "boot/initrd.img"}
+	entries := []Entry{{Label: r.Netboot.PXE.Label, Boot: boot, Args: KernelArgs(r, nil)}}
+	for _, n := range r.Nodes() {
+		if len(n.Append) > 0 {
+			entries = append(entries, Entry{Label: n.Name, IP: n.IP, Boot: boot, Args: KernelArgs(r, n.Append)})
+		}
+	}
+	cmds, err := confread.Grub(GrubConfig(r, entries), "net_default_ip")
+	if err != nil {
+		return err
+	}
+	want := [][]string{{"set", "default=0"}, {"set", fmt.Sprintf("timeout=%d", (r.Netboot.PXE.Timeout+9)/10)}}
+	for i, e := range entries[1:] {
+		want = append(want, []string{"if", "[", "$net_default_ip", "=", e.IP.String(), "]"},
+			[]string{"then", "set", fmt.Sprintf("default=%d", i+1)}, []string{"fi"})
+	}
+	for _, e := range entries {
+		want = append(want, []string{"menuentry", e.Label, "{"}, []string{"echo", "krgimage: GRUB loading boot/vmlinuz"},
+			append([]string{"linux", "/boot/vmlinuz"}, e.Args...), []string{"initrd", "/boot/initrd.img"}, []string{"}"})
+	}
+	var got [][]string
+	for _, c := range cmds {
+		got = append(got, c.Words)
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		return fmt.Errorf("GRUB commands %q, want %q", got, want)
 	}
 	return nil
 }

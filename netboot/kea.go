@@ -78,6 +78,10 @@ const KeaLeaseFile = "/var/lib/kea/kea-leases4.csv"
 // BIOS loader it could not run.
 const biosTest = "not option[93].exists or option[93].hex == 0x0000"
 
+// uefiTest selects x86-64 UEFI clients, which send option 93 as EFI BC
+// (7) or EFI x86-64 (9).
+const uefiTest = "option[93].hex == 0x0007 or option[93].hex == 0x0009"
+
 func keaConf(r *recipes.Recipe) string { return KeaConfig(r, KeaLeaseFile) }
 
 // KeaConfig is kea-dhcp4.conf with its leases in leaseFile: the boot test
@@ -91,6 +95,10 @@ func KeaConfig(r *recipes.Recipe, leaseFile string) string {
 		OptionData:    siteOptions(r),
 		ClientClasses: []keaClass{{Name: "pxe-bios", Test: biosTest, NextServer: c.Server.IP.String(),
 			ServerHostname: c.Server.Name, BootFileName: "pxelinux.0"}},
+	}
+	if r.Netboot.UEFI != nil {
+		d.ClientClasses = append(d.ClientClasses, keaClass{Name: "pxe-uefi-x64", Test: uefiTest, NextServer: c.Server.IP.String(),
+			ServerHostname: c.Server.Name, BootFileName: UEFIBootFile})
 	}
 	sub := keaSubnet{ID: 1, Subnet: c.Subnet.String()}
 	if rg := c.DynamicRange; rg != nil {

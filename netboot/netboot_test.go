@@ -53,7 +53,22 @@ func fakeRoots(t *testing.T, version string) (image, host string) {
 	os.MkdirAll(filepath.Join(host, "usr/lib/syslinux/modules/bios"), 0o755)
 	os.WriteFile(filepath.Join(host, "usr/lib/PXELINUX/pxelinux.0"), []byte("PXELINUX 6.04 loads ldlinux.c32"), 0o644)
 	os.WriteFile(filepath.Join(host, "usr/lib/syslinux/modules/bios/ldlinux.c32"), []byte("ldlinux"), 0o644)
+	writeFile(t, filepath.Join(host, shimPaths[0]), "shim", 0o644)
+	writeFile(t, filepath.Join(host, grubNetPaths[0]), "grubnetx64", 0o644)
 	return image, host
+}
+
+func writeFile(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var goldenRecipes = map[string]string{

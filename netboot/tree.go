@@ -2,6 +2,7 @@ package netboot
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -151,31 +152,46 @@ func Generate(o Options) (*Tree, error) {
 	label := r.Netboot.PXE.Label
 	def := PXEConfig(r, label, overHTTP(r, boot), KernelArgs(r, nil), "")
 	t.Files[path.Join(tftp, "pxelinux.cfg/default")] = File{Data: []byte(def), Mode: 0o644}
+	entries := []Entry{{Label: label, Boot: boot, Args: KernelArgs(r, nil)}}
 	for _, n := range r.Nodes() {
 		content := def
 		if n.Kernel != "" || n.Initrd != "" || len(n.Append) > 0 {
-			nb := boot
-			if n.Kernel != "" || n.Initrd != "" {
-				k, i := n.Kernel, n.Initrd
-				if k == "" {
-					k = vmlinuz
-				}
-				if i == "" {
-					i = initrd
-				}
-				if nb, err = t.bootFiles(o, tftp, k, i); err != nil {
-					return nil, fmt.Errorf("node %s: %w", n.Name, err)
-				}
+			e, err := t.nodeEntry(o, tftp, n, boot)
+			if err != nil {
+				return nil, err
 			}
-			content = PXEConfig(r, label, overHTTP(r, nb), KernelArgs(r, n.Append), ", node "+n.Name)
+			entries = append(entries, e)
+			content = PXEConfig(r, label, overHTTP(r, e.Boot), e.Args, ", node "+n.Name)
 			t.Files[path.Join(tftp, "pxelinux.cfg", HexName(n.IP))] = File{Data: []byte(content), Mode: 0o644}
 		}
 		if r.Netboot.PXE.MACFiles && len(n.MAC) > 0 {
 			t.Files[path.Join(tftp, "pxelinux.cfg", MACName(n.MAC.String()))] = File{Data: []byte(content), Mode: 0o644}
 		}
 	}
+	if r.Netboot.UEFI != nil {
+		if err := t.uefiLoaders(o, tftp); err != nil {
+			return nil, err
+		}
+		t.Files[path.Join(tftp, GrubConfPath)] = File{Data: []byte(GrubConfig(r, entries)), Mode: 0o644}
+	}
 	t.Services = services(r)
 	return t, nil
+}
+
+// nodeEntry is the boot entry of a node with its own kernel, initramfs
+// or arguments; boot is every node's.
+func (t *Tree) nodeEntry(o Options, tftp string, n recipes.ResolvedNode, boot Boot) (Entry, error) {
+	e := Entry{Label: n.Name, Node: n.Name, IP: n.IP, Boot: boot, Args: KernelArgs(o.Recipe, n.Append)}
+	if n.Kernel == "" && n.Initrd == "" {
+		return e, nil
+	}
+	vmlinuz, initrd := o.bootNames()
+	k, i := cmp.Or(n.Kernel, vmlinuz), cmp.Or(n.Initrd, initrd)
+	var err error
+	if e.Boot, err = t.bootFiles(o, tftp, k, i); err != nil {
+		return e, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	return e, nil
 }
 
 // pxelinux puts the host's pxelinux.0 (and the ldlinux.c32 syslinux 5 and

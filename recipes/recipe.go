@@ -289,7 +289,24 @@ type Netboot struct {
 	// and an nginx site serving the TFTP tree is written beside the
 	// other files.
 	HTTP *HTTP `yaml:"http,omitempty"`
+	// UEFI, when set, serves x86-64 UEFI clients too (DHCP option 93
+	// says which a client is): Debian's Microsoft-signed shim and
+	// Debian-signed GRUB network image, which boot with Secure Boot on,
+	// and a GRUB configuration with pxelinux.cfg's entries. BIOS
+	// clients keep pxelinux.
+	UEFI *UEFI `yaml:"uefi,omitempty"`
 }
+
+// UEFI configures the UEFI loaders.
+type UEFI struct {
+	// Loaders says whose shim and GRUB to serve, as pxelinux.syslinux
+	// does for pxelinux: the host's (packages shim-signed and
+	// grub-efi-amd64-signed) or the image's.
+	Loaders string `yaml:"loaders" enum:"host,image"`
+}
+
+// SetDefaults serves the host's loaders.
+func (u *UEFI) SetDefaults() { u.Loaders = "host" }
 
 // WithNetboot is a copy of r whose netboot section change altered; r and
 // its section stay as they were, for a run that serves the build

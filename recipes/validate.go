@@ -575,6 +575,9 @@ func (r *Recipe) validateNetboot(v *Validator) {
 	if h := nb.HTTP; h != nil && h.Port > 65535 {
 		v.Errorf("netboot.http.port", ErrInvalid, "invalid port %d: expected 1 to 65535", h.Port)
 	}
+	if nb.UEFI != nil && SuiteVersion(r.Suite) < 10 && nb.UEFI.Loaders == "image" {
+		v.Errorf("netboot.uefi.loaders", ErrConflict, "%s has no signed shim or GRUB network image (Debian signs them from buster on): use loaders: host", r.Suite)
+	}
 	if nb.HTTP != nil && Legacy(r.Suite) && nb.PXE.Syslinux == "image" {
 		v.Errorf("netboot.http", ErrConflict, "%s's syslinux has no lpxelinux.0, which an HTTP boot needs: use pxelinux.syslinux: host", r.Suite)
 	}

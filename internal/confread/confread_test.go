@@ -1,6 +1,7 @@
 package confread_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -140,6 +141,8 @@ func TestReadersRefuseWhatNoWriterWrites(t *testing.T) {
 		{"dhcp open string", dhcp, "option root-path \"x;\n"},
 		{"dhcp unbalanced", dhcp, "group {\n"},
 		{"grub expansion", grub, "linux /vmlinuz $root\n"},
+		{"grub quoted expansion", grub, "if [ \"$root\" = x ]\n"},
+		{"grub expansion in a longer word", grub, "if [ \"$net_default_ip.x\" = x ]\n"},
 	} {
 		if err := c.read(c.text); err == nil {
 			t.Errorf("%s: %q accepted", c.name, c.text)
@@ -151,7 +154,27 @@ func shell(s string) error   { _, err := confread.Shell(s); return err }
 func fstab(s string) error   { _, err := confread.Fstab(s); return err }
 func exports(s string) error { _, err := confread.Exports(s); return err }
 func dhcp(s string) error    { _, err := confread.DHCP(s); return err }
-func grub(s string) error    { _, err := confread.Grub(s); return err }
+func grub(s string) error    { _, err := confread.Grub(s, "net_default_ip"); return err }
+
+// A variable the caller names is read where it is expanded whole, and
+// only there.
+func TestGrubVariables(t *testing.T) {
+	cmds, err := confread.Grub(`if [ "$net_default_ip" = '10.0.0.5' ]; then set default=1; fi`, "net_default_ip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"if", "[", "$net_default_ip", "=", "10.0.0.5", "]"}, {"then", "set", "default=1"}, {"fi"}}
+	var got [][]string
+	for _, c := range cmds {
+		got = append(got, c.Words)
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if _, err := confread.Grub(`if [ "$net_default_ip" = x ]`); err == nil {
+		t.Error("a variable the caller did not name was accepted")
+	}
+}
 
 // FuzzDnsmasqFields: a value written with quote.DnsmasqString is one
 // field, its text kept but for control characters (left out) and #

@@ -40,8 +40,10 @@ type Command struct {
 // whitespace-separated, with single quotes (nothing special inside),
 // double quotes (\ escapes $ " \ and newline) and backslash escapes;
 // ; and newline end a command; { and } are words of their own. An
-// unquoted $ is an error: our files expand nothing.
-func Grub(text string) ([]Command, error) {
+// unquoted $ is an error. Our files expand nothing but vars, each only
+// as a whole double-quoted word ("$net_default_ip"), read as the word
+// $NAME.
+func Grub(text string, vars ...string) ([]Command, error) {
 	var out []Command
 	var cur []string
 	flush := func() {
@@ -63,7 +65,7 @@ func Grub(text string) ([]Command, error) {
 				i++
 			}
 		default:
-			w, n, err := grubWord(text[i:])
+			w, n, err := grubWord(text[i:], vars)
 			if err != nil {
 				return nil, err
 			}
@@ -75,12 +77,16 @@ func Grub(text string) ([]Command, error) {
 	return out, nil
 }
 
-func grubWord(s string) (string, int, error) {
+func grubWord(s string, vars []string) (string, int, error) {
 	var b strings.Builder
 	i := 0
 	for i < len(s) {
 		c := s[i]
 		switch {
+		case c == '"' && expansion(s[i:], vars) != "":
+			v := expansion(s[i:], vars)
+			b.WriteString("$" + v)
+			i += len(v) + 3
 		case c == '\'':
 			end := strings.IndexByte(s[i+1:], '\'')
 			if end < 0 {
@@ -107,4 +113,15 @@ func grubWord(s string) (string, int, error) {
 		}
 	}
 	return b.String(), i, nil
+}
+
+// expansion is the variable of vars that s starts expanding as a whole
+// double-quoted word, or "".
+func expansion(s string, vars []string) string {
+	for _, v := range vars {
+		if strings.HasPrefix(s, `"$`+v+`"`) {
+			return v
+		}
+	}
+	return ""
 }

@@ -1,0 +1,107 @@
+package netboot
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+
+	"github.com/krgimage/krgimage/internal/quote"
+	"github.com/krgimage/krgimage/recipes"
+)
+
+// ErrNoUEFILoader: the signed shim or GRUB network image is missing.
+var ErrNoUEFILoader = errors.New("UEFI loader not found")
+
+// UEFI clients are given shim, signed by Microsoft's UEFI CA that
+// firmware with Secure Boot on trusts; shim loads grubx64.efi from the
+// same server, Debian's GRUB network image, which shim trusts by
+// Debian's key, and GRUB the Debian-signed kernel. GRUB reads
+// grub/grub.cfg: its network image's prefix is /grub on the server it
+// was loaded from.
+const (
+	UEFIBootFile = "shimx64.efi"
+	grubFile     = "grubx64.efi"
+	GrubConfPath = "grub/grub.cfg"
+)
+
+// Where Debian's shim-signed and grub-efi-amd64-signed put them (buster
+// and newer).
+var (
+	shimPaths    = []string{"usr/lib/shim/shimx64.efi.signed"}
+	grubNetPaths = []string{"usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"}
+)
+
+// uefiLoaders puts shim and GRUB at the TFTP root, from the host or,
+// with uefi.loaders: image, from the image, which without an image are
+// still to come.
+func (t *Tree) uefiLoaders(o Options, tftp string) error {
+	u := o.Recipe.Netboot.UEFI
+	if u.Loaders == "image" && o.ImageRoot == "" {
+		t.pend(path.Join(tftp, UEFIBootFile), "the image's shim and GRUB network image (uefi.loaders: image)")
+		return nil
+	}
+	root := o.HostRoot
+	if u.Loaders == "image" {
+		root = o.ImageRoot
+	} else if root == "" {
+		root = "/"
+	}
+	shim, grub := FirstFile(root, shimPaths), FirstFile(root, grubNetPaths)
+	if shim == "" || grub == "" {
+		return fmt.Errorf("%w in %s: install shim-signed and grub-efi-amd64-signed", ErrNoUEFILoader, root)
+	}
+	t.Files[path.Join(tftp, UEFIBootFile)] = File{Src: shim, Mode: 0o644}
+	t.Files[path.Join(tftp, grubFile)] = File{Src: grub, Mode: 0o644}
+	return nil
+}
+
+// Entry is one boot entry of the loaders' configurations: the recipe's
+// label, which every node boots, or a node's own (Node and IP set).
+type Entry struct {
+	Label string
+	Node  string
+	IP    netip.Addr
+	Boot  Boot
+	Args  []string
+}
+
+// GrubConfig renders GRUB's configuration for UEFI nodes: the entries
+// of pxelinux.cfg, the kernel and initramfs from the TFTP tree or the
+// recipe's web server, and each node with its own entry picked by the
+// address DHCP gave it, as pxelinux picks its file by that address.
+func GrubConfig(r *recipes.Recipe, entries []Entry) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# grub.cfg: written by krgimage for recipe %s (shim and GRUB, UEFI network boot).\n", quote.Plain(r.Name))
+	// No serial terminal: the firmware already copies its console to the
+	// serial line, and GRUB driving the same UART besides reads stray
+	// keys that stop the countdown.
+	// Entries are chosen by number: a node may bear the label's name.
+	b.WriteString("set default=0\n")
+	fmt.Fprintf(&b, "set timeout=%d\n", (r.Netboot.PXE.Timeout+9)/10)
+	for i, e := range entries[1:] {
+		fmt.Fprintf(&b, "if [ \"$net_default_ip\" = %s ]; then set default=%d; fi\n", quote.Grub(e.IP.String()), i+1)
+	}
+	from := grubSource(r)
+	if h := r.Netboot.HTTP; h != nil && from == "" {
+		fmt.Fprintf(&b, "# GRUB's http names no port: the kernel and initramfs come over TFTP, not from port %d.\n", h.Port)
+	}
+	for _, e := range entries {
+		fmt.Fprintf(&b, "menuentry %s {\n", quote.Grub(e.Label))
+		fmt.Fprintf(&b, "\techo %s\n", quote.Grub("krgimage: GRUB loading "+e.Boot.Kernel))
+		fmt.Fprintf(&b, "\tlinux %s %s\n", quote.Grub(from+"/"+e.Boot.Kernel), quote.GrubWords(e.Args))
+		fmt.Fprintf(&b, "\tinitrd %s\n", quote.Grub(from+"/"+e.Boot.Initrd))
+		b.WriteString("}\n")
+	}
+	return b.String()
+}
+
+// grubSource is the GRUB device the big files come from: the recipe's
+// web server on port 80, or "" for the TFTP server GRUB was loaded from.
+func grubSource(r *recipes.Recipe) string {
+	if h := r.Netboot.HTTP; h != nil && h.Port == 80 {
+		return "(http," + r.Cluster.Server.IP.String() + ")"
+	}
+	return ""
+}
