@@ -63,7 +63,9 @@ type Options struct {
 	// the network are the same.
 	Media    string
 	MediaUSB bool
-	// Firmware replaces the BIOS (OVMF.fd: UEFI).
+	// Firmware is what the nodes start: bios (the default), uefi, or
+	// uefi-secureboot (Secure Boot on, Microsoft's keys enrolled). A
+	// UEFI network boot loads shim (netboot.uefi), a BIOS one pxelinux.
 	Firmware string
 	Log      *slog.Logger
 	Progress *progress.Display
@@ -272,12 +274,7 @@ func (p *plan) locate() error {
 			return fmt.Errorf("boot medium: %w", err)
 		}
 	}
-	if p.o.Firmware != "" {
-		if _, err := os.Stat(p.o.Firmware); err != nil {
-			return fmt.Errorf("firmware: %w (UEFI needs Debian's ovmf package)", err)
-		}
-	}
-	return nil
+	return p.checkFirmware()
 }
 
 // netbootDir is the boot server's tree the test serves.
@@ -382,7 +379,13 @@ func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanup
 	netdevs := make([]string, len(p.nodes))
 	if p.o.Network != "netns" {
 		cl := p.r.Cluster
-		netdevs[0] = fmt.Sprintf("user,net=%s,host=%s,dhcpstart=%s,tftp=%s,bootfile=pxelinux.0", cl.Subnet, cl.Server.IP, p.nodes[0].IP, p.tftp)
+		// QEMU's DHCP server knows no option 93: the test knows the
+		// firmware and names its loader.
+		loader := "pxelinux.0"
+		if p.o.uefi() {
+			loader = netboot.UEFIBootFile
+		}
+		netdevs[0] = fmt.Sprintf("user,net=%s,host=%s,dhcpstart=%s,tftp=%s,bootfile=%s", cl.Subnet, cl.Server.IP, p.nodes[0].IP, p.tftp, loader)
 		return netdevs, nil
 	}
 	var site *netns.Namespace

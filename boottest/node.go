@@ -28,8 +28,13 @@ func bootNode(ctx context.Context, o Options, bt *recipes.BootTest, login consol
 	if mac == "" {
 		mac = "52:54:00:00:00:01"
 	}
-	machine := qemu.Machine{Name: "krgimage-boot-test-" + n.Name, NetBoot: o.Media == "", Firmware: o.Firmware, NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory,
+	machine := qemu.Machine{Name: "krgimage-boot-test-" + n.Name, NetBoot: o.Media == "", NIC: bt.NIC, MAC: mac, MemoryMB: bt.Memory,
 		Netdev: netdev, Netns: ns, ConsoleLog: res.Console, Log: log, Choice: o.Accel}
+	if err := o.firmware(&machine, work, n.Name); err != nil {
+		res.Error = err.Error()
+		task.Done(true)
+		return res
+	}
 	if o.MediaUSB {
 		machine.USB = o.Media
 	} else {

@@ -9,7 +9,7 @@ import (
 // Phases of a network boot, in order.
 const (
 	PhaseStart     = "qemu"
-	PhasePXELinux  = "pxelinux"
+	PhaseLoader    = "loader"
 	PhaseKernel    = "kernel"
 	PhaseInitramfs = "initramfs"
 	PhaseNetwork   = "network"
@@ -19,7 +19,7 @@ const (
 	PhaseChecks    = "checks"
 )
 
-var order = []string{PhaseStart, PhasePXELinux, PhaseKernel, PhaseInitramfs, PhaseNetwork, PhaseNFS, PhaseInit, PhaseLogin, PhaseChecks}
+var order = []string{PhaseStart, PhaseLoader, PhaseKernel, PhaseInitramfs, PhaseNetwork, PhaseNFS, PhaseInit, PhaseLogin, PhaseChecks}
 
 // markers are what the console says when a phase is reached, for
 // krgimage's initramfs, initramfs-tools' and a kernel mounting the root
@@ -28,12 +28,12 @@ var markers = []struct {
 	phase string
 	text  []string
 }{
-	{PhasePXELinux, []string{"PXELINUX ", "ISOLINUX ", "iPXE "}},
+	{PhaseLoader, []string{"PXELINUX ", "ISOLINUX ", "iPXE ", "krgimage: GRUB loading"}},
 	{PhaseKernel, []string{"Linux version "}},
 	{PhaseInitramfs, []string{"krgimage-initramfs: starting", "Loading, please wait", "Run /init as init process"}},
 	{PhaseNetwork, []string{"krgimage-initramfs: network up", "IP-Config: Complete", "IP-Config: Got DHCP answer"}},
 	{PhaseNFS, []string{"krgimage-initramfs: NFS root mounted", "VFS: Mounted root (nfs", "nfs-bottom"}},
-	{PhaseInit, []string{"krgimage-initramfs: switching to", "systemd[1]:", "Welcome to ", "INIT: version"}},
+	{PhaseInit, []string{"krgimage-initramfs: switching to", "systemd[1]:", "Welcome to Debian", "INIT: version"}},
 }
 
 // failures are console lines that announce a problem. A fatal one ends
@@ -163,9 +163,9 @@ func (t *tracker) explain(cause string) string {
 	var what string
 	switch last {
 	case PhaseStart:
-		what = "nothing booted (no PXE answer or no pxelinux on the serial console)"
-	case PhasePXELinux:
-		what = "pxelinux ran but the kernel did not start (kernel or initramfs missing from TFTP or HTTP?)"
+		what = "nothing booted (no PXE answer, or no boot loader on the serial console)"
+	case PhaseLoader:
+		what = "the boot loader ran but the kernel did not start (kernel or initramfs missing from TFTP or HTTP?)"
 	case PhaseKernel:
 		what = "the kernel started but the initramfs did not run"
 	case PhaseInitramfs:
@@ -197,7 +197,7 @@ func (t *tracker) explain(cause string) string {
 func (t *tracker) loaderFailed(l string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.last != PhasePXELinux || !strings.Contains(l, "Loading ") || !strings.Contains(l, "... failed: ") {
+	if t.last != PhaseLoader || !strings.Contains(l, "Loading ") || !strings.Contains(l, "... failed: ") {
 		return false
 	}
 	if t.failure == "" {

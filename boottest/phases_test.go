@@ -14,11 +14,11 @@ func TestTrackerNamesTheFailingPhase(t *testing.T) {
 		worst   int
 		explain string
 	}{
-		{"no pxe", []string{"iPXE 1.21 -- Open Source Network Boot Firmware", "No more network devices"}, PhasePXELinux, noProblem,
-			"pxelinux ran but the kernel did not start"},
+		{"no pxe", []string{"iPXE 1.21 -- Open Source Network Boot Firmware", "No more network devices"}, PhaseLoader, noProblem,
+			"the boot loader ran but the kernel did not start"},
 		{"nothing", nil, PhaseStart, noProblem, "nothing booted"},
 		{"kernel not served", []string{"PXELINUX 6.04 lwIP 20200816", "Loading http://192.168.1.1:80/boot/vmlinuz-6.1.0... failed: No such file or directory"},
-			PhasePXELinux, fatalProblem, "pxelinux ran but the kernel did not start (kernel or initramfs missing from TFTP or HTTP?): Loading http://"},
+			PhaseLoader, fatalProblem, "the boot loader ran but the kernel did not start (kernel or initramfs missing from TFTP or HTTP?): Loading http://"},
 		{"a later failed load is the kernel's business", []string{"PXELINUX 6.04", "Linux version 6.1.0", "Loading x... failed: y"}, PhaseKernel, noProblem,
 			"the kernel started but the initramfs did not run"},
 		{"garbage initrd", []string{"PXELINUX 6.04", "[    0.0] Linux version 6.1.0", "[    1.2] Initramfs unpacking failed: junk within compressed archive",

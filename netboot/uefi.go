@@ -68,8 +68,7 @@ type Entry struct {
 }
 
 // GrubConfig renders GRUB's configuration for UEFI nodes: the entries
-// of pxelinux.cfg, the kernel and initramfs from the TFTP tree or the
-// recipe's web server, and each node with its own entry picked by the
+// of pxelinux.cfg, the kernel and initramfs from the TFTP tree, and each node with its own entry picked by the
 // address DHCP gave it, as pxelinux picks its file by that address.
 func GrubConfig(r *recipes.Recipe, entries []Entry) string {
 	var b strings.Builder
@@ -83,25 +82,18 @@ func GrubConfig(r *recipes.Recipe, entries []Entry) string {
 	for i, e := range entries[1:] {
 		fmt.Fprintf(&b, "if [ \"$net_default_ip\" = %s ]; then set default=%d; fi\n", quote.Grub(e.IP.String()), i+1)
 	}
-	from := grubSource(r)
-	if h := r.Netboot.HTTP; h != nil && from == "" {
-		fmt.Fprintf(&b, "# GRUB's http names no port: the kernel and initramfs come over TFTP, not from port %d.\n", h.Port)
+	if r.Netboot.HTTP != nil {
+		// Booted by hand: "error: disk `http,SERVER' not found". Under
+		// Secure Boot GRUB loads no module, and its signed network image
+		// has no HTTP device.
+		b.WriteString("# Over TFTP, not HTTP: Debian's signed GRUB network image has no HTTP device.\n")
 	}
 	for _, e := range entries {
 		fmt.Fprintf(&b, "menuentry %s {\n", quote.Grub(e.Label))
 		fmt.Fprintf(&b, "\techo %s\n", quote.Grub("krgimage: GRUB loading "+e.Boot.Kernel))
-		fmt.Fprintf(&b, "\tlinux %s %s\n", quote.Grub(from+"/"+e.Boot.Kernel), quote.GrubWords(e.Args))
-		fmt.Fprintf(&b, "\tinitrd %s\n", quote.Grub(from+"/"+e.Boot.Initrd))
+		fmt.Fprintf(&b, "\tlinux %s %s\n", quote.Grub("/"+e.Boot.Kernel), quote.GrubWords(e.Args))
+		fmt.Fprintf(&b, "\tinitrd %s\n", quote.Grub("/"+e.Boot.Initrd))
 		b.WriteString("}\n")
 	}
 	return b.String()
-}
-
-// grubSource is the GRUB device the big files come from: the recipe's
-// web server on port 80, or "" for the TFTP server GRUB was loaded from.
-func grubSource(r *recipes.Recipe) string {
-	if h := r.Netboot.HTTP; h != nil && h.Port == 80 {
-		return "(http," + r.Cluster.Server.IP.String() + ")"
-	}
-	return ""
 }

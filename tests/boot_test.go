@@ -263,7 +263,7 @@ func TestBootTestServers(t *testing.T) {
 					t.Errorf("%s has %q", file, not)
 				}
 			}
-			loader[tc.name] = phaseGap(n.Timeline, "pxelinux", "kernel")
+			loader[tc.name] = phaseGap(n.Timeline, "loader", "kernel")
 		})
 	}
 	if m, _ := filepath.Glob(filepath.Join(out, ".boot-test-http-*")); len(m) > 0 {
@@ -424,7 +424,7 @@ func TestBootTestMedia(t *testing.T) {
 		t.Fatalf("boot-test --media failed: %v: %s\n%s", err, res.Verdict, tail(stderr, 30))
 	}
 	n := res.Nodes[0]
-	if len(n.Checks) != 5 || n.Timeline[1].Phase != "pxelinux" {
+	if len(n.Checks) != 5 || n.Timeline[1].Phase != "loader" {
 		t.Errorf("timeline %v, %d checks", n.Timeline, len(n.Checks))
 	}
 	if log, _ := os.ReadFile(n.Console); !bytes.Contains(log, []byte("ISOLINUX")) {

@@ -18,16 +18,17 @@ import (
 )
 
 type bootTestOptions struct {
-	recipe  string
-	media   string
-	usb     bool
-	uefi    bool
-	network string
-	dhcp    string
-	http    bool
-	nodes   int
-	timeout time.Duration
-	flags   recipeFlags
+	recipe   string
+	media    string
+	usb      bool
+	uefi     bool
+	firmware string
+	network  string
+	dhcp     string
+	http     bool
+	nodes    int
+	timeout  time.Duration
+	flags    recipeFlags
 }
 
 func (f *bootTestOptions) add(cmd *cobra.Command, prefix string) {
@@ -80,7 +81,8 @@ variables (boot_test.login.password, say).`,
 		Example: `  krgimage boot-test out
   ROOT_PASSWORD="$(cat root.pw)" krgimage boot-test out   # the recipe's ${ROOT_PASSWORD}
   krgimage boot-test out --network netns --nodes 2
-  krgimage boot-test out --network netns --dhcp kea`,
+  krgimage boot-test out --network netns --dhcp kea
+  krgimage boot-test out --firmware uefi-secureboot   # shim, GRUB, the signed kernel`,
 		Args: oneOptionalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := firstArg(args)
@@ -97,7 +99,8 @@ variables (boot_test.login.password, say).`,
 	cmd.Flags().StringVar(&o.recipe, "recipe", "", "the recipe the image was built from (default: the one build.json names)")
 	cmd.Flags().StringVar(&o.media, "media", "", "boot from this ISO (krgimage media) instead of PXE; the NFS root is the same")
 	cmd.Flags().BoolVar(&o.usb, "usb", false, "with --media, attach the ISO as a USB stick rather than a CD")
-	cmd.Flags().BoolVar(&o.uefi, "uefi", false, "boot with UEFI firmware (Debian's ovmf) instead of the BIOS")
+	cmd.Flags().StringVar(&o.firmware, "firmware", "bios", "what the nodes start: bios, uefi or uefi-secureboot (Debian's ovmf; a network boot loads the signed shim of netboot.uefi)")
+	cmd.Flags().BoolVar(&o.uefi, "uefi", false, "the same as --firmware uefi")
 	o.add(cmd, "")
 	o.flags.add(cmd)
 	return cmd
@@ -128,17 +131,14 @@ func (a *app) recipeOf(out string, o *bootTestOptions) (*recipes.Recipe, error) 
 	return r, err
 }
 
-// ovmfPath is Debian's UEFI firmware for QEMU (package ovmf).
-const ovmfPath = "/usr/share/ovmf/OVMF.fd"
-
 func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o *bootTestOptions) error {
 	a.log.Info("boot test", "recipe", r.Source, "path", out)
 	if o.usb && o.media == "" {
 		return usagef("--usb needs --media")
 	}
-	firmware := ""
+	firmware := o.firmware
 	if o.uefi {
-		firmware = ovmfPath
+		firmware = boottest.FirmwareUEFI
 	}
 	tree := ""
 	if o.http && r.Netboot != nil && r.Netboot.HTTP == nil {

@@ -34,7 +34,13 @@ type Machine struct {
 	// ISO the way a node without a CD drive boots it.
 	USB string
 	// Firmware replaces the BIOS: OVMF.fd boots the machine with UEFI.
+	// With Vars, it is OVMF's code alone, and Vars the machine's own
+	// writable copy of a variable store: with Secure Boot's keys
+	// enrolled (OVMF_VARS_4M.ms.fd), the machine boots with Secure Boot
+	// on, on a q35 with SMM, which OVMF's Secure Boot build needs to
+	// keep its variables from the guest.
 	Firmware string
+	Vars     string
 	// NetBoot boots from the network first (-boot n).
 	NetBoot  bool
 	MemoryMB int
@@ -79,6 +85,11 @@ func (m Machine) Args(accel Accel) []string {
 	if m.MAC != "" {
 		dev += ",mac=" + m.MAC
 	}
+	if m.Firmware != "" && nic == "virtio-net-pci" {
+		// OVMF drives the card itself: QEMU's iPXE ROM is unsigned, and
+		// Secure Boot refuses it.
+		dev += ",romfile="
+	}
 	var a []string
 	if m.Name != "" {
 		a = append(a, "-name", m.Name)
@@ -99,7 +110,12 @@ func (m Machine) Args(accel Accel) []string {
 			a = append(a, "-append", m.Append)
 		}
 	}
-	if m.Firmware != "" {
+	switch {
+	case m.Vars != "":
+		a = append(a, "-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+optEscape(m.Firmware),
+			"-drive", "if=pflash,format=raw,unit=1,file="+optEscape(m.Vars))
+	case m.Firmware != "":
 		a = append(a, "-bios", m.Firmware)
 	}
 	switch {

@@ -106,6 +106,9 @@ func TestArgsBootMedia(t *testing.T) {
 		{"cdrom", Machine{CDROM: "/m/node.iso"}, "-cdrom /m/node.iso -boot d"},
 		{"usb stick", Machine{USB: "/m/a,b.iso"}, "-drive if=none,id=usb0,format=raw,readonly=on,file=/m/a,,b.iso -device qemu-xhci -device usb-storage,drive=usb0,bootindex=0"},
 		{"uefi", Machine{Firmware: "/usr/share/ovmf/OVMF.fd", CDROM: "/m/node.iso"}, "-bios /usr/share/ovmf/OVMF.fd -cdrom /m/node.iso -boot d"},
+		{"secure boot", Machine{Firmware: "/o/CODE.secboot.fd", Vars: "/w/vars,1.fd", NetBoot: true},
+			"-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on -drive if=pflash,format=raw,unit=0,readonly=on,file=/o/CODE.secboot.fd -drive if=pflash,format=raw,unit=1,file=/w/vars,,1.fd -boot n"},
+		{"uefi virtio without QEMU's ROM", Machine{Firmware: "/o/OVMF.fd", NIC: "virtio", NetBoot: true}, "-device virtio-net-pci,netdev=n0,romfile= "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := strings.Join(tt.m.Args(Accel{Name: "tcg"}), " ")
