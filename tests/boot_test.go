@@ -98,7 +98,7 @@ func checkPassed(t *testing.T, res *boottest.Result, stderr string, err error, n
 		for _, p := range n.Timeline {
 			phases = append(phases, p.Phase)
 		}
-		if want := "qemu pxelinux kernel initramfs network nfs init login checks"; strings.Join(phases, " ") != want {
+		if want := "qemu loader kernel initramfs network nfs init login checks"; strings.Join(phases, " ") != want {
 			t.Errorf("%s went through %v, want %s", n.Name, phases, want)
 		}
 		if len(n.Checks) != 5 {
@@ -270,7 +270,7 @@ func TestBootTestServers(t *testing.T) {
 		t.Errorf("the HTTP boot's tree was left: %v", m)
 	}
 	if h, f := loader["kea-http"], loader["dnsmasq-proxy-tftp"]; h > 0 && f > 0 {
-		t.Logf("pxelinux to the kernel's first line: TFTP %.1fs, HTTP %.1fs (TFTP/HTTP %.2f)", f, h, f/h)
+		t.Logf("boot loader (pxelinux) to the kernel's first line: TFTP %.1fs, HTTP %.1fs (TFTP/HTTP %.2f)", f, h, f/h)
 	}
 }
 
