@@ -229,3 +229,12 @@ func TestBootIPXE(t *testing.T) {
 		t.Errorf("kernel command line %q was not pxelinux's", line)
 	}
 }
+
+// lastLines is the end of a console log, for a failure's message.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

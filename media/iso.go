@@ -34,17 +34,6 @@ func (f File) open() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(f.Data)), nil
 }
 
-func (f File) size() (int64, error) {
-	if f.Src == "" {
-		return int64(len(f.Data)), nil
-	}
-	fi, err := os.Stat(f.Src)
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
-}
-
 // ISO describes an ISO 9660 image with Rock Ridge and Joliet.
 type ISO struct {
 	// Files by slash-separated path relative to the image's root.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/krgimage/krgimage/internal/esp"
 	"github.com/krgimage/krgimage/netboot"
 	"github.com/krgimage/krgimage/recipes"
 )
@@ -235,11 +236,11 @@ func Write(ctx context.Context, o Options, dst string) (*Medium, *Result, error)
 		}
 		defer os.RemoveAll(dir)
 		img := filepath.Join(dir, "efi.img")
-		if err := WriteESP(img, med.ESP, o.Time); err != nil {
+		if err := esp.Write(img, espFiles(med.ESP), o.Time); err != nil {
 			return nil, nil, fmt.Errorf("writing the EFI system partition: %w", err)
 		}
-		switch err := CheckFAT(ctx, img); {
-		case errors.Is(err, ErrNoFsck):
+		switch err := esp.Check(ctx, img); {
+		case errors.Is(err, esp.ErrNoFsck):
 			log.Warn("the EFI system partition is not checked", "err", err)
 		case err != nil:
 			return nil, nil, err
@@ -251,4 +252,14 @@ func Write(ctx context.Context, o Options, dst string) (*Medium, *Result, error)
 		return nil, nil, fmt.Errorf("writing %s: %w", dst, err)
 	}
 	return med, res, nil
+}
+
+// espFiles are the ESP's files as package esp takes them: FAT has no
+// modes.
+func espFiles(files map[string]File) map[string]esp.File {
+	out := make(map[string]esp.File, len(files))
+	for p, f := range files {
+		out[p] = esp.File{Data: f.Data, Src: f.Src}
+	}
+	return out
 }

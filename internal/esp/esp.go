@@ -1,6 +1,7 @@
-package media
+package esp
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -19,6 +20,30 @@ import (
 	"github.com/krgimage/krgimage/internal/run"
 )
 
+// File is one file of the image: Data, or the file at Src.
+type File struct {
+	Data []byte
+	Src  string
+}
+
+func (f File) open() (io.ReadCloser, error) {
+	if f.Src != "" {
+		return os.Open(f.Src)
+	}
+	return io.NopCloser(bytes.NewReader(f.Data)), nil
+}
+
+func (f File) size() (int64, error) {
+	if f.Src == "" {
+		return int64(len(f.Data)), nil
+	}
+	fi, err := os.Stat(f.Src)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
 // ESP sizes. FAT32 needs 65525 clusters; go-diskfs uses 512-byte clusters
 // up to 260 MB, so nothing smaller than about 33 MB is FAT32.
 const (
@@ -26,11 +51,11 @@ const (
 	espMin = 34 * mib
 )
 
-// ESPSize is the size of an EFI system partition image that holds files
+// Size is the size of an EFI system partition image that holds files
 // of the given sizes: their 512-byte clusters, one cluster per directory
 // entry block, the two FATs of 4 bytes a cluster, and slack, in whole
 // MiB.
-func ESPSize(sizes []int64) int64 {
+func Size(sizes []int64) int64 {
 	var clusters int64
 	for _, s := range sizes {
 		clusters += (s+511)/512 + 1
@@ -63,9 +88,9 @@ func fatFits(size int64) bool {
 	return clusters+2 <= perFAT*512/4
 }
 
-// WriteESP writes a FAT32 EFI system partition image holding files (by
+// Write writes a FAT32 EFI system partition image holding files (by
 // path, with the time t on every entry) to dst, which must not exist.
-func WriteESP(dst string, files map[string]File, t time.Time) error {
+func Write(dst string, files map[string]File, t time.Time) error {
 	var sizes []int64
 	paths := make([]string, 0, len(files))
 	for p, f := range files {
@@ -77,7 +102,7 @@ func WriteESP(dst string, files map[string]File, t time.Time) error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	size := ESPSize(sizes)
+	size := Size(sizes)
 	f, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
@@ -266,14 +291,20 @@ func fatDate(t time.Time) (date, tod []byte) {
 	return date, tod
 }
 
-// ErrNoFsck: fsck.vfat (dosfstools) is not installed, so an ESP cannot be
-// checked.
-var ErrNoFsck = errors.New("fsck.vfat not found: install dosfstools")
+// Errors callers branch on.
+var (
+	// ErrCorrupt: a FAT image is not the sound FAT32 filesystem it
+	// should be, by its own structures or by fsck.vfat.
+	ErrCorrupt = errors.New("corrupt FAT image")
+	// ErrNoFsck: fsck.vfat (dosfstools) is not installed, so an ESP
+	// cannot be checked.
+	ErrNoFsck = errors.New("fsck.vfat not found: install dosfstools")
+)
 
-// CheckFAT runs fsck.vfat -n on a FAT image: go-diskfs has written
+// Check runs fsck.vfat -n on a FAT image: go-diskfs has written
 // corrupt FAT32 filesystems at some sizes, and firmware says nothing more
 // helpful than that it found no boot file.
-func CheckFAT(ctx context.Context, img string) error {
+func Check(ctx context.Context, img string) error {
 	bin, err := exec.LookPath("fsck.vfat")
 	if err != nil {
 		if bin, err = run.LookSbin("fsck.vfat"); err != nil {
@@ -293,4 +324,19 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+type rw interface {
+	io.ReaderAt
+	io.WriterAt
+}
+
+// within checks that n bytes at off are in the image before a buffer for
+// them is made: a damaged size must not cost gigabytes.
+func within(f io.ReaderAt, off, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	_, err := f.ReadAt(make([]byte, 1), off+n-1)
+	return err
 }
