@@ -125,7 +125,7 @@ func iscConf(r *recipes.Recipe) string {
 		b.WriteString("deny bootp;\n")
 	}
 	if r.Netboot.UEFI != nil {
-		b.WriteString("# RFC 4578's client system architecture: 7 and 9 are x86-64 UEFI.\n")
+		b.WriteString("# RFC 4578's client system architecture: 7 and 9 are x86-64 UEFI PXE, 16 its HTTP boot.\n")
 		b.WriteString("option arch code 93 = unsigned integer 16;\n")
 	}
 	b.WriteString("\n### Part 2: site options\n")
@@ -153,7 +153,14 @@ func iscConf(r *recipes.Recipe) string {
 	b.WriteString("\n### Part 4: what nodes boot\n")
 	b.WriteString("group {\n")
 	if r.Netboot.UEFI != nil {
-		fmt.Fprintf(&b, "\tif option arch = 00:07 or option arch = 00:09 {\n\t\tfilename %s;\n\t} else {\n\t\tfilename \"pxelinux.0\";\n\t}\n", quote.DHCP(UEFIBootFile))
+		b.WriteString("\tif ")
+		if r.Netboot.HTTP != nil {
+			// The client takes a URL only from an answer that names its
+			// class back.
+			fmt.Fprintf(&b, "substring(option vendor-class-identifier, 0, %d) = %s {\n", len(HTTPBootClass), quote.DHCP(HTTPBootClass))
+			fmt.Fprintf(&b, "\t\toption vendor-class-identifier %s;\n\t\tfilename %s;\n\t} elsif ", quote.DHCP(HTTPBootClass), quote.DHCP(HTTPBootURL(r)))
+		}
+		fmt.Fprintf(&b, "option arch = 00:07 or option arch = 00:09 {\n\t\tfilename %s;\n\t} else {\n\t\tfilename \"pxelinux.0\";\n\t}\n", quote.DHCP(UEFIBootFile))
 	} else {
 		b.WriteString("\tfilename \"pxelinux.0\";\n")
 	}
@@ -284,6 +291,11 @@ func NginxSite(r *recipes.Recipe) string {
 	b.WriteString("server {\n")
 	fmt.Fprintf(&b, "\tlisten %s;\n", netip.AddrPortFrom(r.Cluster.Server.IP.Addr, uint16(r.Netboot.HTTP.Port)))
 	fmt.Fprintf(&b, "\troot %s;\n", quote.Nginx(r.Netboot.TFTP.Root))
-	b.WriteString("\tautoindex off;\n\tlocation / {\n\t\ttry_files $uri =404;\n\t}\n}\n")
+	b.WriteString("\tautoindex off;\n\tlocation / {\n\t\ttry_files $uri =404;\n\t}\n")
+	if r.Netboot.UEFI != nil {
+		// Firmware boots the download as a disk by its type.
+		fmt.Fprintf(&b, "\tlocation = /%s {\n\t\ttypes { }\n\t\tdefault_type %s;\n\t}\n", HTTPBootFile, HTTPBootMIME)
+	}
+	b.WriteString("}\n")
 	return b.String()
 }

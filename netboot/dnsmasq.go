@@ -41,6 +41,9 @@ func dnsmasqConf(r *recipes.Recipe) string {
 			for _, csa := range []string{"BC_EFI", "x86-64_EFI"} {
 				fmt.Fprintf(&b, "pxe-service=%s,%s,%s,%s\n", csa, menu, UEFIBootFile, c.Server.IP)
 			}
+			if r.Netboot.HTTP != nil {
+				fmt.Fprintf(&b, "# A proxy answers PXE clients only: UEFI HTTP boot clients need the site's DHCP server\n# to answer class %s with %s.\n", HTTPBootClass, HTTPBootURL(r))
+			}
 		}
 		return b.String()
 	}
@@ -72,6 +75,13 @@ func dnsmasqConf(r *recipes.Recipe) string {
 		b.WriteString("dhcp-match=set:uefi,option:client-arch,7\n")
 		b.WriteString("dhcp-match=set:uefi,option:client-arch,9\n")
 		fmt.Fprintf(&b, "dhcp-boot=tag:uefi,%s,%s\n", UEFIBootFile, server)
+		if r.Netboot.HTTP != nil {
+			// UEFI HTTP boot clients send HTTPClient:Arch:00016:...,
+			// and take a URL only from an answer that names the class.
+			fmt.Fprintf(&b, "dhcp-vendorclass=set:httpboot,%s\n", HTTPBootClass)
+			fmt.Fprintf(&b, "dhcp-option-force=tag:httpboot,60,%s\n", HTTPBootClass)
+			fmt.Fprintf(&b, "dhcp-boot=tag:httpboot,%s\n", quote.DnsmasqField(HTTPBootURL(r)))
+		}
 	}
 	for _, n := range r.Nodes() {
 		if len(n.MAC) == 0 {

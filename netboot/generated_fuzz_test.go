@@ -120,21 +120,39 @@ func checkPXE(r *recipes.Recipe) error {
 	return nil
 }
 
+// checkGrub reads back both GRUB configurations: the TFTP one, which
+// picks a node by its address, and the HTTP boot image's, which asks
+// DHCP for the node's name first.
 func checkGrub(r *recipes.Recipe) error {
 	boot := Boot{Kernel: "boot/vmlinuz", Initrd: "boot/initrd.img"}
 	entries := []Entry{{Label: r.Netboot.PXE.Label, Boot: boot, Args: KernelArgs(r, nil)}}
 	for _, n := range r.Nodes() {
 		if len(n.Append) > 0 {
-			entries = append(entries, Entry{Label: n.Name, IP: n.IP, Boot: boot, Args: KernelArgs(r, n.Append)})
+			entries = append(entries, Entry{Label: n.Name, Node: n.Name, IP: n.IP, Boot: boot, Args: KernelArgs(r, n.Append)})
 		}
 	}
-	cmds, err := confread.Grub(GrubConfig(r, entries), "net_default_ip")
+	byIP := func(e Entry) string { return e.IP.String() }
+	if err := checkGrubText(r, GrubConfig(r, entries), entries, nil, "$net_default_ip", byIP); err != nil {
+		return err
+	}
+	prelude := [][]string{{"net_bootp"}, {"net_get_dhcp_option", "krgimage_host", "efinet0:dhcp", "12", "string"}}
+	if err := checkGrubText(r, HTTPBootGrubConfig(r, entries), entries, prelude, "$krgimage_host", func(e Entry) string { return e.Node }); err != nil {
+		return fmt.Errorf("HTTP boot image: %w", err)
+	}
+	return nil
+}
+
+func checkGrubText(r *recipes.Recipe, text string, entries []Entry, prelude [][]string, variable string, value func(Entry) string) error {
+	cmds, err := confread.Grub(text, strings.TrimPrefix(variable, "$"))
 	if err != nil {
 		return err
 	}
 	want := [][]string{{"set", "default=0"}, {"set", fmt.Sprintf("timeout=%d", (r.Netboot.PXE.Timeout+9)/10)}}
+	if len(entries) > 1 {
+		want = append(want, prelude...)
+	}
 	for i, e := range entries[1:] {
-		want = append(want, []string{"if", "[", "$net_default_ip", "=", e.IP.String(), "]"},
+		want = append(want, []string{"if", "[", variable, "=", value(e), "]"},
 			[]string{"then", "set", fmt.Sprintf("default=%d", i+1)}, []string{"fi"})
 	}
 	for _, e := range entries {

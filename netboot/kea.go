@@ -43,11 +43,12 @@ type keaOption struct {
 }
 
 type keaClass struct {
-	Name           string `json:"name"`
-	Test           string `json:"test"`
-	NextServer     string `json:"next-server"`
-	ServerHostname string `json:"server-hostname"`
-	BootFileName   string `json:"boot-file-name"`
+	Name           string      `json:"name"`
+	Test           string      `json:"test"`
+	NextServer     string      `json:"next-server"`
+	ServerHostname string      `json:"server-hostname"`
+	BootFileName   string      `json:"boot-file-name"`
+	OptionData     []keaOption `json:"option-data,omitempty"`
 }
 
 type keaSubnet struct {
@@ -82,6 +83,10 @@ const biosTest = "not option[93].exists or option[93].hex == 0x0000"
 // (7) or EFI x86-64 (9).
 const uefiTest = "option[93].hex == 0x0007 or option[93].hex == 0x0009"
 
+// httpBootTest selects x86-64 UEFI HTTP boot clients: architecture 16,
+// and the vendor class they send.
+var httpBootTest = fmt.Sprintf("option[93].hex == 0x0010 and substring(option[60].hex, 0, %d) == '%s'", len(HTTPBootClass), HTTPBootClass)
+
 func keaConf(r *recipes.Recipe) string { return KeaConfig(r, KeaLeaseFile) }
 
 // KeaConfig is kea-dhcp4.conf with its leases in leaseFile: the boot test
@@ -99,6 +104,13 @@ func KeaConfig(r *recipes.Recipe, leaseFile string) string {
 	if r.Netboot.UEFI != nil {
 		d.ClientClasses = append(d.ClientClasses, keaClass{Name: "pxe-uefi-x64", Test: uefiTest, NextServer: c.Server.IP.String(),
 			ServerHostname: c.Server.Name, BootFileName: UEFIBootFile})
+		if r.Netboot.HTTP != nil {
+			// The client takes a URL only from an answer that names its
+			// class back.
+			d.ClientClasses = append(d.ClientClasses, keaClass{Name: "http-uefi-x64", Test: httpBootTest, NextServer: c.Server.IP.String(),
+				ServerHostname: c.Server.Name, BootFileName: HTTPBootURL(r),
+				OptionData: []keaOption{{Name: "vendor-class-identifier", Data: HTTPBootClass, AlwaysSend: true}}})
+		}
 	}
 	sub := keaSubnet{ID: 1, Subnet: c.Subnet.String()}
 	if rg := c.DynamicRange; rg != nil {

@@ -55,6 +55,7 @@ func fakeRoots(t *testing.T, version string) (image, host string) {
 	os.WriteFile(filepath.Join(host, "usr/lib/syslinux/modules/bios/ldlinux.c32"), []byte("ldlinux"), 0o644)
 	writeFile(t, filepath.Join(host, shimPaths[0]), "shim", 0o644)
 	writeFile(t, filepath.Join(host, grubNetPaths[0]), "grubnetx64", 0o644)
+	writeFile(t, filepath.Join(host, grubCDPaths[0]), "gcdx64", 0o644)
 	return image, host
 }
 

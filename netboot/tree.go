@@ -113,11 +113,17 @@ func FindPXELinux(root string) (pxe, ldlinux string, err error) {
 	return pxe, ldlinux, nil
 }
 
-// SyslinuxRoot is where a recipe's pxelinux comes from: the host's root
-// ("/" unless hostRoot says otherwise) or, with pxelinux.syslinux: image,
-// the image's.
+// SyslinuxRoot is where a recipe's pxelinux comes from, as
+// pxelinux.syslinux says.
 func SyslinuxRoot(r *recipes.Recipe, hostRoot, imageRoot string) string {
-	if r.Netboot.PXE.Syslinux == "image" {
+	return LoaderRoot(r.Netboot.PXE.Syslinux, hostRoot, imageRoot)
+}
+
+// LoaderRoot is the root boot loaders come from by a recipe's choice
+// (pxelinux.syslinux, uefi.loaders): the host's ("/" unless hostRoot
+// says otherwise) or, with "image", the image's.
+func LoaderRoot(whose, hostRoot, imageRoot string) string {
+	if whose == "image" {
 		return imageRoot
 	}
 	if hostRoot == "" {
@@ -156,7 +162,7 @@ func Generate(o Options) (*Tree, error) {
 	for _, n := range r.Nodes() {
 		content := def
 		if n.Kernel != "" || n.Initrd != "" || len(n.Append) > 0 {
-			e, err := t.nodeEntry(o, tftp, n, boot)
+			e, err := t.nodeEntry(o, tftp, n, boot, vmlinuz, initrd)
 			if err != nil {
 				return nil, err
 			}
@@ -173,19 +179,24 @@ func Generate(o Options) (*Tree, error) {
 			return nil, err
 		}
 		t.Files[path.Join(tftp, GrubConfPath)] = File{Data: []byte(GrubConfig(r, entries)), Mode: 0o644}
+		if r.Netboot.HTTP != nil {
+			if err := t.httpBootImage(o, tftp, entries); err != nil {
+				return nil, err
+			}
+		}
 	}
 	t.Services = services(r)
 	return t, nil
 }
 
 // nodeEntry is the boot entry of a node with its own kernel, initramfs
-// or arguments; boot is every node's.
-func (t *Tree) nodeEntry(o Options, tftp string, n recipes.ResolvedNode, boot Boot) (Entry, error) {
+// or arguments; boot is every node's, from the image's vmlinuz and
+// initrd.
+func (t *Tree) nodeEntry(o Options, tftp string, n recipes.ResolvedNode, boot Boot, vmlinuz, initrd string) (Entry, error) {
 	e := Entry{Label: n.Name, Node: n.Name, IP: n.IP, Boot: boot, Args: KernelArgs(o.Recipe, n.Append)}
 	if n.Kernel == "" && n.Initrd == "" {
 		return e, nil
 	}
-	vmlinuz, initrd := o.bootNames()
 	k, i := cmp.Or(n.Kernel, vmlinuz), cmp.Or(n.Initrd, initrd)
 	var err error
 	if e.Boot, err = t.bootFiles(o, tftp, k, i); err != nil {
@@ -203,14 +214,14 @@ func (t *Tree) pxelinux(o Options, tftp string) error {
 			From: "the image's pxelinux.0 and, for syslinux 5 and newer, its ldlinux.c32 (pxelinux.syslinux: image)"})
 		return nil
 	}
-	pxe, ld, err := FindPXELinux(SyslinuxRoot(o.Recipe, o.HostRoot, o.ImageRoot))
+	root := SyslinuxRoot(o.Recipe, o.HostRoot, o.ImageRoot)
+	pxe, ld, err := FindPXELinux(root)
 	if err != nil {
 		return err
 	}
 	if o.Recipe.Netboot.HTTP != nil {
 		// Served under the name DHCP gives: lpxelinux.0 is pxelinux.0
 		// with an HTTP client, and reads the same pxelinux.cfg.
-		root := SyslinuxRoot(o.Recipe, o.HostRoot, o.ImageRoot)
 		if pxe = FirstFile(root, lpxelinuxPaths); pxe == "" {
 			return fmt.Errorf("%w in %s: an HTTP boot needs lpxelinux.0 (package pxelinux, syslinux 5 and newer)", ErrNoPXELinux, root)
 		}
