@@ -1,6 +1,7 @@
 package boottest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -118,6 +119,10 @@ type Result struct {
 	// DHCP is the DHCP server netns ran (dnsmasq-proxy: a proxy beside
 	// a site server).
 	DHCP string `json:"dhcp,omitempty"`
+	// Firmware is what the nodes started: bios, uefi or uefi-secureboot;
+	// HTTPBoot says UEFI nodes booted by UEFI HTTP boot.
+	Firmware string `json:"firmware"`
+	HTTPBoot bool   `json:"http_boot,omitempty"`
 	// Accel is the accelerator the nodes ran under and why (KVM only
 	// when a probe machine ran the BIOS under it), as it stood after the
 	// boots: a KVM guest that dies silently falls back to TCG mid-run.
@@ -414,7 +419,8 @@ func (p *plan) serveNetwork(ctx context.Context, ns *netns.Namespace, c *cleanup
 
 // boot boots the nodes at once and follows each to its checks.
 func boot(ctx context.Context, p *plan, s *session) *Result {
-	res := &Result{Recipe: p.r.Name, Network: p.o.Network, Nodes: make([]NodeResult, len(p.nodes))}
+	res := &Result{Recipe: p.r.Name, Network: p.o.Network, Firmware: cmp.Or(p.o.Firmware, FirmwareBIOS), HTTPBoot: p.o.httpBoot(),
+		Nodes: make([]NodeResult, len(p.nodes))}
 	if p.o.Network == "netns" {
 		res.DHCP = p.r.Netboot.DHCP.Server
 		if netboot.DnsmasqProxy(p.r) {
@@ -592,6 +598,13 @@ func startServerNetwork(ctx context.Context, r *recipes.Recipe, ns, site *netns.
 	steps := [][]string{
 		{"link", "add", "br0", "type", "bridge"},
 		{"addr", "add", fmt.Sprintf("%s/%d", c.Server.IP, prefix), "dev", "br0"},
+		// A bridge whose only ports are taps no QEMU holds yet has no
+		// carrier, and Kea opens no socket on an interface not running:
+		// a port of a veth pair keeps it up, as a server's wired port is.
+		{"link", "add", "carrier0", "type", "veth", "peer", "name", "carrier1"},
+		{"link", "set", "carrier0", "master", "br0"},
+		{"link", "set", "carrier0", "up"},
+		{"link", "set", "carrier1", "up"},
 		{"link", "set", "br0", "up"},
 	}
 	for i := 0; i < guests; i++ {

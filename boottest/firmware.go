@@ -49,8 +49,12 @@ func (p *plan) checkFirmware() error {
 	if p.o.Media != "" {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(p.tftp, netboot.UEFIBootFile)); err != nil {
-		return fmt.Errorf("%w: the TFTP tree has no UEFI loader (%s): the recipe needs netboot.uefi", ErrNotBuilt, netboot.UEFIBootFile)
+	loader := netboot.UEFIBootFile
+	if p.o.httpBoot() {
+		loader = netboot.HTTPBootFile
+	}
+	if _, err := os.Stat(filepath.Join(p.tftp, loader)); err != nil {
+		return fmt.Errorf("%w: the TFTP tree has no UEFI loader (%s): the recipe needs netboot.uefi", ErrNotBuilt, loader)
 	}
 	return nil
 }
@@ -77,5 +81,17 @@ func (o Options) firmware(m *qemu.Machine, work, node string) error {
 		// ROMs for the other cards are unsigned.
 		m.NIC = "virtio"
 	}
+	if o.httpBoot() {
+		// OVMF tries PXE over IPv4, then IPv6, before HTTP boot: without
+		// them it boots by HTTP, as a node set to boot that way does.
+		m.Extra = append(m.Extra, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+			"-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=no")
+	}
 	return nil
+}
+
+// httpBoot says whether UEFI nodes boot by UEFI HTTP boot: with UEFI
+// firmware, over the network, from a tree served over HTTP.
+func (o Options) httpBoot() bool {
+	return o.uefi() && o.Media == "" && o.Recipe.Netboot.HTTP != nil
 }

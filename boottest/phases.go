@@ -28,7 +28,9 @@ var markers = []struct {
 	phase string
 	text  []string
 }{
-	{PhaseLoader, []string{"PXELINUX ", "ISOLINUX ", "iPXE ", "krgimage: GRUB loading"}},
+	// The loader phase starts with the network boot's first stage: iPXE
+	// (QEMU's BIOS ROM) or OVMF's PXE or HTTP boot client.
+	{PhaseLoader, []string{"PXELINUX ", "ISOLINUX ", "iPXE ", ">>Start PXE over IPv4", ">>Start HTTP Boot over IPv4", "krgimage: GRUB loading"}},
 	{PhaseKernel, []string{"Linux version "}},
 	{PhaseInitramfs, []string{"krgimage-initramfs: starting", "Loading, please wait", "Run /init as init process"}},
 	{PhaseNetwork, []string{"krgimage-initramfs: network up", "IP-Config: Complete", "IP-Config: Got DHCP answer"}},
@@ -48,6 +50,8 @@ var failures = []struct {
 	{"VFS: Unable to mount root fs", false},
 	{"Kernel panic", true},
 	{"krgimage-initramfs: giving up", true},
+	// OVMF has tried every boot option, the network's included.
+	{"BdsDxe: No bootable option", true},
 }
 
 // tracker follows a node's console and remembers how far the boot got.

@@ -138,6 +138,9 @@ func (a *app) runBootTest(ctx context.Context, r *recipes.Recipe, out string, o 
 	}
 	firmware := o.firmware
 	if o.uefi {
+		if o.firmware != boottest.FirmwareBIOS && o.firmware != boottest.FirmwareUEFI {
+			return usagef("--uefi is --firmware uefi, and --firmware says %s", o.firmware)
+		}
 		firmware = boottest.FirmwareUEFI
 	}
 	tree := ""
