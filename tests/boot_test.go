@@ -234,10 +234,19 @@ func TestBootTestServers(t *testing.T) {
 		logs map[string][]string
 		not  map[string]string
 	}{
-		{"kea-http", []string{"--dhcp", "kea", "--http"}, map[string][]string{
+		// UEFI HTTP boot: the firmware downloads the RAM disk image
+		// holding shim, GRUB, the kernel and initramfs, Secure Boot on.
+		{"uefi-secureboot-kea-http", []string{"--dhcp", "kea", "--http", "--firmware", "uefi-secureboot"}, map[string][]string{
 			"kea-dhcp4.log":    {"DHCP4_LEASE_ALLOC [hwtype=1 52:54:00:12:01:01]", "lease 192.168.1.101 has been allocated"},
-			"nginx-access.log": {"\"GET /boot/vmlinuz-6", "\"GET /boot/initrd.img-6"},
+			"nginx-access.log": {"\"GET /httpboot-x64.img HTTP/1.1\" 200 ", "UefiHttpBoot/"},
+			"console-node1.log": {">>Start HTTP Boot over IPv4", "URI: http://192.168.1.1:80/httpboot-x64.img",
+				"krgimage: GRUB loading boot/vmlinuz-6", "EFI stub: UEFI Secure Boot is enabled."},
 		}, nil},
+		// UEFI PXE: ISC dhcpd picks shim by option 93, GRUB loads the
+		// kernel over TFTP; the same firmware as above, for the ratio.
+		{"uefi-secureboot-isc-tftp", []string{"--dhcp", "isc", "--firmware", "uefi-secureboot"}, map[string][]string{
+			"console-node1.log": {">>Start PXE over IPv4", "NBP filename is shimx64.efi", "krgimage: GRUB loading boot/vmlinuz-6", "EFI stub: UEFI Secure Boot is enabled."},
+		}, map[string]string{"console-node1.log": "HTTP Boot"}},
 		{"dnsmasq-proxy-tftp", []string{"--dhcp", "dnsmasq-proxy"}, map[string][]string{
 			"dnsmasq.log":      {"proxy on subnet 192.168.1.0", "PXE(br0) 52:54:00:12:01:01 proxy"},
 			"site-dnsmasq.log": {"DHCPACK(site1) 192.168.1.101 52:54:00:12:01:01 node1"},
@@ -269,8 +278,8 @@ func TestBootTestServers(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(out, ".boot-test-http-*")); len(m) > 0 {
 		t.Errorf("the HTTP boot's tree was left: %v", m)
 	}
-	if h, f := loader["kea-http"], loader["dnsmasq-proxy-tftp"]; h > 0 && f > 0 {
-		t.Logf("boot loader (pxelinux) to the kernel's first line: TFTP %.1fs, HTTP %.1fs (TFTP/HTTP %.2f)", f, h, f/h)
+	if h, f := loader["uefi-secureboot-kea-http"], loader["uefi-secureboot-isc-tftp"]; h > 0 && f > 0 {
+		t.Logf("UEFI network boot start to the kernel's first line: TFTP %.1fs, HTTP %.1fs (TFTP/HTTP %.2f)", f, h, f/h)
 	}
 }
 
