@@ -143,7 +143,7 @@ func checkGrub(r *recipes.Recipe) error {
 }
 
 func checkGrubText(r *recipes.Recipe, text string, entries []Entry, prelude [][]string, variable string, value func(Entry) string) error {
-	cmds, err := confread.Grub(text, strings.TrimPrefix(variable, "$"))
+	got, err := confread.GrubWords(text, strings.TrimPrefix(variable, "$"))
 	if err != nil {
 		return err
 	}
@@ -158,10 +158,6 @@ func checkGrubText(r *recipes.Recipe, text string, entries []Entry, prelude [][]
 	for _, e := range entries {
 		want = append(want, []string{"menuentry", e.Label, "{"}, []string{"echo", "krgimage: GRUB loading boot/vmlinuz"},
 			append([]string{"linux", "/boot/vmlinuz"}, e.Args...), []string{"initrd", "/boot/initrd.img"}, []string{"}"})
-	}
-	var got [][]string
-	for _, c := range cmds {
-		got = append(got, c.Words)
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		return fmt.Errorf("GRUB commands %q, want %q", got, want)

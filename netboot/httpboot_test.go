@@ -52,13 +52,13 @@ func TestHTTPBootImage(t *testing.T) {
 			t.Errorf("/%s holds %q, want %q", p, files[p], want)
 		}
 	}
-	cmds, err := confread.Grub(files[httpBootConf], "krgimage_host")
+	cmds, err := confread.GrubWords(files[httpBootConf], "krgimage_host")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lines []string
 	for _, c := range cmds {
-		lines = append(lines, strings.Join(c.Words, " "))
+		lines = append(lines, strings.Join(c, " "))
 	}
 	text := strings.Join(lines, "\n")
 	for _, want := range []string{

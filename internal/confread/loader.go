@@ -36,6 +36,17 @@ type Command struct {
 	Words []string
 }
 
+// GrubWords is Grub's commands as their words alone, for comparing a
+// script with the commands it should hold.
+func GrubWords(text string, vars ...string) ([][]string, error) {
+	cmds, err := Grub(text, vars...)
+	words := make([][]string, len(cmds))
+	for i, c := range cmds {
+		words[i] = c.Words
+	}
+	return words, err
+}
+
 // Grub reads a GRUB script the way GRUB's lexer splits it into words:
 // whitespace-separated, with single quotes (nothing special inside),
 // double quotes (\ escapes $ " \ and newline) and backslash escapes;
